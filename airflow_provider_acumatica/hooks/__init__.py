@@ -1,0 +1,1 @@
+"""Hooks: the one door to Acumatica."""

@@ -1,0 +1,1 @@
+"""Operators: extract-load and payroll publishing tasks."""

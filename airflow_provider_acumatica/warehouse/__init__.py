@@ -1,0 +1,1 @@
+"""Warehouse loading with SQLAlchemy; knows nothing of Acumatica."""
