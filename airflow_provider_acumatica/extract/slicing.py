@@ -1,0 +1,238 @@
+"""Read one time window of an Acumatica table completely, even while its records change under us.
+
+Acumatica pages only with $top/$skip and has no $orderby on the REST API. Plain $skip paging over a
+filter whose result set moves (a record updated or deleted while we page shifts every later record
+one place forward) silently skips rows. So a window is cut into time slices that each fit in ONE
+request: a slice answered with fewer than $top records is complete at that instant, whatever moves
+later. A slice that comes back full is split in three at the median of the timestamps it returned
+([start, m), the instant m, (m, end)), so every split makes progress. Only a single instant holding
+more records than a page (a mass update) is paged with $skip, and it is re-read until one whole pass
+finds nothing new, because only there can a shifting page hide a record.
+
+Before fetching, a cheap probe ($select of the timestamp alone) learns where the records lie, so that
+slices hold about one page each and can be fetched in parallel within the licence's concurrency.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from array import array
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+ONE_MS = timedelta(milliseconds=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+#: Share of a page a planned slice is filled to, leaving room for records the probe did not see.
+SLICE_FILL = 0.8
+PROBE_PAGE_SIZE = 10000
+
+Record = dict[str, Any]
+
+
+class PageFetcher(Protocol):
+    """One request: the records in [start, end) of the timestamp field, $top/$skip applied."""
+
+    def __call__(
+        self, start: datetime | None, end: datetime | None, *, top: int, skip: int, timestamp_only: bool
+    ) -> list[Record]: ...
+
+
+def to_ms(instant: datetime) -> int:
+    """Milliseconds since the epoch of an aware datetime (the finest step Acumatica renders)."""
+    return (instant - EPOCH) // ONE_MS
+
+
+def from_ms(ms: int) -> datetime:
+    return EPOCH + ms * ONE_MS
+
+
+@dataclass(frozen=True)
+class TimeSlice:
+    """The half-open range [start, end) of the timestamp field; None is unbounded."""
+
+    start: datetime | None
+    end: datetime | None
+
+    @property
+    def is_instant(self) -> bool:
+        return self.start is not None and self.end is not None and self.end - self.start <= ONE_MS
+
+    def split_at(self, middle: datetime) -> list[TimeSlice]:
+        """[start, m), [m, m+1ms), [m+1ms, end): each strictly smaller than this slice."""
+        after = middle + ONE_MS
+        parts = [TimeSlice(self.start, middle), TimeSlice(middle, after), TimeSlice(after, self.end)]
+        return [part for part in parts if not _is_empty(part)]
+
+    def __str__(self) -> str:
+        start = self.start.isoformat() if self.start else "the beginning"
+        end = self.end.isoformat() if self.end else "now"
+        return f"[{start}, {end})"
+
+
+def _is_empty(part: TimeSlice) -> bool:
+    return part.start is not None and part.end is not None and part.end <= part.start
+
+
+def plan_slices(timestamps_ms: list[int], window: TimeSlice, per_slice: int) -> list[TimeSlice]:
+    """Cut `window` into contiguous slices of about `per_slice` records, given the sorted timestamps.
+
+    An instant holding more than `per_slice` records becomes a slice of its own.
+    """
+    slices: list[TimeSlice] = []
+    cursor = window.start
+    index, total = 0, len(timestamps_ms)
+    while total - index > per_slice:
+        cut_value = timestamps_ms[index + per_slice]
+        cut_index = bisect.bisect_left(timestamps_ms, cut_value, index)
+        if cut_index == index:  # one instant fills the whole slice: give it its own
+            instant = from_ms(cut_value)
+            if cursor is None or cursor < instant:
+                slices.append(TimeSlice(cursor, instant))
+            slices.append(TimeSlice(instant, instant + ONE_MS))
+            cursor = instant + ONE_MS
+            index = bisect.bisect_right(timestamps_ms, cut_value, index)
+        else:
+            boundary = from_ms(timestamps_ms[cut_index])
+            slices.append(TimeSlice(cursor, boundary))
+            cursor = boundary
+            index = cut_index
+    if not slices or cursor is None or window.end is None or cursor < window.end:
+        slices.append(TimeSlice(cursor, window.end))
+    return slices
+
+
+@dataclass
+class _InstantPaging:
+    """State of $skip paging inside one instant, repeated until a pass finds nothing new."""
+
+    part: TimeSlice
+    seen_ids: set[str] = field(default_factory=set)
+    skip: int = 0
+    new_in_pass: int = 0
+    passes: int = 1
+
+
+class SliceReader:
+    """Yields batches of records that together hold every record of a window, each at most once per pass."""
+
+    def __init__(
+        self,
+        fetch: PageFetcher,
+        *,
+        timestamp_field: str | None,
+        page_size: int,
+        workers: int = 1,
+        record_id: Callable[[Record], str] = lambda record: str(record["id"]),
+        description: str = "",
+    ) -> None:
+        self._fetch = fetch
+        self._timestamp_field = timestamp_field
+        self._page_size = page_size
+        self._workers = max(1, workers)
+        self._record_id = record_id
+        self._description = description
+        self.requests = 0
+
+    def read(self, window: TimeSlice) -> Iterator[list[Record]]:
+        """Every record whose timestamp lies in `window`, in batches of at most one page."""
+        first = self._get(window, top=self._page_size, skip=0)
+        if len(first) < self._page_size:
+            if first:
+                yield first
+            return
+        if self._timestamp_field is None or self._timestamp_field not in first[0]:
+            # Nothing to slice by (a reference table): page it all, re-reading until a pass is stable.
+            batch, follow_up = self._settle_instant_page(_InstantPaging(window), first)
+            yield batch
+            yield from self._read_tasks(follow_up)
+            return
+        slices = self._plan(window)
+        log.info("%s: window %s holds more than one page; reading it as %d slices", self._description, window, len(slices))
+        yield from self._read_tasks(slices)
+
+    def _get(self, part: TimeSlice, *, top: int, skip: int, timestamp_only: bool = False) -> list[Record]:
+        self.requests += 1
+        return self._fetch(part.start, part.end, top=top, skip=skip, timestamp_only=timestamp_only)
+
+    def _plan(self, window: TimeSlice) -> list[TimeSlice]:
+        """Probe the timestamps of the window (cheap $select pages, fetched in parallel) and cut slices."""
+        stamps = array("q")
+        with ThreadPoolExecutor(self._workers) as pool:
+            skip, finished = 0, False
+            while not finished:
+                skips = [skip + step * PROBE_PAGE_SIZE for step in range(self._workers)]
+                skip = skips[-1] + PROBE_PAGE_SIZE
+                pages = pool.map(lambda at: self._get(window, top=PROBE_PAGE_SIZE, skip=at, timestamp_only=True), skips)
+                for page in pages:
+                    stamps.extend(to_ms(record[self._timestamp_field]) for record in page if record.get(self._timestamp_field))
+                    finished = finished or len(page) < PROBE_PAGE_SIZE
+        ordered = sorted(stamps)
+        del stamps
+        return plan_slices(ordered, window, max(1, int(self._page_size * SLICE_FILL)))
+
+    def _read_tasks(self, tasks: list[TimeSlice | _InstantPaging]) -> Iterator[list[Record]]:
+        """Fetch slices in parallel; split the ones that overflow; page the crowded instants."""
+        pending = list(reversed(tasks))
+        running: dict[Future, TimeSlice | _InstantPaging] = {}
+        with ThreadPoolExecutor(self._workers) as pool:
+            while pending or running:
+                while pending and len(running) < self._workers:
+                    task = pending.pop()
+                    running[self._submit(pool, task)] = task
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    task = running.pop(future)
+                    batch, follow_up = self._settle(task, future.result())
+                    pending.extend(reversed(follow_up))
+                    if batch:
+                        yield batch
+
+    def _submit(self, pool: ThreadPoolExecutor, task: TimeSlice | _InstantPaging) -> Future:
+        if isinstance(task, _InstantPaging):
+            return pool.submit(self._get, task.part, top=self._page_size, skip=task.skip)
+        return pool.submit(self._get, task, top=self._page_size, skip=0)
+
+    def _settle(
+        self, task: TimeSlice | _InstantPaging, records: list[Record]
+    ) -> tuple[list[Record], list[TimeSlice | _InstantPaging]]:
+        """What a finished request yields, and what must be fetched next because of it."""
+        if isinstance(task, _InstantPaging):
+            return self._settle_instant_page(task, records)
+        if len(records) < self._page_size:
+            return records, []
+        if task.is_instant:
+            paging = _InstantPaging(task)
+            return self._settle_instant_page(paging, records)
+        middle = self._median_timestamp(records)
+        log.info("%s: slice %s overflowed a page; splitting at %s", self._description, task, middle.isoformat())
+        return [], task.split_at(middle)
+
+    def _settle_instant_page(
+        self, paging: _InstantPaging, records: list[Record]
+    ) -> tuple[list[Record], list[TimeSlice | _InstantPaging]]:
+        fresh = [record for record in records if self._record_id(record) not in paging.seen_ids]
+        paging.seen_ids.update(self._record_id(record) for record in fresh)
+        paging.new_in_pass += len(fresh)
+        if len(records) == self._page_size:
+            paging.skip += self._page_size
+            return fresh, [paging]
+        if paging.passes == 1 or paging.new_in_pass:
+            log.info(
+                "%s: instant %s holds %d records; pass %d found %d new, reading it again to be sure",
+                self._description, paging.part.start, len(paging.seen_ids), paging.passes, paging.new_in_pass,
+            )
+            paging.passes += 1
+            paging.skip = 0
+            paging.new_in_pass = 0
+            return fresh, [paging]
+        return fresh, []
+
+    def _median_timestamp(self, records: list[Record]) -> datetime:
+        stamps = sorted(to_ms(record[self._timestamp_field]) for record in records)
+        return from_ms(stamps[len(stamps) // 2])

@@ -1,0 +1,67 @@
+"""Slice planning: contiguous slices of about one page each, crowded instants alone."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timezone
+
+from airflow_provider_acumatica.extract.slicing import ONE_MS, TimeSlice, from_ms, plan_slices, to_ms
+
+BASE = to_ms(datetime(2026, 1, 1, tzinfo=timezone.utc))
+
+
+def contains(part: TimeSlice, ms: int) -> bool:
+    instant = from_ms(ms)
+    return (part.start is None or part.start <= instant) and (part.end is None or instant < part.end)
+
+
+def assert_partition(slices: list[TimeSlice], window: TimeSlice, stamps: list[int], per_slice: int) -> None:
+    assert slices[0].start == window.start and slices[-1].end == window.end
+    for left, right in zip(slices, slices[1:]):
+        assert left.end == right.start, "slices must be contiguous"
+    for ms in stamps:
+        assert sum(contains(part, ms) for part in slices) == 1, f"{from_ms(ms)} must fall in exactly one slice"
+    for part in slices:
+        inside = sum(contains(part, ms) for ms in stamps)
+        assert part.is_instant or inside <= per_slice, f"{part} holds {inside} > {per_slice}"
+
+
+def test_spread_timestamps_become_slices_of_at_most_one_page():
+    stamps = sorted(BASE + step * 1000 for step in range(25))
+    window = TimeSlice(from_ms(BASE - 5), from_ms(BASE + 10**6))
+    slices = plan_slices(stamps, window, per_slice=4)
+    assert_partition(slices, window, stamps, 4)
+    assert len(slices) >= 7
+
+
+def test_a_crowded_instant_gets_a_slice_of_its_own():
+    stamps = sorted([BASE + 1, BASE + 2] + [BASE + 50] * 12 + [BASE + 60, BASE + 70])
+    window = TimeSlice(None, None)
+    slices = plan_slices(stamps, window, per_slice=3)
+    assert_partition(slices, window, stamps, 3)
+    assert TimeSlice(from_ms(BASE + 50), from_ms(BASE + 50) + ONE_MS) in slices
+
+
+def test_random_timestamps_with_clusters_are_partitioned_exactly():
+    rng = random.Random(7)
+    stamps = [BASE + rng.randrange(0, 10**7) for _ in range(3000)] + [BASE + 4242] * 900 + [BASE + 10**7 - 1] * 500
+    stamps.sort()
+    window = TimeSlice(from_ms(BASE), None)
+    slices = plan_slices(stamps, window, per_slice=200)
+    assert_partition(slices, window, stamps, 200)
+
+
+def test_a_window_that_fits_stays_whole():
+    window = TimeSlice(from_ms(BASE), from_ms(BASE + 100))
+    assert plan_slices([BASE + 1, BASE + 2], window, per_slice=10) == [window]
+
+
+def test_split_at_makes_progress_on_every_side():
+    part = TimeSlice(from_ms(BASE), from_ms(BASE + 100))
+    pieces = part.split_at(from_ms(BASE + 40))
+    assert pieces == [
+        TimeSlice(from_ms(BASE), from_ms(BASE + 40)),
+        TimeSlice(from_ms(BASE + 40), from_ms(BASE + 41)),
+        TimeSlice(from_ms(BASE + 41), from_ms(BASE + 100)),
+    ]
+    assert part.split_at(from_ms(BASE))[0] == TimeSlice(from_ms(BASE), from_ms(BASE + 1))
