@@ -1,0 +1,287 @@
+"""AcumaticaClient: reads and writes of one connection over REST and OData, without any Airflow import."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+from urllib.parse import quote
+
+from airflow_provider_acumatica.client import auth
+from airflow_provider_acumatica.client.errors import AcumaticaApiError, AcumaticaError
+from airflow_provider_acumatica.client.masking import SecretMasker
+from airflow_provider_acumatica.client.metadata import ODataEntitySet, parse_metadata
+from airflow_provider_acumatica.client.queries import ODataFilter, join_names, query_params, render_filter
+from airflow_provider_acumatica.client.records import DateTimeReader, ODataDecoder, RecordDecoder
+from airflow_provider_acumatica.client.settings import AcumaticaSettings
+from airflow_provider_acumatica.client.tokens import Cipher, TokenStore, derived_cipher
+from airflow_provider_acumatica.client.transport import Transport
+
+ODATA_KINDS = ("dac", "gi")
+PUT_MODES = {"upsert": {}, "insert": {"If-None-Match": "*"}, "update": {"If-Match": "*"}}
+FilterArg = ODataFilter | str | None
+Names = str | Iterable[str] | None
+
+
+class AcumaticaClient:
+    """One connection's door to Acumatica; safe to use from several threads at once. Close it when done."""
+
+    def __init__(
+        self,
+        settings: AcumaticaSettings,
+        *,
+        logger: logging.Logger | None = None,
+        masker: SecretMasker | None = None,
+        cipher: Cipher | None = None,
+    ) -> None:
+        self.settings = settings
+        self.masker = masker or SecretMasker()
+        self.masker.add(*settings.secrets())
+        self.log = logger or logging.getLogger(__name__)
+        self.transport = Transport(settings, self.masker, self.log)
+        datetimes = DateTimeReader(settings.zone, settings.convert_to_utc)
+        self.records = RecordDecoder(datetimes)
+        self.odata = ODataDecoder(datetimes)
+        self._metadata: dict[str, dict[str, ODataEntitySet]] = {}
+        self._metadata_lock = threading.Lock()
+        if settings.is_oauth:
+            store = TokenStore(settings.token_store or default_token_store(),
+                               cipher or derived_cipher(settings.client_secret or "", settings.token_key))
+            self.token_store = store
+            self.authenticator = auth.OAuthTokens(settings, store, self.transport, self.masker)
+            self.odata_authenticator = self.authenticator
+        else:
+            self.token_store = None
+            self.authenticator = auth.CookieSessions(settings, self.transport, self.masker)
+            self.odata_authenticator = auth.BasicAuth(settings.login or "", settings.password or "")
+
+    # -- paths ----------------------------------------------------------------------------------------
+    def entity_path(self, entity: str, *parts: str) -> str:
+        settings = self.settings
+        segments = [settings.endpoint_name, settings.endpoint_version, entity, *parts]
+        return "/entity/" + "/".join(quote(str(segment), safe="") for segment in segments)
+
+    def odata_path(self, name: str, kind: str = "dac") -> str:
+        if kind not in ODATA_KINDS:
+            raise ValueError(f"OData kind {kind!r} is not one of {', '.join(ODATA_KINDS)}")
+        return f"/t/{quote(self.settings.tenant, safe='')}/api/odata/{kind}/{quote(name, safe='()$.')}"
+
+    # -- REST reads -----------------------------------------------------------------------------------
+    def list_endpoints(self) -> Any:
+        """`GET /entity`: the instance's endpoints and versions."""
+        return self.transport.request("GET", "/entity", authenticator=self.authenticator).data
+
+    def get_entity_page(
+        self, entity: str, *, filter: FilterArg = None, select: Names = None, expand: Names = None,
+        custom: Names = None, top: int, skip: int = 0,
+    ) -> list[dict]:
+        """One request: at most `top` records of `entity` after skipping `skip`, decoded."""
+        _check_page(top, skip)
+        params = query_params(filter=render_filter(filter, 3), select=join_names(select), expand=join_names(expand),
+                              custom=join_names(custom), top=top, skip=skip)
+        reply = self.transport.request("GET", self.entity_path(entity), authenticator=self.authenticator,
+                                       params=params, decode=self.records.loads)
+        return _as_list(reply.data)
+
+    def iter_entity(
+        self, entity: str, *, filter: FilterArg = None, select: Names = None, expand: Names = None,
+        custom: Names = None, page_size: int | None = None,
+    ) -> Iterator[dict]:
+        """Every record of `entity` matching `filter`, page by page (memory bounded by one page)."""
+        size = page_size or self.settings.page_size
+        yield from self._pages(entity, size, lambda skip: self.get_entity_page(
+            entity, filter=filter, select=select, expand=expand, custom=custom, top=size, skip=skip))
+
+    # -- OData reads ----------------------------------------------------------------------------------
+    def get_odata_metadata(self, kind: str = "dac") -> dict[str, ODataEntitySet]:
+        """The `$metadata` of the DAC or GI interface: entity sets with keys and Edm column types (cached)."""
+        with self._metadata_lock:
+            if kind not in self._metadata:
+                reply = self.transport.request("GET", self.odata_path("$metadata", kind),
+                                               authenticator=self.odata_authenticator, decode=parse_metadata)
+                self._metadata[kind] = reply.data or {}
+            return self._metadata[kind]
+
+    def get_odata_page(
+        self, name: str, *, kind: str = "dac", filter: FilterArg = None, select: Names = None,
+        orderby: Names = None, top: int, skip: int = 0,
+    ) -> list[dict]:
+        """One request: at most `top` rows of a DAC or generic inquiry after skipping `skip`."""
+        _check_page(top, skip)
+        columns = self._datetime_columns(name, kind)
+        params = query_params(filter=render_filter(filter, 4), select=join_names(select),
+                              orderby=join_names(orderby), top=top, skip=skip)
+        reply = self.transport.request("GET", self.odata_path(name, kind), authenticator=self.odata_authenticator,
+                                       params=params, decode=lambda body: self.odata.rows(body, columns))
+        return reply.data or []
+
+    def iter_odata(
+        self, name: str, *, kind: str = "dac", filter: FilterArg = None, select: Names = None,
+        orderby: Names = None, page_size: int | None = None,
+    ) -> Iterator[dict]:
+        """Every row of a DAC (`kind="dac"`) or generic inquiry (`kind="gi"`), page by page."""
+        size = page_size or self.settings.page_size
+        yield from self._pages(name, size, lambda skip: self.get_odata_page(
+            name, kind=kind, filter=filter, select=select, orderby=orderby, top=size, skip=skip))
+
+    # -- writes ---------------------------------------------------------------------------------------
+    def put_entity(self, entity: str, record: Mapping[str, Any], *, mode: str = "upsert") -> dict:
+        """PUT one record (plain values); `mode` upsert, insert (If-None-Match: *) or update (If-Match: *)."""
+        if mode not in PUT_MODES:
+            raise ValueError(f"put_entity mode {mode!r} is not one of {', '.join(PUT_MODES)}")
+        reply = self.transport.request(
+            "PUT", self.entity_path(entity), authenticator=self.authenticator, json_body=wrap_record(record),
+            headers=PUT_MODES[mode], decode=self.records.loads, retryable=_write_retryable,
+        )
+        return reply.data
+
+    def invoke_action(
+        self, entity: str, action: str, record: Mapping[str, Any], parameters: Mapping[str, Any] | None = None
+    ) -> None:
+        """POST an action on a record; waits for long-running actions (202 + Location) to finish."""
+        body: dict[str, Any] = {"entity": wrap_record(record)}
+        if parameters:
+            body["parameters"] = wrap_record(parameters)
+        reply = self.transport.request("POST", self.entity_path(entity, action), authenticator=self.authenticator,
+                                       json_body=body, decode=None, retryable=_write_retryable)
+        if reply.status == 202 and reply.headers.get("Location"):
+            self._wait_for_action(reply.headers["Location"])
+
+    def delete_entity(self, entity: str, id: str) -> None:
+        """DELETE one record by its `id` (GUID)."""
+        self.transport.request("DELETE", self.entity_path(entity, id), authenticator=self.authenticator, decode=None)
+
+    # -- life cycle -----------------------------------------------------------------------------------
+    def test_connection(self) -> tuple[bool, str]:
+        """Sign in, read `/entity`, sign out: (True, message) or (False, what went wrong)."""
+        try:
+            endpoints = self.list_endpoints()
+        except AcumaticaError as error:
+            return False, self.masker.redact(str(error))
+        finally:
+            self.sign_out()
+        count = len(endpoints.get("endpoints", [])) if isinstance(endpoints, Mapping) else 0
+        return True, f"Signed in to tenant {self.settings.tenant!r}; {count} endpoints available."
+
+    def sign_out(self) -> None:
+        """Sign out the open cookie sessions (the client can sign in again later)."""
+        if isinstance(self.authenticator, auth.CookieSessions):
+            self.authenticator.sign_out_all()
+
+    def close(self) -> None:
+        """Sign out every session and release connections; the client refuses further work."""
+        try:
+            if isinstance(self.authenticator, auth.CookieSessions):
+                self.authenticator.close()
+        finally:
+            self.transport.close()
+
+    def __enter__(self) -> AcumaticaClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- helpers --------------------------------------------------------------------------------------
+    def _pages(self, name: str, size: int, fetch) -> Iterator[dict]:
+        skip = 0
+        while True:
+            page = fetch(skip)
+            yield from page
+            if len(page) < size:
+                self.log.info("Acumatica %s: %d records read", name, skip + len(page))
+                return
+            skip += size
+
+    def _datetime_columns(self, name: str, kind: str) -> tuple[str, ...] | None:
+        try:
+            entity_set = self.get_odata_metadata(kind).get(name.split("/")[0])
+        except AcumaticaApiError as error:
+            self.log.warning("OData $metadata unavailable (%s); finding date-times by shape", error)
+            with self._metadata_lock:
+                self._metadata.setdefault(kind, {})
+            return None
+        return entity_set.datetime_columns if entity_set else None
+
+    def _wait_for_action(self, location: str) -> None:
+        path = location.removeprefix(self.settings.instance_url)
+        deadline = time.monotonic() + self.settings.retry_max_seconds
+        delay = max(self.settings.backoff_seconds, 0.05)
+        while time.monotonic() < deadline:
+            reply = self.transport.request("GET", path, authenticator=self.authenticator, decode=None)
+            if reply.status != 202:
+                return
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+        raise AcumaticaApiError("GET", path, 202, "long-running action still running at the retry time limit")
+
+
+def wrap_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """Plain values to Acumatica's `{"value": ...}` form; details (lists of dicts) and `custom` included."""
+    wrapped: dict[str, Any] = {}
+    for name, value in record.items():
+        if name in ("id", "rowNumber", "delete"):
+            wrapped[name] = value
+        elif name == "custom" and isinstance(value, Mapping):
+            wrapped["custom"] = _wrap_custom(value)
+        elif isinstance(value, list):
+            wrapped[name] = [wrap_record(item) for item in value]
+        elif isinstance(value, Mapping):
+            wrapped[name] = dict(value)  # already in {"value": ...} form
+        else:
+            wrapped[name] = {"value": _json_value(value)}
+    return wrapped
+
+
+def default_token_store() -> str:
+    """SQLite file under $AIRFLOW_HOME (one machine); set the `token_store` extra for several machines."""
+    home = os.environ.get("AIRFLOW_HOME") or os.path.join(os.path.expanduser("~"), "airflow")
+    return "sqlite:///" + os.path.join(home, "acumatica_tokens.db")
+
+
+_CUSTOM_TYPES = ((bool, "CustomBooleanField"), (int, "CustomIntField"), (float, "CustomDecimalField"),
+                 (decimal.Decimal, "CustomDecimalField"), (datetime.datetime, "CustomDateTimeField"))
+
+
+def _wrap_custom(custom: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    views: dict[str, dict[str, Any]] = {}
+    for dotted, value in custom.items():
+        view, _, field = dotted.partition(".")
+        if not field:
+            raise ValueError(f"custom field {dotted!r} must be named 'View.Field', as $custom names it")
+        kind = next((name for type_, name in _CUSTOM_TYPES if isinstance(value, type_)), "CustomStringField")
+        views.setdefault(view, {})[field] = {"type": kind, "value": _json_value(value)}
+    return views
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime.datetime):
+        return value.isoformat(timespec="milliseconds")
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    return value
+
+
+def _write_retryable(status: int | None, message: str) -> bool:
+    """Writes are retried only where the server surely did nothing (busy, throttled)."""
+    return status in (429, 503)
+
+
+def _check_page(top: int, skip: int) -> None:
+    if not isinstance(top, int) or top < 1:
+        raise ValueError(f"top must be a positive whole number, got {top!r}")
+    if not isinstance(skip, int) or skip < 0:
+        raise ValueError(f"skip must be a whole number >= 0, got {skip!r}")
+
+
+def _as_list(data: Any) -> list[dict]:
+    if data is None:
+        return []
+    return data if isinstance(data, list) else [data]

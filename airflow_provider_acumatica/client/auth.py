@@ -1,0 +1,366 @@
+"""Signing in to Acumatica: cookie sessions, OAuth2 bearer tokens (requests-oauthlib), HTTP Basic for OData.
+
+Cookie sessions are signed in lazily, one per concurrently running request at most (so never more than
+`max_concurrent_requests` licence slots), reused while the client lives, and ALWAYS signed out by
+`close()`. A sign-in refused with "API Login Limit" is retried with backoff by the transport, within its
+bounds. OAuth2 tokens come from the shared `TokenStore` (see tokens.py for why and how); an access token is
+reused until shortly before it expires, and a 401 refreshes it once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+from oauthlib.oauth2 import LegacyApplicationClient, OAuth2Error, WebApplicationClient
+from requests.cookies import RequestsCookieJar, extract_cookies_to_jar
+from requests_oauthlib import OAuth2Session
+
+from airflow_provider_acumatica.client.errors import AcumaticaApiError, AcumaticaAuthError, AcumaticaClosedError
+from airflow_provider_acumatica.client.masking import SecretMasker
+from airflow_provider_acumatica.client.settings import AcumaticaSettings
+from airflow_provider_acumatica.client.tokens import TokenChain, TokenStore, seed_hash
+from airflow_provider_acumatica.client.transport import RetryPolicy, Transport
+
+LOGIN_PATH = "/entity/auth/login"
+LOGOUT_PATH = "/entity/auth/logout"
+TOKEN_PATH = "/identity/connect/token"
+AUTHORIZE_PATH = "/identity/connect/authorize"
+
+
+class SessionSlot:
+    """One signed-in cookie session; its cookies live here, not in the shared requests.Session."""
+
+    def __init__(self, masker: SecretMasker) -> None:
+        self.jar = RequestsCookieJar()
+        self.signed_in = False
+        self._masker = masker
+
+    def apply(self, request_kwargs: dict[str, Any]) -> None:
+        request_kwargs["cookies"] = self.jar
+
+    def absorb(self, response: requests.Response) -> None:
+        extract_cookies_to_jar(self.jar, response.request, response.raw)
+        self._masker.add(*(cookie.value for cookie in self.jar))
+
+
+class CookieSessions:
+    """A pool of cookie sessions, at most one per concurrent request, each signed out on close."""
+
+    def __init__(self, settings: AcumaticaSettings, transport: Transport, masker: SecretMasker) -> None:
+        self.settings = settings
+        self.transport = transport
+        self.masker = masker
+        self._slots: list[SessionSlot] = []
+        self._idle: list[SessionSlot] = []
+        self._changed = threading.Condition(threading.RLock())
+        self._closed = False
+
+    @contextlib.contextmanager
+    def lease(self) -> Iterator[SessionSlot]:
+        slot = self._take()
+        try:
+            if not slot.signed_in:
+                self._sign_in(slot)
+        except BaseException:
+            self._discard(slot)
+            raise
+        try:
+            yield slot
+        finally:
+            self._give_back(slot)
+
+    def renew(self, slot: SessionSlot) -> None:
+        """The session expired (401): sign in again once."""
+        slot.jar.clear()
+        slot.signed_in = False
+        self._sign_in(slot)
+
+    def sign_out_all(self) -> None:
+        """Sign out every open session (sessions in use by other threads included)."""
+        with self._changed:
+            slots = [slot for slot in self._slots if slot.signed_in]
+        for slot in slots:
+            self._sign_out(slot)
+
+    def close(self) -> None:
+        """Sign out everything and refuse new sessions from now on."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+        self.sign_out_all()
+
+    @property
+    def open_sessions(self) -> int:
+        with self._changed:
+            return sum(slot.signed_in for slot in self._slots)
+
+    def _take(self) -> SessionSlot:
+        with self._changed:
+            while True:
+                if self._closed:
+                    raise AcumaticaClosedError(f"Acumatica connection {self.settings.conn_id!r} is closed")
+                if self._idle:
+                    return self._idle.pop()
+                if len(self._slots) < self.settings.max_concurrent_requests:
+                    slot = SessionSlot(self.masker)
+                    self._slots.append(slot)
+                    return slot
+                self._changed.wait()
+
+    def _give_back(self, slot: SessionSlot) -> None:
+        with self._changed:
+            if slot in self._slots:
+                self._idle.append(slot)
+            self._changed.notify()
+
+    def _discard(self, slot: SessionSlot) -> None:
+        with self._changed:
+            if slot in self._slots:
+                self._slots.remove(slot)
+            self._changed.notify()
+
+    def _sign_in(self, slot: SessionSlot) -> None:
+        settings = self.settings
+        body = {"name": settings.login, "password": settings.password, "tenant": settings.tenant}
+        if settings.branch:
+            body["branch"] = settings.branch
+        try:
+            self.transport.request("POST", LOGIN_PATH, credentials=slot, json_body=body, retryable=_login_retryable)
+        except AcumaticaApiError as error:
+            raise AcumaticaAuthError(
+                error.method,
+                error.path,
+                error.status,
+                f"sign-in of user {settings.login!r} to tenant {settings.tenant!r} refused: {error.message}. "
+                "Check the connection's username, password, tenant and branch.",
+            ) from None
+        slot.signed_in = True
+        self.transport.trace(f"signed in to tenant {settings.tenant} ({self.open_sessions} open sessions)")
+
+    def _sign_out(self, slot: SessionSlot) -> None:
+        try:
+            self.transport.request("POST", LOGOUT_PATH, credentials=slot, decode=None, max_retries=2)
+        except AcumaticaApiError as error:
+            self.transport.log.warning("sign-out failed, the session ends by itself in ~10 min: %s", error)
+        slot.signed_in = False
+        slot.jar.clear()
+        self.transport.trace(f"signed out of tenant {self.settings.tenant}")
+
+
+def _login_retryable(status: int | None, message: str) -> bool:
+    """Retry the licence's session limit and transient failures, never refused credentials."""
+    if "login limit" in message.lower():
+        return True
+    return status is None or status in (429, 502, 503, 504)
+
+
+class BearerToken:
+    """Credentials of one request: the access token it was sent with."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def apply(self, request_kwargs: dict[str, Any]) -> None:
+        request_kwargs["headers"] = {**request_kwargs.get("headers", {}), "Authorization": f"Bearer {self.token}"}
+
+    def absorb(self, response: requests.Response) -> None:
+        return None
+
+
+class BasicAuth:
+    """HTTP Basic credentials (the OData interface accepts them; no session is opened)."""
+
+    def __init__(self, login: str, password: str) -> None:
+        self._auth = (login, password)
+
+    @contextlib.contextmanager
+    def lease(self) -> Iterator[BasicAuth]:
+        yield self
+
+    def renew(self, credentials: BasicAuth) -> None:
+        raise AcumaticaAuthError("GET", "odata", 401, "HTTP Basic credentials refused: check username and password")
+
+    def apply(self, request_kwargs: dict[str, Any]) -> None:
+        request_kwargs["auth"] = self._auth
+
+    def absorb(self, response: requests.Response) -> None:
+        return None
+
+
+class OAuthTokens:
+    """OAuth2 access tokens for one connection, shared through the token store by every worker."""
+
+    def __init__(
+        self, settings: AcumaticaSettings, store: TokenStore, transport: Transport, masker: SecretMasker
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.transport = transport
+        self.masker = masker
+        self.retry = RetryPolicy(settings.max_retries, settings.retry_max_seconds, settings.backoff_seconds)
+        self._chain = TokenChain()
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def lease(self) -> Iterator[BearerToken]:
+        with self._lock:
+            if not self._chain.access_valid():
+                self._renew_from_store(stale=None)
+            token = self._chain.access_token
+        yield BearerToken(token)
+
+    def renew(self, credentials: BearerToken) -> None:
+        with self._lock:
+            self._renew_from_store(stale=credentials.token)
+
+    def _renew_from_store(self, stale: str | None) -> None:
+        """Under the chain's row lock: take a fresh token someone else got, or refresh ourselves."""
+        settings = self.settings
+        with self.store.locked(settings.token_key) as chain:
+            current_seed = seed_hash(settings.refresh_token)
+            if current_seed and chain.seed_hash != current_seed:
+                chain.seed_hash, chain.refresh_token, chain.access_token = current_seed, settings.refresh_token, None
+            if not chain.access_valid() or chain.access_token == stale:
+                self._grant(chain)
+            self._chain = TokenChain(**vars(chain))
+        self.masker.add(chain.access_token, chain.refresh_token)
+
+    def _grant(self, chain: TokenChain) -> None:
+        settings = self.settings
+        if chain.refresh_token:
+            try:
+                token = self._token_call("refresh_token", lambda session, **kw: session.refresh_token(
+                    self.transport.url(TOKEN_PATH), refresh_token=chain.refresh_token, **kw))
+            except AcumaticaAuthError:
+                if settings.auth_type != "oauth2_password":
+                    raise
+                token = None  # the chain is broken, but we hold the user's credentials: start a new one
+            if token is not None:
+                return self._keep(chain, token)
+        if settings.auth_type == "oauth2_password":
+            token = self._token_call("password", lambda session, **kw: session.fetch_token(
+                self.transport.url(TOKEN_PATH), username=settings.login, password=settings.password,
+                include_client_id=True, **kw))
+            return self._keep(chain, token)
+        raise AcumaticaAuthError(
+            "POST", TOKEN_PATH, None,
+            f"no refresh token for client {settings.client_id!r} on tenant {settings.tenant!r}: authorize the "
+            "connected application (authorization code flow) and put the refresh token in the connection extra "
+            "'refresh_token'.",
+        )
+
+    def _keep(self, chain: TokenChain, token: dict) -> None:
+        now = time.time()
+        self.masker.add(token.get("access_token"), token.get("refresh_token"))
+        chain.access_token = token["access_token"]
+        chain.refresh_token = token.get("refresh_token") or chain.refresh_token
+        chain.issued_at = now
+        chain.expires_at = now + float(token.get("expires_in") or 3600)
+        chain.refreshes += 1
+        self.transport.log.info(
+            "Acumatica OAuth: new access token for tenant %s, valid %.0f s", self.settings.tenant,
+            chain.expires_at - now,
+        )
+
+    def _token_call(self, grant: str, call) -> dict:
+        """One token request with requests-oauthlib, retried while the server is busy or unreachable."""
+        settings = self.settings
+        started, attempt = time.monotonic(), 0
+        while True:
+            client = LegacyApplicationClient(settings.client_id) if grant == "password" else None
+            session = OAuth2Session(client_id=settings.client_id, client=client, scope=settings.scope)
+            session.register_compliance_hook("access_token_response", _check_token_response)
+            session.register_compliance_hook("refresh_token_response", _check_token_response)
+            if self.transport.limits.rate is not None:
+                self.transport.limits.rate.acquire()
+            try:
+                with session:
+                    return call(session, client_id=settings.client_id, client_secret=settings.client_secret,
+                                timeout=settings.timeout, verify=settings.verify_ssl)
+            except OAuth2Error as error:
+                raise AcumaticaAuthError(
+                    "POST", TOKEN_PATH, error.status_code,
+                    f"{grant} grant refused for client {settings.client_id!r} on tenant {settings.tenant!r}: "
+                    f"{error.error}. {_TOKEN_HINTS.get(error.error, _TOKEN_HINT)}",
+                ) from None
+            except (_TokenServerBusy, requests.ConnectionError, requests.Timeout) as error:
+                attempt += 1
+                delay = self.retry.delay(attempt, getattr(error, "retry_after", None))
+                if not self.retry.allows(attempt, started, delay):
+                    raise AcumaticaApiError("POST", TOKEN_PATH, getattr(error, "status", None),
+                                            f"token endpoint unavailable: {type(error).__name__}") from None
+                self.transport.log.warning("Acumatica token endpoint busy (%s); retrying in %.2f s",
+                                           type(error).__name__, delay)
+                time.sleep(delay)
+
+
+_TOKEN_HINT = "Check client_id, client_secret, username and password, or re-authorize the application."
+_TOKEN_HINTS = {
+    "insecure_transport": "OAuth needs an https instance URL (OAUTHLIB_INSECURE_TRANSPORT=1 only for local tests).",
+    "invalid_grant": "The refresh token is spent or expired, or the credentials are wrong: re-authorize and "
+    "set a new refresh_token (oauth2_code), or check username and password (oauth2_password).",
+}
+
+
+class _TokenServerBusy(Exception):
+    def __init__(self, status: int, retry_after: float | None) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.retry_after = retry_after
+
+
+def _check_token_response(response: requests.Response) -> requests.Response:
+    """Compliance hook: classify the token answer before oauthlib parses it."""
+    if response.status_code == 429 or response.status_code >= 500:
+        retry_after = response.headers.get("Retry-After")
+        raise _TokenServerBusy(response.status_code, float(retry_after) if retry_after and retry_after.isdigit() else None)
+    if response.status_code >= 400:
+        try:
+            response.json()
+        except ValueError:
+            raise AcumaticaAuthError("POST", TOKEN_PATH, response.status_code,
+                                     "token request refused (invalid_grant or bad client; unreadable answer)") from None
+    return response
+
+
+def authorization_url(settings: AcumaticaSettings, redirect_uri: str, state: str | None = None) -> tuple[str, str, str]:
+    """Start the authorization code flow with PKCE: return (URL to open, state, code_verifier to keep)."""
+    client = WebApplicationClient(settings.client_id)
+    verifier = client.create_code_verifier(64)
+    challenge = client.create_code_challenge(verifier, "S256")
+    session = OAuth2Session(settings.client_id, redirect_uri=redirect_uri, scope=settings.scope, state=state)
+    url, state = session.authorization_url(
+        settings.instance_url + AUTHORIZE_PATH, code_challenge=challenge, code_challenge_method="S256"
+    )
+    return url, state, verifier
+
+
+def exchange_code(
+    settings: AcumaticaSettings, store: TokenStore, redirect_uri: str, code: str, code_verifier: str | None
+) -> None:
+    """Finish the authorization code flow: trade `code` for tokens and start the chain in the store."""
+    session = OAuth2Session(settings.client_id, redirect_uri=redirect_uri, scope=settings.scope)
+    extra = {"code_verifier": code_verifier} if code_verifier else {}
+    try:
+        token = session.fetch_token(
+            settings.instance_url + TOKEN_PATH, code=code, client_secret=settings.client_secret,
+            include_client_id=True, timeout=settings.timeout, verify=settings.verify_ssl, **extra,
+        )
+    except OAuth2Error as error:
+        raise AcumaticaAuthError("POST", TOKEN_PATH, error.status_code,
+                                 f"authorization code refused: {error.error}") from None
+    now = time.time()
+    with store.locked(settings.token_key) as chain:
+        chain.seed_hash = seed_hash(settings.refresh_token)
+        chain.refresh_token = token.get("refresh_token")
+        chain.access_token = token["access_token"]
+        chain.issued_at, chain.expires_at = now, now + float(token.get("expires_in") or 3600)
+
+
+logging.getLogger("requests_oauthlib.oauth2_session").addFilter(lambda record: False)  # it logs tokens at DEBUG

@@ -1,0 +1,46 @@
+"""Exceptions of the Acumatica client: every message names the request or setting, never a secret."""
+
+from __future__ import annotations
+
+
+class AcumaticaError(Exception):
+    """Base class of everything the Acumatica client raises."""
+
+
+class AcumaticaConfigError(AcumaticaError, ValueError):
+    """A connection setting is missing or invalid; the message names the connection and the field."""
+
+    def __init__(self, conn_id: str, field: str, problem: str, fix: str) -> None:
+        self.conn_id = conn_id
+        self.field = field
+        super().__init__(f"Acumatica connection {conn_id!r}, field {field!r}: {problem}. {fix}")
+
+
+class AcumaticaApiError(AcumaticaError):
+    """Acumatica answered a request with an error (after any retries)."""
+
+    def __init__(self, method: str, path: str, status: int | None, message: str) -> None:
+        self.method = method
+        self.path = path
+        self.status = status
+        self.message = message
+        status_text = f"HTTP {status}" if status is not None else "no answer"
+        super().__init__(f"{method} {path} failed: {status_text}: {message}")
+
+
+class AcumaticaAuthError(AcumaticaApiError):
+    """Sign-in or token request refused (wrong credentials, tenant or client secret, broken token chain)."""
+
+
+class AcumaticaValidationError(AcumaticaApiError):
+    """HTTP 422: the record was refused; `field_errors` maps each bad field to Acumatica's error text."""
+
+    def __init__(self, method: str, path: str, message: str, field_errors: dict[str, str], record: dict) -> None:
+        self.field_errors = field_errors
+        self.record = record
+        details = "; ".join(f"{name}: {error}" for name, error in field_errors.items())
+        super().__init__(method, path, 422, f"{message} ({details})" if details else message)
+
+
+class AcumaticaClosedError(AcumaticaError):
+    """The client was closed (for instance by on_kill) while work was still asking for it."""

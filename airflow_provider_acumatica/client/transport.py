@@ -1,0 +1,352 @@
+"""HTTP to one Acumatica instance: concurrency cap, rate limit, retries with backoff, logging by verbosity.
+
+One `requests.Session` per client (its connection pool sized to the concurrency cap). The concurrency cap
+(a semaphore) and the requests-per-minute limiter are shared by every client of the same connection in a
+process, so the threads of a task together stay inside the licence. Each request is retried on 429, 5xx,
+connection errors, timeouts and truncated bodies, with exponential backoff and full jitter, honouring
+`Retry-After`, bounded by `max_retries` and `retry_max_seconds`. A 401 triggers one renewal of the
+credentials (new sign-in or token refresh) and one immediate retry. Log lines are formatted here and
+redacted by the `SecretMasker`; credential headers are never shown.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import http.cookiejar
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, NamedTuple, Protocol
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from airflow_provider_acumatica.client.errors import AcumaticaApiError, AcumaticaAuthError, AcumaticaValidationError
+from airflow_provider_acumatica.client.masking import SecretMasker
+from airflow_provider_acumatica.client.settings import AcumaticaSettings
+
+_TRANSIENT_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+_BODY_LOG_LIMIT = 4000
+_WINDOW_SECONDS = 60.0
+
+
+class Credentials(Protocol):
+    """What one request is authenticated with (a signed-in session, a bearer token, basic auth)."""
+
+    def apply(self, request_kwargs: dict[str, Any]) -> None: ...
+
+    def absorb(self, response: requests.Response) -> None: ...
+
+
+class Authenticator(Protocol):
+    """Hands out credentials for a request and renews them after a 401."""
+
+    def lease(self) -> contextlib.AbstractContextManager[Credentials]: ...
+
+    def renew(self, credentials: Credentials) -> None: ...
+
+
+class RateLimiter:
+    """At most `limit` requests in any sliding 60-second window; callers wait for their turn."""
+
+    def __init__(self, limit: int, clock: Callable[[], float] = time.monotonic, sleep=time.sleep) -> None:
+        self.limit = limit
+        self._clock = clock
+        self._sleep = sleep
+        self._sent: collections.deque[float] = collections.deque()
+        self._lock = threading.RLock()
+
+    def acquire(self) -> float:
+        """Wait until a request may go, record it, and return the seconds waited."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self._clock()
+                while self._sent and now - self._sent[0] >= _WINDOW_SECONDS:
+                    self._sent.popleft()
+                if len(self._sent) < self.limit:
+                    self._sent.append(now)
+                    return waited
+                pause = _WINDOW_SECONDS - (now - self._sent[0])
+            self._sleep(pause)
+            waited += pause
+
+
+class RetryPolicy:
+    """Exponential backoff with full jitter, capped per wait, bounded in count and in total time."""
+
+    def __init__(self, max_retries: int, max_seconds: float, base_seconds: float, cap_seconds: float = 60.0) -> None:
+        self.max_retries = max_retries
+        self.max_seconds = max_seconds
+        self.base_seconds = base_seconds
+        self.cap_seconds = cap_seconds
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds to wait before retry number `attempt` (1-based)."""
+        if retry_after is not None:
+            return min(retry_after, self.cap_seconds)
+        ceiling = min(self.cap_seconds, self.base_seconds * 2 ** (attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+    def allows(self, attempt: int, started: float, delay: float) -> bool:
+        return attempt <= self.max_retries and time.monotonic() - started + delay <= self.max_seconds
+
+
+class _Limits:
+    """The per-connection, per-process concurrency cap and rate limiter."""
+
+    _registry: dict[tuple, _Limits] = {}
+    _registry_lock = threading.Lock()
+
+    def __init__(self, max_concurrent: int, requests_per_minute: int | None) -> None:
+        self.permits = threading.BoundedSemaphore(max_concurrent)
+        self.rate = RateLimiter(requests_per_minute) if requests_per_minute else None
+
+    @classmethod
+    def of(cls, settings: AcumaticaSettings) -> _Limits:
+        key = (settings.conn_id, settings.instance_url, settings.max_concurrent_requests, settings.requests_per_minute)
+        with cls._registry_lock:
+            if key not in cls._registry:
+                cls._registry[key] = cls(settings.max_concurrent_requests, settings.requests_per_minute)
+            return cls._registry[key]
+
+
+class Reply(NamedTuple):
+    """A successful answer: status, headers and the decoded body (None when there was none)."""
+
+    status: int
+    headers: Mapping[str, str]
+    data: Any
+
+
+class _Failure(Exception):
+    """One failed attempt: retryable or not, with what the final error should say."""
+
+    def __init__(self, status: int | None, message: str, retry_after: float | None = None, body: Any = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.retry_after = retry_after
+        self.body = body
+
+
+def default_retryable(status: int | None, message: str) -> bool:
+    """429, 5xx and answers that never arrived whole are worth another try."""
+    return status is None or status == 429 or status >= 500
+
+
+class Transport:
+    """Sends requests to the instance within the connection's limits and retries what is transient."""
+
+    def __init__(self, settings: AcumaticaSettings, masker: SecretMasker, logger: logging.Logger) -> None:
+        self.settings = settings
+        self.masker = masker
+        self.log = logger
+        self.limits = _Limits.of(settings)
+        self.retry = RetryPolicy(settings.max_retries, settings.retry_max_seconds, settings.backoff_seconds)
+        self.session = requests.Session()
+        self.session.cookies.set_policy(_NoSessionCookies())
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=settings.max_concurrent_requests + 2)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers.update({"Accept": "application/json"})
+
+    def close(self) -> None:
+        self.session.close()
+
+    def url(self, path: str) -> str:
+        return self.settings.instance_url + path
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        authenticator: Authenticator | None = None,
+        credentials: Credentials | None = None,
+        params: dict[str, str] | None = None,
+        json_body: Any = None,
+        headers: dict[str, str] | None = None,
+        decode: Callable[[bytes], Any] | None = json.loads,
+        retryable: Callable[[int | None, str], bool] = default_retryable,
+        max_retries: int | None = None,
+    ) -> Reply:
+        """Send, retrying transient failures; return the status, headers and decoded body (None when empty).
+
+        With `authenticator`, each attempt holds a concurrency permit and leased credentials (renewed once
+        on 401). With `credentials` (sign-in and sign-out), the request goes out directly with them.
+        """
+        started = time.monotonic()
+        attempt, renewed = 0, False
+        limit = self.retry.max_retries if max_retries is None else max_retries
+        while True:
+            try:
+                return self._attempt(method, path, authenticator, credentials, params, json_body, headers, decode)
+            except _Renew:
+                if renewed:
+                    raise self._error(method, path, _Failure(401, "still not authorized after renewing")) from None
+                renewed = True
+                continue
+            except _Failure as failure:
+                attempt += 1
+                delay = self.retry.delay(attempt, failure.retry_after)
+                if not retryable(failure.status, failure.message) or attempt > limit or not self.retry.allows(
+                    attempt, started, delay
+                ):
+                    raise self._error(method, path, failure) from None
+                self.log.warning(
+                    "%s", self.masker.redact(
+                        f"{method} {path} attempt {attempt} failed ({failure.status or 'no answer'}: "
+                        f"{failure.message}); retrying in {delay:.2f} s"
+                    )
+                )
+                time.sleep(delay)
+
+    def _attempt(self, method, path, authenticator, credentials, params, json_body, headers, decode) -> Reply:
+        if authenticator is None:
+            return self._send(method, path, credentials, params, json_body, headers, decode)
+        with self._permit(), authenticator.lease() as leased:
+            try:
+                return self._send(method, path, leased, params, json_body, headers, decode)
+            except _Failure as failure:
+                if failure.status != 401:
+                    raise
+                self.trace(f"{method} {path}: 401, renewing credentials")
+                authenticator.renew(leased)
+                raise _Renew() from None
+
+    @contextlib.contextmanager
+    def _permit(self) -> Iterator[None]:
+        permits = self.limits.permits
+        if not permits.acquire(blocking=False):
+            self.trace("waiting for a free concurrent-request slot")
+            permits.acquire()
+        try:
+            yield
+        finally:
+            permits.release()
+
+    def _send(self, method, path, credentials, params, json_body, headers, decode) -> Reply:
+        kwargs: dict[str, Any] = {"params": params, "timeout": self.settings.timeout, "verify": self.settings.verify_ssl}
+        if headers:
+            kwargs["headers"] = dict(headers)
+        if json_body is not None:
+            kwargs["json"] = json_body
+        if credentials is not None:
+            credentials.apply(kwargs)
+        if self.limits.rate is not None:
+            waited = self.limits.rate.acquire()
+            if waited:
+                self.trace(f"rate limit: waited {waited:.2f} s")
+        started = time.monotonic()
+        try:
+            response = self.session.request(method, self.url(path), **kwargs)
+        except _TRANSIENT_ERRORS as error:
+            raise _Failure(None, f"{type(error).__name__} (connection reset, timeout or truncated answer)") from None
+        if credentials is not None:
+            credentials.absorb(response)
+        self._log_exchange(response, json_body, time.monotonic() - started)
+        if response.status_code >= 400:
+            raise _failure_of(response)
+        if not response.content or decode is None:
+            return Reply(response.status_code, response.headers, None)
+        try:
+            return Reply(response.status_code, response.headers, decode(response.content))
+        except ValueError:
+            raise _Failure(None, f"answer body is not valid JSON ({len(response.content)} bytes, truncated?)") from None
+
+    def _log_exchange(self, response: requests.Response, json_body: Any, seconds: float) -> None:
+        verbosity = self.settings.verbosity
+        request = response.request
+        self.log.info("%s", self.masker.redact(f"{request.method} {request.path_url} -> {response.status_code} ({seconds:.3f} s)"))
+        if verbosity >= 2:
+            self.log.info("%s", "request headers: " + self.masker.headers(request.headers))
+            self.log.info("%s", "response headers: " + self.masker.headers(response.headers))
+        if verbosity >= 3:
+            limit = None if verbosity >= 5 else _BODY_LOG_LIMIT
+            if json_body is not None:
+                self.log.info("%s", "request body: " + self.masker.redact(_clip(json.dumps(json_body), limit)))
+            if response.content:
+                self.log.info("%s", "response body: " + self.masker.redact(_clip(response.text, limit)))
+
+    def trace(self, message: str) -> None:
+        if self.settings.verbosity >= 4:
+            self.log.info("%s", self.masker.redact(message))
+
+    def _error(self, method: str, path: str, failure: _Failure) -> AcumaticaApiError:
+        message = self.masker.redact(failure.message)
+        if failure.status == 422:
+            return AcumaticaValidationError(method, path, message, _field_errors(failure.body), failure.body or {})
+        if failure.status in (401, 403):
+            return AcumaticaAuthError(method, path, failure.status, message)
+        return AcumaticaApiError(method, path, failure.status, message)
+
+
+class _Renew(Exception):
+    """Internal signal: the credentials were renewed after a 401, send again."""
+
+
+class _NoSessionCookies(http.cookiejar.DefaultCookiePolicy):
+    """The shared Session keeps no cookies: each signed-in session slot keeps its own."""
+
+    def set_ok(self, cookie, request) -> bool:
+        return False
+
+
+def _failure_of(response: requests.Response) -> _Failure:
+    body = None
+    try:
+        body = response.json()
+    except ValueError:
+        pass
+    message = _error_message(body) or response.reason or ""
+    if body is None and response.text:
+        message = f"{message}: {response.text[:300]}"
+    return _Failure(response.status_code, message, _retry_after(response), body)
+
+
+def _error_message(body: Any) -> str:
+    if not isinstance(body, dict):
+        return ""
+    parts = [body.get(key) for key in ("message", "exceptionMessage", "error", "error_description")]
+    texts = [str(part) for part in parts if isinstance(part, str) and part]
+    return " - ".join(dict.fromkeys(texts))
+
+
+def _field_errors(body: Any, prefix: str = "") -> dict[str, str]:
+    """`{"Field": error}` from a 422 echo of the entity (details as `Detail[0].Field`)."""
+    errors: dict[str, str] = {}
+    if not isinstance(body, dict):
+        return errors
+    for name, value in body.items():
+        if isinstance(value, dict) and isinstance(value.get("error"), str):
+            errors[prefix + name] = value["error"]
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                errors.update(_field_errors(item, f"{prefix}{name}[{index}]."))
+    if isinstance(body.get("error"), str) and not prefix:
+        errors.setdefault("(record)", body["error"])
+    return errors
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _clip(text: str, limit: int | None) -> str:
+    if limit is None or len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"

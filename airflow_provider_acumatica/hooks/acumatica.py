@@ -1,0 +1,164 @@
+"""AcumaticaHook: the `acumatica` Airflow connection turned into a ready, validated Acumatica client.
+
+The hook reads the connection, validates its settings at creation (errors name the connection and the
+field), registers every secret with Airflow's masker, and hands the work to
+`airflow_provider_acumatica.client.api.AcumaticaClient`, which knows HTTP and nothing of Airflow.
+Use it as a context manager, or call `close()` (operators call it from `on_kill` too): cookie sessions
+are always signed out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from airflow.sdk.bases.hook import BaseHook
+
+from airflow_provider_acumatica.client import auth
+from airflow_provider_acumatica.client.api import AcumaticaClient, FilterArg, Names
+from airflow_provider_acumatica.client.metadata import ODataEntitySet
+from airflow_provider_acumatica.client.settings import AcumaticaSettings
+
+
+class AcumaticaHook(BaseHook):
+    """Reads and writes one Acumatica tenant through the `acumatica` connection `acumatica_conn_id`.
+
+    Thread-safe: the operator may fetch pages from up to `max_concurrent_requests` threads at once.
+    """
+
+    conn_name_attr = "acumatica_conn_id"
+    default_conn_name = "acumatica_default"
+    conn_type = "acumatica"
+    hook_name = "Acumatica"
+
+    def __init__(self, acumatica_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.acumatica_conn_id = acumatica_conn_id
+        connection = self.get_connection(acumatica_conn_id)
+        self._settings = AcumaticaSettings.from_connection(
+            acumatica_conn_id, connection.host, connection.login, connection.password, connection.extra_dejson
+        )
+        self._client: AcumaticaClient | None = None
+
+    # -- what the connection is -----------------------------------------------------------------------
+    @property
+    def settings(self) -> AcumaticaSettings:
+        """The validated connection settings (read-only; secrets stay out of its repr)."""
+        return self._settings
+
+    @property
+    def tenant(self) -> str:
+        return self._settings.tenant
+
+    @property
+    def max_concurrent_requests(self) -> int:
+        return self._settings.max_concurrent_requests
+
+    def get_conn(self) -> AcumaticaClient:
+        """The client behind this hook, created on first use."""
+        if self._client is None:
+            self._client = AcumaticaClient(self._settings, logger=self.log, cipher=_airflow_fernet())
+            self._client.masker.add_listener(_mask_in_airflow)
+        return self._client
+
+    # -- reads ----------------------------------------------------------------------------------------
+    def iter_entity(
+        self, entity: str, *, filter: FilterArg = None, select: Names = None, expand: Names = None,
+        custom: Names = None, page_size: int | None = None,
+    ) -> Iterator[dict]:
+        """Stream the records of a REST entity as plain dicts (see client.records for the shape)."""
+        return self.get_conn().iter_entity(
+            entity, filter=filter, select=select, expand=expand, custom=custom, page_size=page_size
+        )
+
+    def get_entity_page(
+        self, entity: str, *, filter: FilterArg = None, select: Names = None, expand: Names = None,
+        custom: Names = None, top: int, skip: int = 0,
+    ) -> list[dict]:
+        """One page (one request) of a REST entity."""
+        return self.get_conn().get_entity_page(
+            entity, filter=filter, select=select, expand=expand, custom=custom, top=top, skip=skip
+        )
+
+    def iter_odata(
+        self, dac_or_gi: str, *, kind: str = "dac", filter: FilterArg = None, select: Names = None,
+        orderby: Names = None, page_size: int | None = None,
+    ) -> Iterator[dict]:
+        """Stream the rows of a DAC (`kind="dac"`) or generic inquiry (`kind="gi"`) over OData v4."""
+        return self.get_conn().iter_odata(
+            dac_or_gi, kind=kind, filter=filter, select=select, orderby=orderby, page_size=page_size
+        )
+
+    def get_odata_page(
+        self, name: str, *, kind: str = "dac", filter: FilterArg = None, select: Names = None,
+        orderby: Names = None, top: int, skip: int = 0,
+    ) -> list[dict]:
+        """One page (one request) of a DAC or generic inquiry."""
+        return self.get_conn().get_odata_page(
+            name, kind=kind, filter=filter, select=select, orderby=orderby, top=top, skip=skip
+        )
+
+    def get_odata_metadata(self, kind: str = "dac") -> dict[str, ODataEntitySet]:
+        """Entity sets of the DAC or GI interface with their keys and Edm column types."""
+        return self.get_conn().get_odata_metadata(kind)
+
+    # -- writes ---------------------------------------------------------------------------------------
+    def put_entity(self, entity: str, record: Mapping[str, Any], *, mode: str = "upsert") -> dict:
+        """Create or update one record; a 422 raises AcumaticaValidationError with `field_errors`."""
+        return self.get_conn().put_entity(entity, record, mode=mode)
+
+    def invoke_action(
+        self, entity: str, action: str, record: Mapping[str, Any], parameters: Mapping[str, Any] | None = None
+    ) -> None:
+        """Run an action (e.g. TimeEntry CompleteTimeEntry) on a record and wait for it to finish."""
+        self.get_conn().invoke_action(entity, action, record, parameters)
+
+    def delete_entity(self, entity: str, id: str) -> None:
+        self.get_conn().delete_entity(entity, id)
+
+    # -- OAuth authorization code flow ----------------------------------------------------------------
+    def authorization_url(self, redirect_uri: str, state: str | None = None) -> tuple[str, str, str]:
+        """Start the authorization code flow: (URL for the user, state, PKCE code_verifier to keep)."""
+        return auth.authorization_url(self._settings, redirect_uri, state)
+
+    def exchange_code(self, redirect_uri: str, code: str, code_verifier: str | None = None) -> None:
+        """Finish it: trade the code for tokens, which start the chain in the token store."""
+        client = self.get_conn()
+        if client.token_store is None:
+            raise ValueError(f"connection {self.acumatica_conn_id!r} does not use OAuth (auth_type)")
+        auth.exchange_code(self._settings, client.token_store, redirect_uri, code, code_verifier)
+
+    # -- life cycle -----------------------------------------------------------------------------------
+    def test_connection(self) -> tuple[bool, str]:
+        """For the UI's Test button: sign in, read `/entity`, sign out."""
+        return self.get_conn().test_connection()
+
+    def close(self) -> None:
+        """Sign out every session and release connections (safe to call twice, and from on_kill)."""
+        if self._client is not None:
+            self._client.close()
+
+    def __enter__(self) -> AcumaticaHook:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _airflow_fernet():
+    """Airflow's Fernet when [core] fernet_key is set, else None (the client derives a key)."""
+    try:
+        from airflow.sdk.crypto import get_fernet
+
+        fernet = get_fernet()
+    except Exception:  # noqa: BLE001 - no usable Airflow key configuration: fall back
+        return None
+    return fernet if getattr(fernet, "is_encrypted", False) else None
+
+
+def _mask_in_airflow(secret: str) -> None:
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover - older task SDK
+        return
+    mask_secret(secret)
