@@ -1,0 +1,138 @@
+"""The control API under /_sandbox/ (a path no Acumatica has, no auth): clock, records, faults, counters,
+and the ground truth of a table."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from airflow_provider_acumatica.sandbox.catalog import ENTITIES
+from airflow_provider_acumatica.sandbox.errors import ApiError
+from airflow_provider_acumatica.sandbox.rendering import truth_value
+from airflow_provider_acumatica.sandbox.responses import Response, error_response, json_response
+
+if TYPE_CHECKING:
+    from airflow_provider_acumatica.sandbox.app import SandboxApp
+
+_RECORDS_PATH = re.compile(r"^/_sandbox/tenants/([^/]+)/entities/([^/]+)/(insert|update|delete|truth)$")
+
+
+def handle_control(app: SandboxApp, method: str, path: str, body: bytes) -> Response:
+    """Answer one control request; errors come back as 400/404 JSON naming the problem."""
+    try:
+        payload = msgspec.json.decode(body) if body else {}
+        return _route(app, method, path.rstrip("/"), payload)
+    except msgspec.DecodeError as error:
+        return error_response(ApiError(400, f"control API: the body is not valid JSON: {error}"))
+    except ApiError as error:
+        return error_response(error)
+
+
+def _route(app: SandboxApp, method: str, path: str, payload) -> Response:
+    clock = app.store.clock
+    if path == "/_sandbox/counters" and method == "GET":
+        counters = app.counters.snapshot()
+        counters["open_sessions"] = app.sessions.open_count(clock.now())
+        return json_response(counters)
+    if path == "/_sandbox/counters/reset" and method == "POST":
+        app.counters.reset()
+        return json_response(app.counters.snapshot())
+    if path == "/_sandbox/clock" and method == "GET":
+        return json_response({"now": _iso(clock.now())})
+    if path == "/_sandbox/clock" and method == "POST":
+        return json_response({"now": _iso(_move_clock(app, payload))})
+    if path == "/_sandbox/faults" and method == "POST":
+        return json_response({"id": app.faults.add(payload)})
+    if path == "/_sandbox/faults" and method == "DELETE":
+        app.faults.clear()
+        return json_response({"cleared": True})
+    match = _RECORDS_PATH.match(path)
+    if match:
+        tenant, entity, op = match.groups()
+        if op == "truth" and method == "GET":
+            return json_response(truth(app, tenant, entity))
+        if op != "truth" and method == "POST":
+            return json_response({"ids": mutate(app, tenant, entity, op, payload)})
+    raise ApiError(404, f"control API: no route {method} {path}")
+
+
+def _move_clock(app: SandboxApp, payload: dict):
+    clock = app.store.clock
+    if "advance_seconds" in payload:
+        return clock.advance(float(payload["advance_seconds"]))
+    if "set" in payload:
+        text = str(payload["set"]).strip()
+        if not (text.endswith("Z") or re.search(r"[+-]\d{2}:\d{2}$", text)):
+            raise ApiError(400, f"clock: give an ISO date-time with an offset or Z, got {text!r}")
+        try:
+            return clock.set(app.codec.parse_datetime(text))
+        except ValueError as error:
+            raise ApiError(400, f"clock: {error}") from None
+    raise ApiError(400, 'clock: send {"advance_seconds": N} or {"set": "2026-01-01T00:00:00Z"}')
+
+
+def _tenant(app: SandboxApp, tenant: str) -> str:
+    found = app.settings.tenant_named(tenant)
+    if found is None:
+        raise ApiError(404, f"control API: unknown tenant {tenant!r}; tenants are {list(app.settings.tenants)}")
+    return found
+
+
+def _table(app: SandboxApp, tenant: str, entity: str):
+    if entity not in ENTITIES:
+        raise ApiError(404, f"control API: unknown entity {entity!r}; entities are {sorted(ENTITIES)}")
+    return app.store.table(_tenant(app, tenant), entity)
+
+
+def mutate(app: SandboxApp, tenant: str, entity: str, op: str, payload: dict) -> list[str]:
+    """insert/update/delete by explicit records or ids, or {"random": N} (optionally with one shared "timestamp")."""
+    table = _table(app, tenant, entity)
+    writer = app.writer
+    stamp = app.codec.parse_datetime(payload["timestamp"]) if payload.get("timestamp") else None
+    if "random" in payload:
+        count = int(payload["random"])
+        if op == "insert":
+            return writer.random_insert(table, count, stamp)
+        if op == "update":
+            return writer.random_update(table, count, stamp)
+        if op == "delete":
+            return writer.random_delete(table, count)
+    if op == "delete":
+        ids = [str(row_id) for row_id in payload.get("ids", [])]
+        missing = [row_id for row_id in ids if table.get(row_id) is None]
+        if missing:
+            raise ApiError(404, f"control API: {entity} in {table.tenant} has no record(s) {missing}")
+        return [writer.delete(table, row_id)[0] for row_id in ids]
+    if op in ("insert", "update"):
+        ids = []
+        for record in payload.get("records", []):
+            values = writer.parse_plain(table, record)
+            if op == "insert":
+                ids.append(writer.insert(table, values, stamp, record.get("id"))[0])
+                continue
+            existing = table.get(str(record.get("id", "")))
+            if existing is None:
+                raise ApiError(404, f"control API: {entity} in {table.tenant} has no record {record.get('id')!r} to update")
+            ids.append(writer.update(table, existing, values, stamp)[0])
+        return ids
+    raise ApiError(400, f"control API: unknown operation {op!r}; use insert, update or delete")
+
+
+def truth(app: SandboxApp, tenant: str, entity: str) -> dict:
+    """Every record as stored (plain values, UTC date-times) in key order, and the deletions log."""
+    table = _table(app, tenant, entity)
+    fields = [(table.position[name], name, type_name) for name, type_name in table.spec.fields]
+    fields += [(table.position[c.name], c.name, c.value_type) for c in table.spec.custom]
+    records = []
+    for row in table.snapshot():
+        record = {"id": row[0]}
+        record.update({name: truth_value(type_name, row[index]) for index, name, type_name in fields})
+        records.append(record)
+    deleted = [{"id": row_id, "deleted_at": truth_value("dt", moment)} for row_id, moment in table.deletions]
+    return {"records": records, "deleted": deleted}
+
+
+def _iso(moment) -> str:
+    return truth_value("dt", moment)

@@ -1,0 +1,94 @@
+"""Injected faults: 500, 503, dropped connection, slow answer, truncated body, login limit, and a
+mutation applied right before answering a matching request (a change in the middle of a client's paging)."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+from dataclasses import dataclass, field
+
+from airflow_provider_acumatica.sandbox.errors import ApiError
+
+KINDS = ("500", "503", "drop", "slow", "truncate", "login_limit", "mutate")
+_ids = itertools.count(1)
+
+
+@dataclass
+class Fault:
+    """One armed fault: fires on `count` matching requests, or on each with probability `rate`."""
+
+    kind: str
+    count: int | None = 1
+    rate: float | None = None
+    path_contains: str | None = None
+    delay_ms: int = 2000
+    mutation: dict | None = None
+    id: int = field(default_factory=lambda: next(_ids))
+    rng: random.Random = field(default_factory=random.Random, repr=False)
+
+    def matches(self, path: str, is_login: bool) -> bool:
+        if self.kind == "login_limit" and not is_login:
+            return False
+        return self.path_contains is None or self.path_contains in path
+
+
+def fault_from_options(options: dict, seed: int) -> Fault:
+    """A Fault from the control API's JSON; ApiError(400) naming the bad option."""
+    kind = str(options.get("kind"))
+    if kind not in KINDS:
+        raise ApiError(400, f"faults: unknown kind {options.get('kind')!r}; kinds are {list(KINDS)}")
+    unknown = set(options) - {"kind", "count", "rate", "path_contains", "delay_ms", "mutation"}
+    if unknown:
+        raise ApiError(400, f"faults: unknown option(s) {sorted(unknown)}")
+    rate = options.get("rate")
+    if rate is not None and not 0 < float(rate) <= 1:
+        raise ApiError(400, f"faults: rate must be in (0, 1], got {rate!r}")
+    count = None if rate is not None else int(options.get("count", 1))
+    mutation = options.get("mutation")
+    if kind == "mutate" and not (isinstance(mutation, dict) and {"tenant", "entity", "op"} <= set(mutation)):
+        raise ApiError(400, "faults: kind 'mutate' needs mutation {tenant, entity, op: insert|update|delete, random: N}")
+    fault = Fault(kind, count, None if rate is None else float(rate), options.get("path_contains"),
+                  int(options.get("delay_ms", 2000)), mutation)
+    fault.rng = random.Random(f"{seed}:fault:{fault.id}")
+    return fault
+
+
+class FaultBook:
+    """The armed faults; `take` picks those that fire for one request."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+        self.released = threading.Event()
+
+    def add(self, options: dict) -> int:
+        fault = fault_from_options(options, self.seed)
+        with self._lock:
+            self._faults.append(fault)
+        return fault.id
+
+    def clear(self) -> None:
+        """Disarm every fault and wake requests sleeping in a slow fault."""
+        with self._lock:
+            self._faults.clear()
+            released, self.released = self.released, threading.Event()
+        released.set()
+
+    def take(self, path: str, is_login: bool) -> list[Fault]:
+        """The faults firing for this request (each spends one of its `count`)."""
+        fired = []
+        with self._lock:
+            for fault in list(self._faults):
+                if not fault.matches(path, is_login):
+                    continue
+                if fault.rate is not None:
+                    if fault.rng.random() < fault.rate:
+                        fired.append(fault)
+                    continue
+                fault.count -= 1
+                fired.append(fault)
+                if fault.count <= 0:
+                    self._faults.remove(fault)
+        return fired

@@ -1,0 +1,108 @@
+"""Which rows a query selects: compiled $filter predicates over REST fields or DAC views, cached matches
+per table version (so paging costs one scan, and any mutation re-evaluates), and detail lookups."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+
+from airflow_provider_acumatica.sandbox.catalog import DacView
+from airflow_provider_acumatica.sandbox.odata_filter import compile_filter
+from airflow_provider_acumatica.sandbox.rendering import ValueCodec
+from airflow_provider_acumatica.sandbox.store import Row, Store, Table
+
+_EDM_KINDS = {"Edm.String": "str", "Edm.Int32": "int", "Edm.Decimal": "dec", "Edm.Boolean": "bool",
+              "Edm.DateTimeOffset": "dt", "Edm.Guid": "guid"}
+_MATCH_CACHE_SIZE = 32
+
+
+class QueryEngine:
+    """Filters tables; shared by the REST API and OData."""
+
+    def __init__(self, store: Store, codec: ValueCodec) -> None:
+        self.store = store
+        self.codec = codec
+        self._matches: OrderedDict[tuple, tuple[int, list[Row]]] = OrderedDict()
+        self._children: dict[tuple, tuple[int, dict]] = {}
+        self._lock = threading.Lock()
+
+    def matching(self, table: Table, dialect: str, text: str, view: DacView | None = None) -> list[Row]:
+        """Rows of `table` in key order that satisfy `$filter=text` (FilterError when refused)."""
+        if not text.strip():
+            return table.snapshot()
+        cache_key = (table.tenant, table.spec.name, dialect, view.name if view else None, text)
+        version = table.version
+        with self._lock:
+            cached = self._matches.get(cache_key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        resolve = self.view_resolver(table, view) if view else self.field_resolver(table)
+        predicate = compile_filter(text, dialect, resolve, self.codec)
+        rows = [row for row in table.snapshot() if predicate(row)]
+        with self._lock:
+            self._matches[cache_key] = (version, rows)
+            self._matches.move_to_end(cache_key)
+            while len(self._matches) > _MATCH_CACHE_SIZE:
+                self._matches.popitem(last=False)
+        return rows
+
+    def children(self, child: Table, link: tuple[str, ...], key: tuple) -> list[Row]:
+        """Rows of `child` whose `link` fields equal `key` (index rebuilt when the child table changes)."""
+        cache_key = (child.tenant, child.spec.name, link)
+        cached = self._children.get(cache_key)
+        if cached is None or cached[0] != child.version:
+            index: dict[tuple, list[Row]] = {}
+            positions = [child.position[field] for field in link]
+            for row in child.snapshot():
+                index.setdefault(tuple(row[p] for p in positions), []).append(row)
+            cached = self._children[cache_key] = (child.version, index)
+        return cached[1].get(key, [])
+
+    def field_resolver(self, table: Table) -> Callable:
+        """REST field name -> (getter in comparable form, type)."""
+        types = dict(table.spec.fields)
+
+        def resolve(name: str):
+            return self._getter(table.position[name], types[name]), types[name]
+
+        return resolve
+
+    def view_resolver(self, table: Table, view: DacView) -> Callable:
+        """DAC field name -> (getter in comparable form, type)."""
+        sources = {name: (edm, source) for name, edm, source in view.fields}
+
+        def resolve(name: str):
+            edm, source = sources[name]
+            raw = self.view_getter(table, source)
+            kind = "date" if table.spec.field_types.get(source) == "date" else _EDM_KINDS[edm]
+            return _comparable(raw, kind, self.codec), kind
+
+        return resolve
+
+    def view_getter(self, table: Table, source: str) -> Callable[[Row], object]:
+        """The stored value a DAC field shows: a column, the `_rid`, or a referenced record's `_rid`."""
+        if source.startswith("ref:"):
+            parent = self.store.table(table.tenant, source[4:])
+            positions = [table.position[key] for key in parent.spec.keys]
+            rid = parent.position["_rid"]
+
+            def referenced(row: Row):
+                found = parent.find(tuple(row[p] for p in positions))
+                return None if found is None else found[rid]
+
+            return referenced
+        position = table.position[source]
+        return lambda row: row[position]
+
+    def _getter(self, position: int, type_name: str):
+        return _comparable(lambda row: row[position], type_name, self.codec)
+
+
+def _comparable(raw: Callable, kind: str, codec: ValueCodec) -> Callable:
+    """Wrap a getter so its values compare the way odata_filter's literals are coerced."""
+    if kind == "str":
+        return lambda row: None if (value := raw(row)) is None else str(value).casefold()
+    if kind == "date":
+        return lambda row: None if (value := raw(row)) is None else codec.local_midnight(value)
+    return raw
