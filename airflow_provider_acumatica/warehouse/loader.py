@@ -1,0 +1,385 @@
+"""Loading rows into the warehouse: a run stages its rows, then commits them with its sync state in one transaction.
+
+Rows go, batch by batch, into a TEMPORARY staging table on the load's own connection (memory stays
+bounded by the batch; a crash or kill leaves nothing behind). ``commit`` then evolves the table,
+merges the stage and writes the state in ONE transaction: readers see the table as it was or as it
+is after the whole run, never in between. Leaving the ``with`` block without committing changes nothing.
+
+A ``Warehouse`` holds only an engine and is safe to share between threads; a ``Load`` holds one
+connection and belongs to the thread that uses it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Connection, Engine, Index, MetaData, String, Table, func, inspect, select
+from sqlalchemy.engine import URL
+
+from airflow_provider_acumatica.warehouse import statements
+from airflow_provider_acumatica.warehouse.columns import CONVERTERS, Kind, UtcDateTime, sql_type_of, to_timestamp
+from airflow_provider_acumatica.warehouse.dialects import MergeCounts, create_warehouse_engine, dialect_for
+from airflow_provider_acumatica.warehouse.errors import WarehouseError
+from airflow_provider_acumatica.warehouse.schema import (
+    ACUMATICA_ID,
+    DELETED_AT,
+    STAGED_ORDER,
+    SYNCED_AT,
+    TENANT,
+    TableLayout,
+)
+from airflow_provider_acumatica.warehouse.state import STATE_TABLE, SyncState, read_state, state_table, write_state
+
+log = logging.getLogger(__name__)
+
+MODES = ("merge", "replace")
+KEY_CHUNK = 5000
+"""Keys (for deletions and reconciliations) are staged this many at a time."""
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What a committed load did, for logs and XCom."""
+
+    tenant: str
+    table: str
+    mode: str
+    rows: int
+    """Distinct rows staged (the last copy of each key)."""
+    inserted: int
+    updated: int
+    skipped_stale: int
+    """Staged rows older than the warehouse's copy (by ``_last_modified``), left as they were."""
+    marked_deleted: int
+    added_columns: tuple[str, ...]
+    state: SyncState
+    """The state as stored (its watermark is the later of the stored and the committed one)."""
+
+
+class Warehouse:
+    """A SQL warehouse (SQLite file, PostgreSQL or any SQLAlchemy database) and its target schema."""
+
+    def __init__(self, target: str | URL | Engine, schema: str | None = None, *, fast_path: bool = True) -> None:
+        self.engine, self._owns_engine = create_warehouse_engine(target)
+        self.schema = schema
+        self.dialect = dialect_for(self.engine, fast_path=fast_path)
+
+    def read_state(self, tenant: str, table: str) -> SyncState | None:
+        """The stored sync state of a tenant's table, or None before its first committed load."""
+        with self.engine.connect() as connection:
+            if not inspect(connection).has_table(STATE_TABLE, schema=self.schema):
+                return None
+            return read_state(connection, state_table(MetaData(), self.schema), tenant, table)
+
+    def load(self, table: str, tenant: str, key_fields: Sequence[str] = (), mode: str = "merge",
+             declared_types: Mapping[str, str] | None = None) -> Load:
+        """A load of one tenant's rows into ``table`` (the warehouse name, used as given), to use in a ``with``."""
+        return Load(self, table, tenant, key_fields, mode, declared_types)
+
+    def reconcile_keys(self, table: str, tenant: str, key_fields: Sequence[str], present_keys: Iterable[Any],
+                       started_at: datetime | None = None) -> int:
+        """Mark deleted the tenant's rows whose key is not in ``present_keys``; returns how many were marked.
+
+        Rows synced at or after ``started_at`` (default: now, so pass the keys as a lazy iterable read
+        during this call) are never marked: they may be records created after the key listing began.
+        """
+        with self.load(table, tenant, key_fields) as load:
+            return load.mark_unlisted(present_keys, to_timestamp(started_at or datetime.now(timezone.utc)))
+
+    def close(self) -> None:
+        """Dispose of the engine if this warehouse created it."""
+        if self._owns_engine:
+            self.engine.dispose()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Load:
+    """One tenant's rows on their way into one table: ``write`` batches, ``mark_deleted`` keys, then ``commit``."""
+
+    def __init__(self, warehouse: Warehouse, table: str, tenant: str, key_fields: Sequence[str], mode: str,
+                 declared_types: Mapping[str, str] | None) -> None:
+        _check_arguments(table, tenant, key_fields, mode, declared_types)
+        self.warehouse, self.table, self.tenant, self.mode = warehouse, table, tenant, mode
+        self.layout = TableLayout(table, list(key_fields), declared_types)
+        self._connection: Connection | None = None
+        self._staging: Table | None = None
+        self._convert = None
+        self._staged_count = 0
+        self._deletions: dict[str, Table] = {}
+        self._committed = False
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    def __enter__(self) -> Load:
+        self._connection = self.warehouse.engine.connect()
+        with self._connection.begin():
+            self._adopt_existing_table()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        if self._connection is not None:
+            if exc_type is not None and not self._committed:
+                log.warning("Load of tenant %r into %r abandoned: nothing was committed", self.tenant, self.table)
+            self._connection.invalidate()  # the temporary tables go with the session
+            self._connection.close()
+            self._connection = None
+
+    @property
+    def connection(self) -> Connection:
+        if self._connection is None:
+            raise RuntimeError(f"load of tenant {self.tenant!r} into {self.table!r}: use it inside a 'with' block")
+        if self._committed:
+            raise RuntimeError(f"load of tenant {self.tenant!r} into {self.table!r} is already committed")
+        return self._connection
+
+    def _adopt_existing_table(self) -> bool:
+        inspector = inspect(self.connection)
+        schema = self.warehouse.schema
+        if not inspector.has_table(self.table, schema=schema):
+            return False
+        primary_key = inspector.get_pk_constraint(self.table, schema=schema)["constrained_columns"]
+        self.layout.adopt_existing(inspector.get_columns(self.table, schema=schema), primary_key)
+        return True
+
+    # -- staging --------------------------------------------------------------------------------------
+
+    def write(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Stage a batch of rows (dicts keyed by source field names plus ``_acumatica_id``, ``_last_modified``)."""
+        rows = list(rows)
+        if not rows:
+            return 0
+        for position, row in enumerate(rows):
+            if not isinstance(row, Mapping):
+                raise TypeError(f"table {self.table!r}: row {position} of the batch is a {type(row).__name__}, not a dict")
+        connection = self.connection
+        added = self.layout.discover(rows)
+        missing = [column for column in self.layout.key_columns if column not in self._staged_names()]
+        if missing:
+            raise WarehouseError(
+                f"table {self.table!r}: no row of the batch has a value for key field(s) "
+                f"{[self.layout.key_fields[self.layout.key_columns.index(c)] for c in missing]}"
+            )
+        with connection.begin():
+            self._prepare_staging(connection, added)
+            order = self._staged_count
+            tuples = [self._convert(row, order + position) for position, row in enumerate(rows)]
+            if tuples:
+                self.warehouse.dialect.stage(connection, self._staging, tuples)
+        self._staged_count += len(rows)
+        return len(rows)
+
+    def _staged_names(self) -> set[str]:
+        return {column.name for column in self.layout.staged_columns()}
+
+    def _prepare_staging(self, connection: Connection, added: Sequence[Any]) -> None:
+        """Create the staging table on first use, and give it the columns new fields brought."""
+        if self._staging is None:
+            self._staging = Table(
+                f"_acumatica_stage_{uuid.uuid4().hex[:12]}",
+                MetaData(),
+                Column(STAGED_ORDER, BigInteger),
+                *(Column(column.name, column.sql_type) for column in self.layout.staged_columns()),
+                prefixes=["TEMPORARY"],
+            )
+            self._staging.create(connection)
+        else:
+            for layout_column in added:
+                column = Column(layout_column.name, layout_column.sql_type)
+                self.warehouse.dialect.add_column(connection, self._staging, column)
+                self._staging.append_column(column)
+        if added or self._convert is None:
+            self._convert = self.layout.row_converter(self.warehouse.dialect.adapters)
+
+    def mark_deleted(self, keys: Iterable[Any], deleted_at: datetime, *, by_id: bool = False) -> int:
+        """Mark rows deleted at commit (they stay, with ``_deleted_at``), unless modified after ``deleted_at``.
+
+        ``keys`` are tuples of key values in ``key_fields`` order (a bare value for a one-field key),
+        or ``_acumatica_id`` values when ``by_id`` (as ``GetDeletedRecords`` gives them).
+        """
+        deleted_at = _aware(deleted_at, "deleted_at")
+        match = [ACUMATICA_ID] if by_id else self.layout.key_columns
+        name = "by_id" if by_id else "by_key"
+        with self.connection.begin():
+            count, self._deletions[name] = self._stage_keys(keys, match, self._deletions.get(name), deleted_at)
+        return count
+
+    def mark_unlisted(self, present_keys: Iterable[Any], synced_before: datetime) -> int:
+        """Mark deleted now the tenant's rows, synced before ``synced_before``, whose key is not listed."""
+        if not self.layout.existing:
+            return 0
+        with self.connection.begin():
+            _, listed = self._stage_keys(present_keys, self.layout.key_columns, None, None)
+        with self.warehouse.dialect.write_transaction(self.connection):
+            target = self._target_table()
+            marked = self.connection.execute(statements.mark_absent(
+                target, listed, self.layout.key_columns, self.tenant, datetime.now(timezone.utc), synced_before
+            )).rowcount
+        log.info("Table %s, tenant %r: %d rows no longer listed, marked deleted", self.table, self.tenant, marked)
+        return marked
+
+    def _stage_keys(self, keys: Iterable[Any], match: Sequence[str], table: Table | None,
+                    deleted_at: datetime | None) -> tuple[int, Table]:
+        """Stage keys (converted to their columns' kinds) into a temporary table, created on first use."""
+        count, chunk = 0, []
+        for key in keys:
+            values = tuple(key) if isinstance(key, (tuple, list)) else (key,)
+            if len(values) != len(match):
+                raise ValueError(f"table {self.table!r}: key {key!r} should have {len(match)} value(s), for {match}")
+            if table is None:
+                table = self._key_table(match, values, deleted_at is not None)
+            chunk.append(self._key_row(table, values, deleted_at))
+            if len(chunk) == KEY_CHUNK:
+                count += self._flush_keys(table, chunk)
+        if table is None:
+            table = self._key_table(match, (None,) * len(match), deleted_at is not None)
+        return count + self._flush_keys(table, chunk), table
+
+    def _key_table(self, match: Sequence[str], sample: Sequence[Any], with_time: bool) -> Table:
+        kinds = [Kind.TEXT if name == ACUMATICA_ID else self.layout.kind_of_key(i, v) for i, (name, v) in
+                 enumerate(zip(match, sample))]
+        columns = [Column(name, sql_type_of(kind)) for name, kind in zip(match, kinds)]
+        if with_time:
+            columns.append(Column(DELETED_AT, UtcDateTime()))
+        table = Table(f"_acumatica_keys_{uuid.uuid4().hex[:12]}", MetaData(), *columns, prefixes=["TEMPORARY"])
+        table.create(self.connection)
+        table.info["kinds"] = kinds
+        return table
+
+    def _key_row(self, table: Table, values: Sequence[Any], deleted_at: datetime | None) -> dict[str, Any]:
+        row = {}
+        for name, kind, value in zip(table.columns.keys(), table.info["kinds"], values):
+            try:
+                row[name] = CONVERTERS[kind](value)
+            except (ValueError, TypeError, ArithmeticError) as error:
+                raise ValueError(f"table {self.table!r}: key value {value!r} for column {name!r}: {error}") from None
+        if deleted_at is not None:
+            row[DELETED_AT] = deleted_at
+        return row
+
+    def _flush_keys(self, table: Table, chunk: list[dict[str, Any]]) -> int:
+        count = len(chunk)
+        if chunk:
+            self.connection.execute(table.insert(), chunk)
+            chunk.clear()
+        return count
+
+    # -- committing -----------------------------------------------------------------------------------
+
+    def commit(self, state: SyncState) -> LoadResult:
+        """Merge (or, in replace mode, swap in) the stage, apply deletions and store the state: one transaction."""
+        if (state.tenant, state.table) != (self.tenant, self.table):
+            raise ValueError(
+                f"commit of tenant {self.tenant!r}, table {self.table!r} got a state for tenant "
+                f"{state.tenant!r}, table {state.table!r}"
+            )
+        connection, dialect = self.connection, self.warehouse.dialect
+        synced_at = datetime.now(timezone.utc)
+        with dialect.write_transaction(connection):
+            dialect.lock(connection, f"acumatica:{self.warehouse.schema}.{self.table}")
+            added = self._evolve_table(connection)
+            counts, rows, marked = self._apply_stage(connection, synced_at)
+            stored = write_state(connection, self._state_table(connection),
+                                 dataclasses.replace(state, finished_at=state.finished_at or synced_at))
+        self._committed = True
+        result = LoadResult(self.tenant, self.table, self.mode, rows, counts.inserted, counts.updated,
+                            counts.stale, marked, tuple(column.name for column in added), stored)
+        log.info("Table %s, tenant %r committed: %s", self.table, self.tenant, result)
+        return result
+
+    def _evolve_table(self, connection: Connection) -> list[Any]:
+        """Create the table, or add the columns new fields brought; returns the columns added."""
+        exists = self._adopt_existing_table()
+        if self._staging is None and not exists:
+            return []
+        added = self.layout.new_columns()
+        target = self._target_table()
+        if not exists:
+            target.create(connection)
+            log.info("Table %s created with columns %s", self.table, [column.name for column in target.columns])
+        else:
+            for column in added:
+                log.info("Table %s: adding column %r (%s)", self.table, column.name, column.kind.value)
+                self.warehouse.dialect.add_column(connection, target, target.c[column.name])
+        self.layout.existing.update(column.name for column in added)
+        return added
+
+    def _apply_stage(self, connection: Connection, synced_at: datetime) -> tuple[MergeCounts, int, int]:
+        counts, rows, marked = MergeCounts(0, 0, 0), 0, 0
+        if not self.layout.existing:
+            return counts, rows, marked
+        target, keys = self._target_table(), self.layout.key_columns
+        if self._staging is not None:
+            Index(f"{self._staging.name}_key", *(self._staging.c[k] for k in keys),
+                  self._staging.c[STAGED_ORDER]).create(connection)
+            self.warehouse.dialect.analyze(connection, self._staging)
+            connection.execute(statements.drop_superseded(self._staging, keys))
+            rows = connection.execute(select(func.count()).select_from(self._staging)).scalar_one()
+            columns = [column.name for column in self.layout.staged_columns()]
+            counts = self.warehouse.dialect.merge(connection, target, self._staging, columns, keys, self.tenant,
+                                                  synced_at, rows)
+        if self.mode == "replace":
+            listed = self._staging if self._staging is not None else self._empty_key_list(connection)
+            marked += connection.execute(statements.mark_absent(target, listed, keys, self.tenant, synced_at)).rowcount
+        for deletions in self._deletions.values():
+            match = [column.name for column in deletions.columns if column.name != DELETED_AT]
+            marked += connection.execute(statements.mark_listed(target, deletions, match, self.tenant)).rowcount
+        return counts, rows, marked
+
+    def _empty_key_list(self, connection: Connection) -> Table:
+        return self._stage_keys((), self.layout.key_columns, None, None)[1]
+
+    def _target_table(self) -> Table:
+        """The warehouse table as this load knows it: tenant, key columns first, then the others."""
+        columns = self.layout.columns
+        ordered = [columns[name] for name in self.layout.key_columns]
+        ordered += [column for column in columns.values() if not column.key]
+        return Table(
+            self.table,
+            MetaData(),
+            Column(TENANT, String(255), primary_key=True),
+            *(Column(column.name, column.sql_type, primary_key=column.key) for column in ordered),
+            Column(SYNCED_AT, UtcDateTime()),
+            Column(DELETED_AT, UtcDateTime()),
+            schema=self.warehouse.schema,
+        )
+
+    def _state_table(self, connection: Connection) -> Table:
+        table = state_table(MetaData(), self.warehouse.schema)
+        if not inspect(connection).has_table(STATE_TABLE, schema=self.warehouse.schema):
+            self.warehouse.dialect.lock(connection, f"acumatica:{self.warehouse.schema}.{STATE_TABLE}")
+            table.create(connection, checkfirst=True)
+        return table
+
+
+def _aware(value: datetime, argument: str) -> datetime:
+    try:
+        return to_timestamp(value)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{argument} is {value!r}: {error}") from None
+
+
+def _check_arguments(table: str, tenant: str, key_fields: Sequence[str], mode: str,
+                     declared_types: Mapping[str, str] | None) -> None:
+    if not isinstance(table, str) or not table:
+        raise ValueError(f"table must be a non-empty string, got {table!r}")
+    if not isinstance(tenant, str) or not tenant:
+        raise ValueError(f"tenant must be a non-empty string, got {tenant!r}")
+    if isinstance(key_fields, str) or not all(isinstance(field, str) and field for field in key_fields):
+        raise ValueError(f"key_fields of table {table!r} must be a list of field names, got {key_fields!r}")
+    if mode not in MODES:
+        raise ValueError(f"mode of table {table!r} must be one of {MODES}, got {mode!r}")
+    if declared_types is not None and not isinstance(declared_types, Mapping):
+        raise ValueError(f"declared_types of table {table!r} must be a dict of field -> Edm type, got {declared_types!r}")

@@ -1,0 +1,160 @@
+"""The SQL a load runs, built from Table objects so every identifier is quoted: portable statements first.
+
+``target`` is the warehouse table, ``staging`` the load's temporary table (no ``_tenant`` column:
+all its rows are the load's tenant). A staged row is *current* unless the warehouse already holds a
+newer version of it (a higher ``_last_modified``); older copies never overwrite newer ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Delete,
+    Insert,
+    Select,
+    String,
+    Table,
+    Update,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.schema import ExecutableDDLElement
+from sqlalchemy.sql.compiler import DDLCompiler
+
+from airflow_provider_acumatica.warehouse.columns import UtcDateTime
+from airflow_provider_acumatica.warehouse.schema import (
+    DELETED_AT,
+    LAST_MODIFIED,
+    STAGED_ORDER,
+    SYNCED_AT,
+    TENANT,
+)
+
+
+class AddColumn(ExecutableDDLElement):
+    """``ALTER TABLE ... ADD COLUMN`` with quoted identifiers (SQLAlchemy Core has no construct for it)."""
+
+    def __init__(self, table: Table, column: Column, *, if_not_exists: bool = False) -> None:
+        self.table = table
+        self.column = column
+        self.if_not_exists = if_not_exists
+
+
+@compiles(AddColumn)
+def _compile_add_column(element: AddColumn, compiler: DDLCompiler, **kw: Any) -> str:
+    preparer = compiler.preparer
+    column_type = compiler.dialect.type_compiler_instance.process(element.column.type)
+    guard = "IF NOT EXISTS " if element.if_not_exists else ""
+    return (
+        f"ALTER TABLE {preparer.format_table(element.table)} "
+        f"ADD COLUMN {guard}{preparer.format_column(element.column)} {column_type}"
+    )
+
+
+def same_key(left: Table, right: Table, key_columns: Sequence[str]) -> list[ColumnElement[bool]]:
+    """Conditions matching rows of two tables on the key columns."""
+    return [left.c[name] == right.c[name] for name in key_columns]
+
+
+def is_current(target: Table, staged: Any) -> ColumnElement[bool]:
+    """True unless the warehouse row is newer than the staged one (rows without a timestamp always update)."""
+    stored, incoming = target.c[LAST_MODIFIED], staged[LAST_MODIFIED]
+    return or_(stored.is_(None), incoming.is_(None), incoming >= stored)
+
+
+def drop_superseded(staging: Table, key_columns: Sequence[str]) -> Delete:
+    """Delete staged rows whose key was staged again later: the last copy read is the one to load."""
+    later = staging.alias("later")
+    superseded = exists().where(*same_key(later, staging, key_columns), later.c[STAGED_ORDER] > staging.c[STAGED_ORDER])
+    return delete(staging).where(superseded)
+
+
+def count_existing(target: Table, staging: Table, key_columns: Sequence[str], tenant: str) -> Select:
+    """(staged rows already in the warehouse, of which older than the warehouse's copy)."""
+    joined = staging.join(target, and_(target.c[TENANT] == tenant, *same_key(target, staging, key_columns)))
+    stale = func.coalesce(func.sum(case((is_current(target, staging.c), 0), else_=1)), 0)
+    return select(func.count(), stale).select_from(joined)
+
+
+def staged_rows(staging: Table, columns: Sequence[str], tenant: str, synced_at: datetime) -> Select:
+    """The staged rows as warehouse rows: tenant, columns, sync time."""
+    return select(
+        literal(tenant, String()).label(TENANT),
+        *(staging.c[name] for name in columns),
+        literal(synced_at, UtcDateTime()).label(SYNCED_AT),
+    )
+
+
+def upsert(insert_of: Any, target: Table, staging: Table, columns: Sequence[str], key_columns: Sequence[str],
+           tenant: str, synced_at: datetime) -> Insert:
+    """INSERT ... SELECT ... ON CONFLICT DO UPDATE for PostgreSQL and SQLite (``insert_of`` is the dialect's insert).
+
+    Updating a row clears its ``_deleted_at``: a row that is read again exists again.
+    """
+    rows = staged_rows(staging, columns, tenant, synced_at).where(true())  # WHERE: SQLite's upsert grammar
+    statement = insert_of(target).from_select([TENANT, *columns, SYNCED_AT], rows)
+    excluded = statement.excluded
+    changes = {name: excluded[name] for name in columns if name not in key_columns}
+    changes |= {SYNCED_AT: excluded[SYNCED_AT], DELETED_AT: None}
+    return statement.on_conflict_do_update(
+        index_elements=[TENANT, *key_columns], set_=changes, where=is_current(target, excluded)
+    )
+
+
+def update_existing(target: Table, staging: Table, columns: Sequence[str], key_columns: Sequence[str],
+                    tenant: str, synced_at: datetime) -> Update:
+    """Portable half of a merge: update the warehouse rows the stage holds a current copy of."""
+    match = and_(target.c[TENANT] == tenant, *same_key(target, staging, key_columns))
+    changes: dict[str, Any] = {
+        name: select(staging.c[name]).where(match).scalar_subquery() for name in columns if name not in key_columns
+    }
+    changes |= {SYNCED_AT: synced_at, DELETED_AT: None}
+    return target.update().where(exists().where(match, is_current(target, staging.c))).values(changes)
+
+
+def insert_missing(target: Table, staging: Table, columns: Sequence[str], key_columns: Sequence[str],
+                   tenant: str, synced_at: datetime) -> Insert:
+    """Portable other half of a merge: insert the staged rows the warehouse does not hold."""
+    existing = target.alias("existing")
+    present = exists().where(existing.c[TENANT] == tenant, *same_key(existing, staging, key_columns))
+    rows = staged_rows(staging, columns, tenant, synced_at).where(~present)
+    return insert(target).from_select([TENANT, *columns, SYNCED_AT], rows)
+
+
+def mark_absent(target: Table, listed: Table, key_columns: Sequence[str], tenant: str, deleted_at: datetime,
+                synced_before: datetime | None = None) -> Update:
+    """Mark deleted the tenant's live rows whose key is not listed (and, if given, synced before a time)."""
+    conditions = [
+        target.c[TENANT] == tenant,
+        target.c[DELETED_AT].is_(None),
+        ~exists().where(*same_key(listed, target, key_columns)),
+    ]
+    if synced_before is not None:
+        conditions.append(target.c[SYNCED_AT] < synced_before)
+    return target.update().where(*conditions).values({DELETED_AT: deleted_at})
+
+
+def mark_listed(target: Table, deletions: Table, match_columns: Sequence[str], tenant: str) -> Update:
+    """Mark deleted the tenant's live rows listed in ``deletions``, unless modified after their deletion."""
+    match = same_key(deletions, target, match_columns)
+    deleted_at = deletions.c[DELETED_AT]
+    not_newer = or_(target.c[LAST_MODIFIED].is_(None), target.c[LAST_MODIFIED] <= deleted_at)
+    return (
+        target.update()
+        .where(target.c[TENANT] == tenant, target.c[DELETED_AT].is_(None), exists().where(*match, not_newer))
+        .values({DELETED_AT: select(func.max(deleted_at)).where(*match).scalar_subquery()})
+    )
