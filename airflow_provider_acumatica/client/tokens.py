@@ -94,7 +94,7 @@ class TokenStore:
             engine = cls._engines.get(url)
             if engine is None:
                 engine = _create_engine(url)
-                _metadata.create_all(engine, checkfirst=True)
+                _create_table(engine)
                 cls._engines[url] = engine
             return engine
 
@@ -154,6 +154,15 @@ class TokenStore:
             return self.cipher.decrypt(value.encode()).decode()
         except InvalidToken:
             return None  # written under another key: treated as no token, the chain restarts
+
+
+def _create_table(engine: sa.Engine) -> None:
+    """Create the table unless it exists; another process creating it at the same moment is fine."""
+    try:
+        _metadata.create_all(engine, checkfirst=True)
+    except (sa.exc.IntegrityError, sa.exc.ProgrammingError, sa.exc.OperationalError):
+        if not sa.inspect(engine).has_table(TABLE_NAME):
+            raise
 
 
 def _create_engine(url: str) -> sa.Engine:

@@ -60,8 +60,8 @@ class RateLimiter:
 
     def __init__(self, limit: int, clock: Callable[[], float] = time.monotonic, sleep=time.sleep) -> None:
         self.limit = limit
-        self._clock = clock
-        self._sleep = sleep
+        self.clock = clock  # replaceable, like `sleep`, so the window can follow another clock
+        self.sleep = sleep
         self._sent: collections.deque[float] = collections.deque()
         self._lock = threading.RLock()
 
@@ -70,14 +70,14 @@ class RateLimiter:
         waited = 0.0
         while True:
             with self._lock:
-                now = self._clock()
+                now = self.clock()
                 while self._sent and now - self._sent[0] >= _WINDOW_SECONDS:
                     self._sent.popleft()
                 if len(self._sent) < self.limit:
                     self._sent.append(now)
                     return waited
                 pause = _WINDOW_SECONDS - (now - self._sent[0])
-            self._sleep(pause)
+            self.sleep(pause)
             waited += pause
 
 
