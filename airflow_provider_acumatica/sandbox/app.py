@@ -6,14 +6,18 @@ from __future__ import annotations
 import re
 import time
 from http.cookies import CookieError, SimpleCookie
+from urllib.parse import parse_qsl
 
 import msgspec
 
+from airflow_provider_acumatica.sandbox.control import mutate
 from airflow_provider_acumatica.sandbox.counters import Counters
 from airflow_provider_acumatica.sandbox.data import SandboxData
 from airflow_provider_acumatica.sandbox.entity_json import RendererPool
 from airflow_provider_acumatica.sandbox.errors import ApiError
 from airflow_provider_acumatica.sandbox.faults import FaultBook
+from airflow_provider_acumatica.sandbox.identity import IdentityServer
+from airflow_provider_acumatica.sandbox.odata import ODataApi, is_odata
 from airflow_provider_acumatica.sandbox.queries import QueryEngine
 from airflow_provider_acumatica.sandbox.rendering import ValueCodec
 from airflow_provider_acumatica.sandbox.responses import Response, empty, error_response, json_response, raw_json
@@ -43,6 +47,8 @@ class SandboxApp:
         self.sessions = SessionManager(settings, self.counters)
         self.throttle = Throttle(settings.requests_per_minute, settings.max_concurrent, self.counters)
         self.faults = FaultBook(settings.seed)
+        self.identity = IdentityServer(settings, self.counters)
+        self.odata = ODataApi(self)
 
     def handle(self, method: str, path: str, params: dict, headers, body: bytes) -> Response:
         """Answer one Acumatica request, faults and throttling included."""
@@ -81,8 +87,6 @@ class SandboxApp:
 
     def apply_mutation(self, mutation: dict) -> list[str]:
         """A control-API style mutation {tenant, entity, op, random: N | records | ids}."""
-        from airflow_provider_acumatica.sandbox.control import mutate
-
         return mutate(self, mutation["tenant"], mutation["entity"], mutation["op"], mutation)
 
     def _route(self, method: str, path: str, params: dict, headers, body: bytes) -> Response:
@@ -94,6 +98,10 @@ class SandboxApp:
             if path == "/entity/auth/logout" and method == "POST":
                 self.sessions.logout(_cookie(headers, SESSION_COOKIE), self.store.clock.now())
                 return empty(204, [("Set-Cookie", f"{SESSION_COOKIE}=; expires=Thu, 01 Jan 1970 00:00:00 GMT; path=/")])
+            if path.startswith("/identity/"):
+                return self._identity(method, path, params, headers, body)
+            if is_odata(path):
+                return self.odata.route(method, path, params, headers, _base_url(headers))
             match = _ENTITY_PATH.match(path)
             if match:
                 return self._entity(method, match, params, headers, body)
@@ -119,13 +127,28 @@ class SandboxApp:
         """The signed-in tenant of a request (cookie, bearer, or — for OData — Basic); ApiError(401) if none."""
         now = self.store.clock.now()
         authorization = headers.get("Authorization", "")
-        if authorization.lower().startswith("basic ") and basic is not None:
+        if authorization.lower().startswith("bearer "):
+            tenant = self.identity.tenant_of(authorization[7:].strip(), now)
+        elif authorization.lower().startswith("basic ") and basic is not None:
             tenant = basic(authorization[6:].strip(), url_tenant)
         else:
             tenant = self.sessions.tenant_of(_cookie(headers, SESSION_COOKIE), now)
         if tenant is None:
             raise ApiError(401, "You are not logged in.")
         return tenant
+
+    def _identity(self, method: str, path: str, params: dict, headers, body: bytes) -> Response:
+        now = self.store.clock.now()
+        if path == "/identity/.well-known/openid-configuration" and method == "GET":
+            return json_response(self.identity.discovery(_base_url(headers)))
+        if path == "/identity/connect/authorize" and method in ("GET", "POST"):
+            form = {**params, **dict(parse_qsl(body.decode("utf-8", "replace")))}
+            return empty(302, [("Location", self.identity.authorize(form, now))])
+        if path == "/identity/connect/token" and method == "POST":
+            form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+            answer = self.identity.token(form, headers.get("Authorization", ""), now)
+            return json_response(answer, headers=[("Cache-Control", "no-store")])
+        raise ApiError(404, f"The identity resource {method} {path} is not found.")
 
     def _entity(self, method: str, match, params: dict, headers, body: bytes) -> Response:
         endpoint, version, entity, rest = match.groups()
@@ -147,6 +170,10 @@ class SandboxApp:
             api.action(tenant, entity, locator[0], _json(body))
             return empty(204)
         raise ApiError(405, f"{method} is not allowed on {match.group(0)}", message="The requested resource does not support this method.")
+
+
+def _base_url(headers) -> str:
+    return f"http://{headers.get('Host', 'localhost')}"
 
 
 def _json(body: bytes):

@@ -224,12 +224,9 @@ GI_VIEW = DacView(
         ("ProjectID", "Edm.String", "ProjectID"),
         ("ProjectTaskID", "Edm.String", "ProjectTaskID"),
         ("EarningType", "Edm.String", "EarningType"),
-        ("TimeSpent", "Edm.Int32", "TimeSpent"),
+        ("TimeSpent", "Edm.String", "TimeSpent"),
         ("ApprovalStatus", "Edm.String", "ApprovalStatus"),
         ("LastModifiedOn", "Edm.DateTimeOffset", TIMESTAMP),
     ),
     (),
 )
-
-EDM_TYPES = {"str": "Edm.String", "int": "Edm.Int32", "dec": "Edm.Decimal", "bool": "Edm.Boolean",
-             "dt": "Edm.DateTimeOffset", "date": "Edm.DateTimeOffset", "dur": "Edm.Int32", "guid": "Edm.Guid"}

@@ -75,7 +75,7 @@ class QueryEngine:
         def resolve(name: str):
             edm, source = sources[name]
             raw = self.view_getter(table, source)
-            kind = "date" if table.spec.field_types.get(source) == "date" else _EDM_KINDS[edm]
+            kind = table.spec.field_types.get(source) or _EDM_KINDS[edm]
             return _comparable(raw, kind, self.codec), kind
 
         return resolve
