@@ -46,7 +46,9 @@ class SessionSlot:
 
     def absorb(self, response: requests.Response) -> None:
         extract_cookies_to_jar(self.jar, response.request, response.raw)
-        self._masker.add(*(cookie.value for cookie in self.jar))
+        # Session and auth cookies are long random strings; short ones (Locale, UserBranch, CompanyID) are not
+        # secret and masking them would garble every log line that contains, say, "1".
+        self._masker.add(*(cookie.value for cookie in self.jar if cookie.value and len(cookie.value) >= 12))
 
 
 class CookieSessions:
@@ -283,6 +285,11 @@ class OAuthTokens:
                 with session:
                     return call(session, client_id=settings.client_id, client_secret=settings.client_secret,
                                 timeout=settings.timeout, verify=settings.verify_ssl)
+            except Warning as scope_changed:  # oauthlib: the server granted other scopes than asked for
+                token = getattr(scope_changed, "token", None)
+                if isinstance(token, dict) and token.get("access_token"):
+                    return token
+                raise
             except OAuth2Error as error:
                 raise AcumaticaAuthError(
                     "POST", TOKEN_PATH, error.status_code,

@@ -92,9 +92,9 @@ class RecordDecoder:
         if size == 2 and "type" in obj and "value" in obj:  # a custom field
             return self._value(obj["value"])
         obj.pop("_links", None)
-        custom = obj.get("custom")
-        if isinstance(custom, dict):
-            obj["custom"] = _flatten_custom(custom)
+        if "custom" in obj:
+            custom = obj["custom"]
+            obj["custom"] = _flatten_custom(custom) if isinstance(custom, dict) else {}
         return obj
 
     def _value(self, value: Any) -> Any:
