@@ -3,14 +3,22 @@ empty), `custom`, `_links`; per-record fragments cached per (select, custom) unt
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 
 from airflow_provider_acumatica.sandbox.catalog import ENTITIES, EntitySpec
-from airflow_provider_acumatica.sandbox.rendering import ValueCodec
+from airflow_provider_acumatica.sandbox.rendering import ValueCodec, format_duration
 from airflow_provider_acumatica.sandbox.store import Row
 
 _encode = msgspec.json.Encoder().encode
 _CACHE_LIMIT = 400_000
+_MICROSECONDS = re.compile(rb'(T\d\d:\d\d:\d\d\.\d{3})000(?=[+\-Z"])')
+
+
+def _trim_microseconds(body: bytes) -> bytes:
+    """msgspec writes date-times with 6 fractional digits; Acumatica's stored values have milliseconds."""
+    return _MICROSECONDS.sub(rb"\1", body)
 
 
 class EntityRenderer:
@@ -23,6 +31,7 @@ class EntityRenderer:
         self._fields = sorted((name, index + 3, type_name) for index, (name, type_name) in enumerate(spec.fields))
         self._custom = {f"{c.view}.{c.name}": (c, spec.columns.index(c.name)) for c in spec.custom}
         self._cache: dict[tuple, dict[str, tuple[Row, bytes]]] = {}
+        self._compiled: dict[tuple, object] = {}
 
     def validate(self, select: tuple[str, ...] | None, custom: tuple[str, ...]) -> None:
         """Raise KeyError naming the first unknown $select field or $custom View.Field."""
@@ -47,22 +56,31 @@ class EntityRenderer:
         return b'{"id":"%s","rowNumber":%d,%s%s}' % (row[0].encode(), row_number, cached[1], expansions)
 
     def _body(self, row: Row, select, custom) -> bytes:
-        wire = self.codec.wire
-        body: dict = {"note": {"value": row[2] or ""}}
+        compiled = self._compiled.get((select, custom))
+        if compiled is None:
+            compiled = self._compiled.setdefault((select, custom), self._compile(select, custom))
+        return compiled(row)
+
+    def _compile(self, select, custom):
+        """A function row -> body bytes with one dict literal per record: the hot path of every page."""
+        converters = {"dt": "dt", "date": "date", "dur": "dur"}
+        items = ['"note": {"value": row[2] or ""}']
         for name, index, type_name in self._fields:
             if select is None or name in select:
-                value = row[index]
-                body[name] = {} if value is None else {"value": wire(type_name, value)}
-        custom_block: dict = {}
+                value = f"{converters[type_name]}(v)" if type_name in converters else "v"
+                items.append(f'{name!r}: EMPTY if (v := row[{index}]) is None else {{"value": {value}}}')
+        views: dict[str, list[str]] = {}
         for name in custom:
             field, index = self._custom[name]
-            custom_block.setdefault(field.view, {})[field.name] = {"type": field.type_name, "value": row[index]}
-        body["custom"] = custom_block
-        body["_links"] = {
-            "self": f"{self.entity_path}/{row[0]}",
-            "files:put": f"{self.entity_path.rsplit('/', 1)[0]}/files/PX.Objects.PM.{self.spec.name}/{row[0]}/{{filename}}",
-        }
-        return _encode(body)[1:-1]
+            views.setdefault(field.view, []).append(f'{field.name!r}: {{"type": {field.type_name!r}, "value": row[{index}]}}')
+        items.append('"custom": {' + ", ".join(f"{view!r}: {{{', '.join(parts)}}}" for view, parts in views.items()) + "}")
+        links = self.entity_path.rsplit("/", 1)[0] + f"/files/PX.Objects.PM.{self.spec.name}/"
+        items.append(f'"_links": {{"self": {self.entity_path + "/"!r} + row[0], "files:put": {links!r} + row[0] + "/{{filename}}"}}')
+        source = "def body(row):\n    return trim(encode({" + ", ".join(items) + "})[1:-1])\n"
+        namespace = {"encode": _encode, "trim": _trim_microseconds, "EMPTY": {}, "dt": self.codec.local_datetime,
+                     "date": self.codec.date_text, "dur": format_duration}
+        exec(compile(source, f"<render {self.spec.name}>", "exec"), namespace)  # noqa: S102 - our own generated code
+        return namespace["body"]
 
 
 class RendererPool:

@@ -16,7 +16,12 @@ _DURATION_DIGITS = re.compile(r"^(\d{1,4})([0-5]\d)$")
 
 def format_duration(minutes: int) -> str:
     """Minutes as Acumatica's "HH:MM" time span."""
+    if 0 <= minutes < len(_DURATIONS):
+        return _DURATIONS[minutes]
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+_DURATIONS = [f"{minutes // 60:02d}:{minutes % 60:02d}" for minutes in range(24 * 60 + 1)]
 
 
 def parse_duration(raw) -> int:
@@ -45,8 +50,13 @@ class ValueCodec:
         """A UTC date-time as the profile shows it: local wall time, with its offset unless naive."""
         local = moment.astimezone(self.zone)
         if self.naive:
-            local = local.replace(tzinfo=None)
+            return local.replace(tzinfo=None).isoformat(timespec="milliseconds")
         return local.isoformat(timespec="milliseconds")
+
+    def local_datetime(self, moment: datetime) -> datetime:
+        """A UTC date-time as a local one (naive wall time when naive), for encoders that format date-times."""
+        local = moment.astimezone(self.zone)
+        return local.replace(tzinfo=None) if self.naive else local
 
     def date_text(self, day: date) -> str:
         """A calendar date as Acumatica renders it: local midnight (with that midnight's offset unless naive)."""

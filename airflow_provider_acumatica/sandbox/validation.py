@@ -33,7 +33,7 @@ def time_entry_errors(store: Store, tenant: str, entry: dict) -> dict[str, str]:
     spent, billable_time = entry.get("TimeSpent"), entry.get("BillableTime")
     if "TimeSpent" not in errors and spent <= 0:
         errors["TimeSpent"] = "Time Spent must be greater than 00:00."
-    if entry.get("Billable") and billable_time is not None and billable_time <= 0:
+    if entry.get("Billable") and billable_time is not None and billable_time <= 0 and "TimeSpent" not in errors:
         errors["BillableTime"] = "Billable Time must be greater than 00:00 for a billable entry."
     elif billable_time is not None and spent is not None and billable_time > spent:
         errors["BillableTime"] = "Billable Time cannot exceed Time Spent."
