@@ -50,10 +50,11 @@ class SandboxApp:
         self.identity = IdentityServer(settings, self.counters)
         self.odata = ODataApi(self)
 
-    def handle(self, method: str, path: str, params: dict, headers, body: bytes) -> Response:
-        """Answer one Acumatica request, faults and throttling included."""
+    def handle(self, method: str, path: str, params: dict, headers, body: bytes, target: str = "") -> Response:
+        """Answer one Acumatica request, faults and throttling included; faults match `target` (the decoded
+        path and query) when given, else the path."""
         self.counters.add("requests")
-        fired = self.faults.take(path, path in _LOGIN_PATHS)
+        fired = self.faults.take(target or path, path in _LOGIN_PATHS)
         try:
             self.throttle.enter(self.store.clock.now())
         except ApiError as error:

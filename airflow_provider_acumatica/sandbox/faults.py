@@ -3,7 +3,6 @@ mutation applied right before answering a matching request (a change in the midd
 
 from __future__ import annotations
 
-import itertools
 import random
 import threading
 from dataclasses import dataclass, field
@@ -11,7 +10,6 @@ from dataclasses import dataclass, field
 from airflow_provider_acumatica.sandbox.errors import ApiError
 
 KINDS = ("500", "503", "drop", "slow", "truncate", "login_limit", "mutate")
-_ids = itertools.count(1)
 
 
 @dataclass
@@ -24,7 +22,7 @@ class Fault:
     path_contains: str | None = None
     delay_ms: int = 2000
     mutation: dict | None = None
-    id: int = field(default_factory=lambda: next(_ids))
+    id: int = 0
     rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def matches(self, path: str, is_login: bool) -> bool:
@@ -33,7 +31,7 @@ class Fault:
         return self.path_contains is None or self.path_contains in path
 
 
-def fault_from_options(options: dict, seed: int) -> Fault:
+def fault_from_options(options: dict, seed: int, fault_id: int) -> Fault:
     """A Fault from the control API's JSON; ApiError(400) naming the bad option."""
     kind = str(options.get("kind"))
     if kind not in KINDS:
@@ -49,8 +47,8 @@ def fault_from_options(options: dict, seed: int) -> Fault:
     if kind == "mutate" and not (isinstance(mutation, dict) and {"tenant", "entity", "op"} <= set(mutation)):
         raise ApiError(400, "faults: kind 'mutate' needs mutation {tenant, entity, op: insert|update|delete, random: N}")
     fault = Fault(kind, count, None if rate is None else float(rate), options.get("path_contains"),
-                  int(options.get("delay_ms", 2000)), mutation)
-    fault.rng = random.Random(f"{seed}:fault:{fault.id}")
+                  int(options.get("delay_ms", 2000)), mutation, fault_id)
+    fault.rng = random.Random(f"{seed}:fault:{fault_id}")
     return fault
 
 
@@ -62,10 +60,13 @@ class FaultBook:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self.released = threading.Event()
+        self._added = 0
 
     def add(self, options: dict) -> int:
-        fault = fault_from_options(options, self.seed)
+        """Arm a fault; ids (and so the seeded rate draws) count from 1 in each sandbox."""
         with self._lock:
+            self._added += 1
+            fault = fault_from_options(options, self.seed, self._added)
             self._faults.append(fault)
         return fault.id
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from airflow_provider_acumatica.sandbox.app import SandboxApp
 from airflow_provider_acumatica.sandbox.client import SandboxControl
@@ -48,7 +48,7 @@ class _Handler(BaseHTTPRequestHandler):
             response = handle_control(self.app, method, parts.path, body)
         else:
             params = dict(parse_qsl(parts.query, keep_blank_values=True))
-            response = self.app.handle(method, parts.path, params, self.headers, body)
+            response = self.app.handle(method, parts.path, params, self.headers, body, unquote(self.path))
         self._write(response)
 
     def _write(self, response: Response) -> None:
@@ -142,6 +142,6 @@ def make_server(settings: SandboxSettings, host: str = "127.0.0.1", port: int = 
 def start_sandbox(settings: SandboxSettings | None = None, host: str = "127.0.0.1", port: int = 0) -> Sandbox:
     """Serve a sandbox from a background thread; `port=0` picks a free port (see `Sandbox.url`)."""
     app, server = make_server(settings or SandboxSettings(), host, port)
-    thread = threading.Thread(target=server.serve_forever, name=f"acumatica-sandbox-{server.server_address[1]}", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name=f"acumatica-sandbox-{server.server_address[1]}", daemon=True)
     thread.start()
     return Sandbox(app, server, thread)

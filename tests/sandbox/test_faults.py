@@ -1,0 +1,92 @@
+"""Injected faults over real HTTP, and the mutation fired in the middle of a client's paging."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from conftest import REST, sign_in
+
+
+@pytest.fixture
+def sandbox(make_sandbox):
+    return make_sandbox(rows=2600)
+
+
+def test_500_and_503_hit_count_requests_on_matching_paths(sandbox):
+    session = sign_in(sandbox)
+    sandbox.control.inject_fault("503", count=2, path_contains="TimeEntry")
+    assert session.get(f"{sandbox.url}{REST}/CostCode").status_code == 200
+    assert [session.get(f"{sandbox.url}{REST}/TimeEntry?$top=1").status_code for _ in range(3)] == [503, 503, 200]
+    sandbox.control.inject_fault("500")
+    assert session.get(f"{sandbox.url}{REST}/CostCode").status_code == 500
+
+
+def test_dropped_connection_and_truncated_body(sandbox):
+    session = sign_in(sandbox)
+    sandbox.control.inject_fault("drop")
+    with pytest.raises(requests.ConnectionError):
+        session.get(f"{sandbox.url}{REST}/CostCode")
+    sandbox.control.inject_fault("truncate")
+    with pytest.raises((requests.exceptions.ChunkedEncodingError, requests.ConnectionError)):
+        session.get(f"{sandbox.url}{REST}/TimeEntry?$top=100")
+    assert session.get(f"{sandbox.url}{REST}/CostCode").status_code == 200
+
+
+def test_slow_answer_is_released_by_clearing_faults(sandbox):
+    import threading
+
+    session = sign_in(sandbox)
+    sandbox.control.inject_fault("slow", delay_ms=60_000)
+    answers = []
+    worker = threading.Thread(target=lambda: answers.append(session.get(f"{sandbox.url}{REST}/CostCode").status_code))
+    worker.start()
+    for _ in range(500):  # bounded poll of real server state: the request is being held
+        if sandbox.control.counters()["concurrent_requests"] == 1:
+            break
+    assert answers == []
+    sandbox.control.clear_faults()
+    worker.join()
+    assert answers == [200]
+
+
+def test_login_limit_fault_refuses_logins_only(sandbox):
+    session = sign_in(sandbox)
+    sandbox.control.inject_fault("login_limit")
+    assert session.get(f"{sandbox.url}{REST}/CostCode").status_code == 200
+    refused = requests.post(f"{sandbox.url}/entity/auth/login", json={"name": "admin", "password": "x", "tenant": "Company"})
+    assert refused.status_code == 429 and refused.json()["exceptionMessage"] == "API Login Limit"
+
+
+def test_rate_faults_are_seeded(make_sandbox):
+    def pattern():
+        sandbox = make_sandbox(seed=3)
+        sandbox.control.inject_fault("500", rate=0.5, path_contains="WCCCode")
+        session = sign_in(sandbox)
+        return [session.get(f"{sandbox.url}{REST}/WCCCode").status_code for _ in range(12)]
+
+    first = pattern()
+    assert first == pattern() and {200, 500} == set(first)
+
+
+def test_mutation_in_the_middle_of_paging(sandbox):
+    """Updating 50 records right before page 2 moves them to the end of a LastModifiedDateTime delta."""
+    session = sign_in(sandbox)
+    sandbox.control.inject_fault("mutate", path_contains="skip=1000",
+                                 mutation={"tenant": "Company", "entity": "TimeEntry", "op": "delete", "random": 50})
+    url = f"{sandbox.url}{REST}/TimeEntry"
+    first = session.get(url, params={"$top": 1000, "$skip": 0, "$select": "Summary"}).json()
+    second = session.get(url, params={"$top": 1000, "$skip": 1000, "$select": "Summary"}).json()
+    truth = sandbox.control.truth("Company", "TimeEntry")
+    assert len(truth["deleted"]) == 50 and len(truth["records"]) == 2550
+    expected_second = [r["id"] for r in truth["records"][1000:2000]]
+    assert [r["id"] for r in second] == expected_second
+    assert first[-1]["id"] != second[0]["id"]
+
+
+def test_bad_fault_options_are_refused(sandbox):
+    from airflow_provider_acumatica.sandbox import SandboxControlError
+
+    with pytest.raises(SandboxControlError, match="unknown kind"):
+        sandbox.control.inject_fault("explode")
+    with pytest.raises(SandboxControlError, match="mutation"):
+        sandbox.control.inject_fault("mutate")
