@@ -248,7 +248,7 @@ class OAuthTokens:
         if settings.auth_type == "oauth2_password":
             token = self._token_call("password", lambda session, **kw: session.fetch_token(
                 self.transport.url(TOKEN_PATH), username=settings.login, password=settings.password,
-                include_client_id=True, **kw))
+                include_client_id=True, scope=settings.scope, **kw))
             return self._keep(chain, token)
         raise AcumaticaAuthError(
             "POST", TOKEN_PATH, None,

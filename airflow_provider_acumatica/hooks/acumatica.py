@@ -9,6 +9,7 @@ are always signed out.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -18,6 +19,11 @@ from airflow_provider_acumatica.client import auth
 from airflow_provider_acumatica.client.api import AcumaticaClient, FilterArg, Names
 from airflow_provider_acumatica.client.metadata import ODataEntitySet
 from airflow_provider_acumatica.client.settings import AcumaticaSettings
+
+
+# A standard-library logger (Airflow routes it into the task log) so that the client's own redaction applies
+# to exactly what is written, whoever configured logging.
+_LOGGER = logging.getLogger(f"airflow.task.hooks.{__name__}.AcumaticaHook")
 
 
 class AcumaticaHook(BaseHook):
@@ -57,7 +63,7 @@ class AcumaticaHook(BaseHook):
     def get_conn(self) -> AcumaticaClient:
         """The client behind this hook, created on first use."""
         if self._client is None:
-            self._client = AcumaticaClient(self._settings, logger=self.log, cipher=_airflow_fernet())
+            self._client = AcumaticaClient(self._settings, logger=_LOGGER, cipher=_airflow_fernet())
             self._client.masker.add_listener(_mask_in_airflow)
         return self._client
 
