@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
-DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
-SYNC_FILE = DAGS_FOLDER / "acumatica_sync.py"
+from dags_paths import DAGS_FOLDER, SYNC_FILE
 
 
 def parse(folder: Path = DAGS_FOLDER) -> DagBag:
