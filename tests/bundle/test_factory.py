@@ -86,7 +86,8 @@ def test_load_tasks_share_the_tenant_pool_one_slot_each_and_carry_the_connection
 
 
 def test_table_kwargs_carry_only_what_the_config_sets(dags):
-    config_tables = {kwargs["table"]: kwargs for kwargs in dags["acumatica_sync__company__x-15_x_x_x_x"].task_dict["incremental.plan"].op_args[0]}
+    frequent = dags["acumatica_sync__company__x-15_x_x_x_x"].task_dict["incremental.plan"].op_args[0]
+    config_tables = {kwargs["table"]: kwargs for kwargs in frequent}
     assert config_tables["ProjectTransaction"] == {
         "table": "ProjectTransaction",
         "source": "entity",
@@ -96,7 +97,8 @@ def test_table_kwargs_carry_only_what_the_config_sets(dags):
         "batch_size": 2000,
         "key_fields": ["TranID"],
     }
-    pm_task = next(k for k in dags["acumatica_sync__company"].task_dict["incremental.plan"].op_args[0] if k["table"] == "PMTask")
+    hourly = dags["acumatica_sync__company"].task_dict["incremental.plan"].op_args[0]
+    pm_task = next(kwargs for kwargs in hourly if kwargs["table"] == "PMTask")
     assert pm_task["source"] == "dac" and pm_task["track_deletes"] is True
 
 
@@ -124,7 +126,12 @@ def test_trigger_form_refuses_a_table_of_another_dag(dags):
 
 @pytest.mark.parametrize(
     ("schedule", "slug"),
-    [("*/15 * * * *", "x-15_x_x_x_x"), ("0 6 * * 1-5", "0_6_x_x_1-5"), ("@daily", "daily"), ("0 0,12 * * *", "0_0.12_x_x_x")],
+    [
+        ("*/15 * * * *", "x-15_x_x_x_x"),
+        ("0 6 * * 1-5", "0_6_x_x_1-5"),
+        ("@daily", "daily"),
+        ("0 0,12 * * *", "0_0.12_x_x_x"),
+    ],
 )
 def test_schedule_slug(schedule, slug):
     assert schedule_slug(schedule) == slug
