@@ -228,10 +228,14 @@ class OAuthTokens:
             current_seed = seed_hash(settings.refresh_token)
             if current_seed and chain.seed_hash != current_seed:
                 chain.seed_hash, chain.refresh_token, chain.access_token = current_seed, settings.refresh_token, None
-            if not chain.access_valid() or chain.access_token == stale:
+            refreshed = not chain.access_valid() or chain.access_token == stale
+            if refreshed:
                 self._grant(chain)
             self._chain = TokenChain(**vars(chain))
         self.masker.add(chain.access_token, chain.refresh_token)
+        if refreshed:  # logged after the row lock is released: a slow log sink must not stall other workers
+            self.transport.log.info("Acumatica OAuth: new access token for tenant %s, valid %.0f s",
+                                    settings.tenant, chain.expires_at - chain.issued_at)
 
     def _grant(self, chain: TokenChain) -> None:
         settings = self.settings
@@ -265,10 +269,6 @@ class OAuthTokens:
         chain.issued_at = now
         chain.expires_at = now + float(token.get("expires_in") or 3600)
         chain.refreshes += 1
-        self.transport.log.info(
-            "Acumatica OAuth: new access token for tenant %s, valid %.0f s", self.settings.tenant,
-            chain.expires_at - now,
-        )
 
     def _token_call(self, grant: str, call) -> dict:
         """One token request with requests-oauthlib, retried while the server is busy or unreachable."""
