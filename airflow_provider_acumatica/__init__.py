@@ -84,7 +84,12 @@ def get_provider_info() -> dict:
         "hooks": [
             {"integration-name": "Acumatica", "python-modules": ["airflow_provider_acumatica.hooks.acumatica"]}
         ],
-        "operators": [],
+        "operators": [
+            {
+                "integration-name": "Acumatica",
+                "python-modules": ["airflow_provider_acumatica.operators.acumatica_to_sql"],
+            }
+        ],
         "connection-types": [
             {
                 "connection-type": "acumatica",

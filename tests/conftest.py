@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import uuid
@@ -65,3 +66,57 @@ def postgres_schema(postgres_url):
 def sqlite_url(tmp_path) -> str:
     """A SQLite warehouse file of this test."""
     return f"sqlite:///{tmp_path / 'warehouse.db'}"
+
+
+# The sandbox speaks plain HTTP on loopback; oauthlib refuses that unless told it is a test.
+os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
+
+
+def connection_json(sandbox, auth_type: str = "cookie", tenant: str = "Company", login: str | None = None,
+                    password: str | None = None, **extra) -> str:
+    """The JSON form of an Airflow Connection to `sandbox` (what AIRFLOW_CONN_<ID> holds)."""
+    from airflow.sdk import Connection
+
+    from airflow_provider_acumatica.sandbox import (
+        SANDBOX_CLIENT_SECRET, SANDBOX_PASSWORD, SANDBOX_USER, sandbox_client_id,
+    )
+
+    fields = {"tenant": tenant, "auth_type": auth_type, "backoff_seconds": 0.01, **extra}
+    if auth_type != "cookie":
+        fields.setdefault("client_id", sandbox_client_id(tenant))
+        fields.setdefault("client_secret", SANDBOX_CLIENT_SECRET)
+    fields = {key: value for key, value in fields.items() if value is not None}
+    connection = Connection(
+        conn_id="x", conn_type="acumatica", host=sandbox.url, login=login or SANDBOX_USER,
+        password=password or SANDBOX_PASSWORD, extra=json.dumps(fields),
+    )
+    return connection.as_json()
+
+
+@pytest.fixture
+def acumatica_connection(monkeypatch, tmp_path):
+    """Define connection `conn_id` to a sandbox as AIRFLOW_CONN_<ID>; returns the conn_id."""
+
+    def define(sandbox, conn_id: str = "acumatica_test", **options) -> str:
+        options.setdefault("token_store", f"sqlite:///{tmp_path / 'tokens.db'}")
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", connection_json(sandbox, **options))
+        return conn_id
+
+    return define
+
+
+@pytest.fixture
+def new_sandbox():
+    """Start a sandbox with the given SandboxSettings fields; stopped after the test."""
+    from airflow_provider_acumatica.sandbox import SandboxSettings, start_sandbox
+
+    started = []
+
+    def start(**settings):
+        sandbox = start_sandbox(SandboxSettings(**settings))
+        started.append(sandbox)
+        return sandbox
+
+    yield start
+    for sandbox in started:
+        sandbox.stop()

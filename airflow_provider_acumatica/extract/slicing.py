@@ -63,6 +63,9 @@ class TimeSlice:
     def is_instant(self) -> bool:
         return self.start is not None and self.end is not None and self.end - self.start <= ONE_MS
 
+    def holds(self, instant: datetime) -> bool:
+        return (self.start is None or self.start <= instant) and (self.end is None or instant < self.end)
+
     def split_at(self, middle: datetime) -> list[TimeSlice]:
         """[start, m), [m, m+1ms), [m+1ms, end): each strictly smaller than this slice."""
         after = middle + ONE_MS
@@ -210,6 +213,11 @@ class SliceReader:
             paging = _InstantPaging(task)
             return self._settle_instant_page(paging, records)
         middle = self._median_timestamp(records)
+        if not task.holds(middle):
+            # Timestamps that do not fall where the server put them (wall times of a repeated hour read
+            # without an offset) cannot guide a split: page this slice until a pass is stable instead.
+            log.info("%s: slice %s overflowed and its timestamps cannot split it; paging it", self._description, task)
+            return self._settle_instant_page(_InstantPaging(task), records)
         log.info("%s: slice %s overflowed a page; splitting at %s", self._description, task, middle.isoformat())
         return [], task.split_at(middle)
 

@@ -1,0 +1,293 @@
+"""AcumaticaToSqlOperator: copy one Acumatica table of one tenant into a SQL warehouse, exactly once."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import pendulum
+from airflow.sdk import BaseHook, BaseOperator
+from sqlalchemy.engine import URL
+
+from airflow_provider_acumatica.extract.plan import FULL, MODES, RunPlan, plan_run
+from airflow_provider_acumatica.extract.slicing import ONE_MS, SliceReader, TimeSlice
+from airflow_provider_acumatica.extract.sources import SOURCES, TableSource
+from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
+from airflow_provider_acumatica.warehouse.loader import LoadResult, Warehouse
+from airflow_provider_acumatica.warehouse.schema import table_name
+from airflow_provider_acumatica.warehouse.state import SyncState
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+MAX_BATCH_SIZE = 10000
+MAX_TIME_OFFSET = 3600
+
+
+class AcumaticaToSqlOperator(BaseOperator):
+    """Copy one Acumatica table (REST entity, DAC or generic inquiry) of one tenant into a warehouse table.
+
+    ``incremental`` reads ``[watermark - time_offset, window_end or now)`` and moves the watermark to the
+    newest timestamp it loaded; an explicit ``window_start`` reloads exactly that range and leaves the
+    watermark alone (backfills); ``full`` makes the tenant's rows exactly the source's. Each run lands in
+    one transaction together with its sync state, so a failed or killed run changes nothing.
+
+    :param table: REST entity (``TimeEntry``), DAC (``PMTask``) or generic inquiry name. (templated)
+    :param acumatica_conn_id: the ``acumatica`` connection.
+    :param sql_conn_id: warehouse connection (any SQLAlchemy can open); or give ``sql_url``.
+    :param sql_url: warehouse SQLAlchemy URL, instead of ``sql_conn_id``.
+    :param source: ``entity`` (contract-based REST), ``dac`` or ``gi`` (OData).
+    :param mode: ``incremental`` or ``full``. (templated)
+    :param timestamp_field: the modification timestamp; None for tables without one (full mode only).
+    :param key_fields: natural key; default the REST ``id`` (or the DAC's keys from ``$metadata``).
+    :param time_offset: seconds re-read before the watermark (0-3600), for late commits and clock skew.
+    :param batch_size: records per request and per warehouse batch (1-10000).
+    :param window_start: reload from this instant (ISO 8601); leaves the watermark alone. (templated)
+    :param window_end: read up to this instant; default now. (templated)
+    :param expand: detail collections to fetch with each record (REST), stored as JSON columns.
+    :param target_schema: warehouse schema; default the connection's.
+    :param target_table: warehouse table; default snake_case of ``table``. (templated)
+    :param tenant: value of the ``_tenant`` column; default the connection's tenant.
+    """
+
+    template_fields: Sequence[str] = ("table", "mode", "window_start", "window_end", "target_table")
+    ui_color = "#1e6fb8"
+
+    def __init__(
+        self,
+        *,
+        table: str,
+        acumatica_conn_id: str = AcumaticaHook.default_conn_name,
+        sql_conn_id: str | None = None,
+        sql_url: str | None = None,
+        source: str = "entity",
+        mode: str = "incremental",
+        timestamp_field: str | None = "LastModifiedDateTime",
+        key_fields: Sequence[str] | None = None,
+        time_offset: int = 300,
+        batch_size: int = 2000,
+        window_start: str | datetime | None = None,
+        window_end: str | datetime | None = None,
+        expand: Sequence[str] | None = None,
+        target_schema: str | None = None,
+        target_table: str | None = None,
+        tenant: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.table = table
+        self.acumatica_conn_id = acumatica_conn_id
+        self.sql_conn_id = sql_conn_id
+        self.sql_url = sql_url
+        self.source = source
+        self.mode = mode
+        self.timestamp_field = timestamp_field or None
+        self.key_fields = list(key_fields or [])
+        self.time_offset = time_offset
+        self.batch_size = batch_size
+        self.window_start = window_start
+        self.window_end = window_end
+        self.expand = list(expand or [])
+        self.target_schema = target_schema
+        self.target_table = target_table
+        self.tenant = tenant
+        self._hook: AcumaticaHook | None = None
+        self._check_arguments()
+
+    def _check_arguments(self) -> None:
+        """Refuse bad arguments before any request, naming the argument and what is allowed."""
+        where = f"{type(self).__name__} {self.task_id!r}"
+        if not self.table or not isinstance(self.table, str):
+            raise ValueError(f"{where}: `table` must name an Acumatica entity, DAC or generic inquiry.")
+        if (self.sql_conn_id is None) == (self.sql_url is None):
+            raise ValueError(f"{where}: give exactly one of `sql_conn_id` or `sql_url` for the warehouse.")
+        if self.source not in SOURCES:
+            raise ValueError(f"{where}: `source` is {self.source!r}; allowed: {', '.join(SOURCES)}.")
+        if not _is_template(self.mode) and self.mode not in MODES:
+            raise ValueError(f"{where}: `mode` is {self.mode!r}; allowed: {', '.join(MODES)}.")
+        if not _is_int_in(self.time_offset, 0, MAX_TIME_OFFSET):
+            raise ValueError(f"{where}: `time_offset` is {self.time_offset!r}; give whole seconds from 0 to {MAX_TIME_OFFSET}.")
+        if not _is_int_in(self.batch_size, 1, MAX_BATCH_SIZE):
+            raise ValueError(f"{where}: `batch_size` is {self.batch_size!r}; give a whole number from 1 to {MAX_BATCH_SIZE}.")
+        if self.mode == "incremental" and self.timestamp_field is None:
+            raise ValueError(f"{where}: incremental mode needs `timestamp_field`; use mode='full' for tables without one.")
+        if self.expand and self.source != "entity":
+            raise ValueError(f"{where}: `expand` works only with source='entity' (OData has no $expand here).")
+        for name in ("key_fields", "expand"):
+            if any(not isinstance(item, str) or not item for item in getattr(self, name)):
+                raise ValueError(f"{where}: `{name}` must be a list of field names.")
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        if self.mode not in MODES:
+            raise ValueError(f"{self.task_id}: `mode` rendered as {self.mode!r}; allowed: {', '.join(MODES)}.")
+        self._hook = hook = AcumaticaHook(acumatica_conn_id=self.acumatica_conn_id)
+        try:
+            tenant = self.tenant or hook.tenant
+            target = self.target_table or table_name(self.table)
+            describe = f"tenant {tenant!r}, table {self.table!r}"
+            warehouse = Warehouse(self._warehouse_target(), schema=self.target_schema)
+            state = warehouse.read_state(tenant=tenant, table=target)
+            started = datetime.now(timezone.utc)
+            plan = plan_run(
+                mode=self.mode,
+                watermark=state.watermark if state else None,
+                time_offset=self.time_offset,
+                window_start=_parse_instant(self.window_start, "window_start", describe),
+                window_end=_parse_instant(self.window_end, "window_end", describe),
+                now=_floor_ms(started),
+                describe=describe,
+            )
+            source = TableSource(
+                hook, table=self.table, kind=self.source, timestamp_field=self.timestamp_field,
+                key_fields=self.key_fields, expand=self.expand, describe=describe,
+            )
+            result, highest = self._load(warehouse, source, plan, tenant=tenant, target=target, started=started)
+        finally:
+            hook.close()
+            self._hook = None
+        summary = _summary(tenant, self.table, plan, result, highest)
+        self.log.info("%s: done: %s", describe, summary)
+        self._publish_asset_events(context, summary)
+        return summary
+
+    def _load(
+        self, warehouse: Warehouse, source: TableSource, plan: RunPlan, *, tenant: str, target: str, started: datetime
+    ) -> tuple[LoadResult, datetime | None]:
+        """Stream the planned window into the warehouse; commit data and state in one transaction."""
+        reader = SliceReader(
+            source.fetch, timestamp_field=self.timestamp_field, page_size=self.batch_size,
+            workers=self._hook.max_concurrent_requests, record_id=source.record_id, description=source.describe,
+        )
+        progress = _Progress(self.log, source.describe, plan.window)
+        mode = "replace" if plan.mode == FULL else "merge"
+        with warehouse.load(
+            table=target, tenant=tenant, key_fields=source.key_fields, mode=mode, declared_types=source.declared_types
+        ) as load:
+            windows = [plan.window]
+            if plan.mode == FULL and self.timestamp_field:
+                # Records changed while we read moved past every slice already read: read them once more.
+                windows.append(TimeSlice(_floor_ms(started) - self.time_offset * 1000 * ONE_MS, None))
+            for window in windows:
+                for batch in reader.read(window):
+                    load.write([source.to_row(record) for record in batch])
+                    progress.add(batch, source.timestamp_of)
+            state = SyncState(
+                tenant=tenant,
+                table=target,
+                watermark=progress.highest if plan.moves_watermark else None,
+                window_start=plan.window.start,
+                window_end=plan.window.end,
+                rows=progress.rows,
+                mode=plan.mode,
+            )
+            return load.commit(state), progress.highest
+
+    def _warehouse_target(self) -> str | URL:
+        if self.sql_url:
+            return self.sql_url
+        return warehouse_url(BaseHook.get_connection(self.sql_conn_id))
+
+    def _publish_asset_events(self, context: Context, summary: dict[str, Any]) -> None:
+        """Tell downstream DAGs what landed: rows and watermark on each outlet asset's event."""
+        extra = {key: summary[key] for key in ("tenant", "table", "rows", "watermark", "window_start", "window_end")}
+        for outlet in self.outlets or []:
+            context["outlet_events"][outlet].extra = extra
+
+    def on_kill(self) -> None:
+        """Sign out now: an Acumatica session left open holds a licence slot for about ten minutes."""
+        if self._hook is not None:
+            self._hook.close()
+
+
+class _Progress:
+    """Counts rows and the newest timestamp, and logs a line per batch: rows, rows/s, window."""
+
+    def __init__(self, log: logging.Logger, describe: str, window: TimeSlice) -> None:
+        self._log = log
+        self._describe = describe
+        self._window = window
+        self._started = time.monotonic()
+        self.rows = 0
+        self.highest: datetime | None = None
+
+    def add(self, batch: list[dict], timestamp_of) -> None:
+        self.rows += len(batch)
+        stamps = [stamp for stamp in map(timestamp_of, batch) if stamp is not None]
+        if stamps:
+            newest = max(stamps)
+            self.highest = newest if self.highest is None else max(self.highest, newest)
+        elapsed = max(time.monotonic() - self._started, 1e-9)
+        self._log.info(
+            "%s: %d rows so far (%.0f rows/s), window %s", self._describe, self.rows, self.rows / elapsed, self._window
+        )
+
+
+def _summary(
+    tenant: str, table: str, plan: RunPlan, result: LoadResult, highest: datetime | None
+) -> dict[str, Any]:
+    """The run's XCom: counts and instants only, never data."""
+    return {
+        "tenant": tenant,
+        "table": table,
+        "mode": plan.mode,
+        "rows": result.rows,
+        "inserted": result.inserted,
+        "updated": result.updated,
+        "deleted": result.marked_deleted,
+        "window_start": _iso(plan.window.start),
+        "window_end": _iso(plan.window.end),
+        "watermark": _iso(result.state.watermark),
+        "newest_loaded": _iso(highest),
+    }
+
+
+def warehouse_url(connection: Any) -> str | URL:
+    """SQLAlchemy URL of an Airflow connection: extra `sqlalchemy_url`, sqlite, postgres, or its own URI."""
+    extra = connection.extra_dejson
+    if extra.get("sqlalchemy_url"):
+        return extra["sqlalchemy_url"]
+    conn_type = (connection.conn_type or "").lower()
+    if conn_type == "sqlite":
+        return f"sqlite:///{connection.host}"
+    if conn_type in ("postgres", "postgresql"):
+        return URL.create(
+            "postgresql+psycopg", username=connection.login or None, password=connection.password or None,
+            host=connection.host or None, port=connection.port or None, database=connection.schema or None,
+        )
+    return connection.get_uri()
+
+
+def _iso(instant: datetime | None) -> str | None:
+    return instant.isoformat() if instant else None
+
+
+def _floor_ms(instant: datetime) -> datetime:
+    return instant.replace(microsecond=instant.microsecond // 1000 * 1000)
+
+
+def _parse_instant(value: str | datetime | None, argument: str, describe: str) -> datetime | None:
+    """An aware UTC instant from an ISO string or datetime; empty means not given."""
+    if value is None or (isinstance(value, str) and value.strip() in ("", "None", "null")):
+        return None
+    try:
+        parsed = value if isinstance(value, datetime) else pendulum.parse(value.strip())
+    except (ValueError, TypeError, pendulum.parsing.exceptions.ParserError) as error:
+        raise ValueError(
+            f"{describe}: `{argument}` is {value!r}, not a date-time; give ISO 8601 like 2026-01-31T00:00:00Z."
+        ) from error
+    if not isinstance(parsed, datetime):
+        raise ValueError(f"{describe}: `{argument}` is {value!r}; give a date and a time, like 2026-01-31T00:00:00Z.")
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return _floor_ms(datetime.fromtimestamp(parsed.timestamp(), tz=timezone.utc))
+
+
+def _is_template(value: Any) -> bool:
+    return isinstance(value, str) and "{{" in value
+
+
+def _is_int_in(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
