@@ -152,6 +152,7 @@ _NEW_COLUMN_TYPES: dict[Kind, Callable[[], TypeEngine]] = {
 
 
 def _json_default(value: Any) -> str:
+    """JSON text of the non-JSON values custom fields and details carry."""
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, (Decimal, uuid.UUID)):
@@ -159,12 +160,15 @@ def _json_default(value: Any) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default)
+
+
 def to_text(value: Any) -> str:
     """Strings as they are; dicts and lists as compact JSON; other scalars in their plain text form."""
     if isinstance(value, str):
         return value
     if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+        return _JSON.encode(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
@@ -255,3 +259,13 @@ CONVERTERS: dict[Kind, Callable[[Any], Any]] = {
     Kind.OTHER: _unchanged,
 }
 """For each kind, the function turning a value into the kind's canonical Python value (raises when it cannot)."""
+
+CANONICAL_TYPES: dict[Kind, type] = {
+    Kind.TEXT: str,
+    Kind.INTEGER: int,
+    Kind.FLOAT: float,
+    Kind.BOOLEAN: bool,
+    Kind.DECIMAL: Decimal,
+    Kind.DATE: date,
+}
+"""For each kind, the type whose values are already canonical and need no converting (fast path)."""

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Connection, Engine, Index, MetaData, String, Table, func, inspect, select
+from sqlalchemy import BigInteger, Column, Connection, Engine, MetaData, String, Table, func, inspect, select
 from sqlalchemy.engine import URL
 
 from airflow_provider_acumatica.warehouse import statements
@@ -125,6 +125,7 @@ class Load:
     def __enter__(self) -> Load:
         self._connection = self.warehouse.engine.connect()
         with self._connection.begin():
+            self.warehouse.dialect.prepare_session(self._connection)
             self._adopt_existing_table()
         return self
 
@@ -174,10 +175,7 @@ class Load:
             )
         with connection.begin():
             self._prepare_staging(connection, added)
-            order = self._staged_count
-            tuples = [self._convert(row, order + position) for position, row in enumerate(rows)]
-            if tuples:
-                self.warehouse.dialect.stage(connection, self._staging, tuples)
+            self.warehouse.dialect.stage(connection, self._staging, self._convert(rows, self._staged_count))
         self._staged_count += len(rows)
         return len(rows)
 
@@ -201,7 +199,7 @@ class Load:
                 self.warehouse.dialect.add_column(connection, self._staging, column)
                 self._staging.append_column(column)
         if added or self._convert is None:
-            self._convert = self.layout.row_converter(self.warehouse.dialect.adapters)
+            self._convert = self.layout.batch_converter(self.warehouse.dialect.adapters)
 
     def mark_deleted(self, keys: Iterable[Any], deleted_at: datetime, *, by_id: bool = False) -> int:
         """Mark rows deleted at commit (they stay, with ``_deleted_at``), unless modified after ``deleted_at``.
@@ -322,10 +320,7 @@ class Load:
             return counts, rows, marked
         target, keys = self._target_table(), self.layout.key_columns
         if self._staging is not None:
-            Index(f"{self._staging.name}_key", *(self._staging.c[k] for k in keys),
-                  self._staging.c[STAGED_ORDER]).create(connection)
-            self.warehouse.dialect.analyze(connection, self._staging)
-            connection.execute(statements.drop_superseded(self._staging, keys))
+            self.warehouse.dialect.drop_superseded(connection, self._staging, keys)
             rows = connection.execute(select(func.count()).select_from(self._staging)).scalar_one()
             columns = [column.name for column in self.layout.staged_columns()]
             counts = self.warehouse.dialect.merge(connection, target, self._staging, columns, keys, self.tenant,

@@ -21,6 +21,7 @@ from typing import Any, Callable
 from sqlalchemy.types import TypeEngine
 
 from airflow_provider_acumatica.warehouse.columns import (
+    CANONICAL_TYPES,
     CONVERTERS,
     Kind,
     kind_of_edm,
@@ -181,33 +182,50 @@ class TableLayout:
 
     # -- converting rows ------------------------------------------------------------------------------
 
-    def row_converter(
+    def batch_converter(
         self, adapters: Mapping[Kind, Callable[[Any], Any]]
-    ) -> Callable[[Mapping[str, Any], int], tuple[Any, ...]]:
-        """A function turning a row and its arrival order into a staging tuple, values fitted to their kinds.
+    ) -> Callable[[Sequence[Mapping[str, Any]], int], list[tuple[Any, ...]]]:
+        """A function turning a batch of rows into staging tuples (arrival order first), values fitted to their kinds.
 
-        ``adapters`` turn a kind's canonical value into what the database driver wants (per dialect).
+        ``adapters`` turn a kind's canonical value into what the database driver takes (per dialect).
+        Conversion goes column by column: values already of their canonical type pass untouched.
         """
-        plan = [(column, _compose(CONVERTERS[column.kind], adapters.get(column.kind))) for column in self.staged_columns()]
+        plan = [
+            (column, None if column.kind in adapters else CANONICAL_TYPES.get(column.kind),
+             _compose(CONVERTERS[column.kind], adapters.get(column.kind)))
+            for column in self.staged_columns()
+        ]
 
-        def convert(row: Mapping[str, Any], order: int) -> tuple[Any, ...]:
-            values: list[Any] = [order]
-            for column, fit in plan:
-                value = row.get(column.field)
-                if value is not None:
-                    try:
-                        value = fit(value)
-                    except (ValueError, TypeError, ArithmeticError) as error:
-                        raise self._misfit(row, column, value, error) from None
-                elif column.key:
-                    raise ValueMisfitError(
-                        f"table {self.table!r}: a row has no value for key field {column.field!r} "
-                        f"(row key {self.describe_key(row)}); every row needs all key fields {self.key_fields}"
-                    )
-                values.append(value)
-            return tuple(values)
+        def convert(rows: Sequence[Mapping[str, Any]], first_order: int) -> list[tuple[Any, ...]]:
+            columns = [range(first_order, first_order + len(rows))]
+            for column, canonical, fit in plan:
+                values = [row.get(column.field) for row in rows]
+                if column.key and None in values:
+                    raise self._missing_key(rows[values.index(None)], column)
+                try:
+                    columns.append([v if v is None or type(v) is canonical else fit(v) for v in values])
+                except (ValueError, TypeError, ArithmeticError):
+                    raise self._first_misfit(rows, column, fit) from None
+            return list(zip(*columns))
 
         return convert
+
+    def _missing_key(self, row: Mapping[str, Any], column: LayoutColumn) -> ValueMisfitError:
+        return ValueMisfitError(
+            f"table {self.table!r}: a row has no value for key field {column.field!r} "
+            f"(row key {self.describe_key(row)}); every row needs all key fields {self.key_fields}"
+        )
+
+    def _first_misfit(self, rows: Sequence[Mapping[str, Any]], column: LayoutColumn,
+                      fit: Callable[[Any], Any]) -> ValueMisfitError:
+        for row in rows:
+            value = row.get(column.field)
+            try:
+                if value is not None:
+                    fit(value)
+            except (ValueError, TypeError, ArithmeticError) as error:
+                return self._misfit(row, column, value, error)
+        raise AssertionError("a conversion failed, then succeeded on every row")
 
     def describe_key(self, row: Mapping[str, Any]) -> str:
         """The key of a row as text for messages, e.g. ``TimeEntryID='abc'``."""
