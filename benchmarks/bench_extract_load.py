@@ -1,0 +1,175 @@
+"""End-to-end extract-load throughput: AcumaticaToSqlOperator vs the raw floor, memory, and licence use.
+
+For each size (default 200,000 and 1,000,000 TimeEntry rows) a sandbox runs in its own process; in the same
+run we time (1) the raw floor: a bare requests loop fetching and JSON-decoding the same 2,000-record pages,
+and (2) the operator's initial load into SQLite and into PostgreSQL, each in a child process that reports
+its own peak RSS. Then, with --latency-ms 500 and a licence of 3 concurrent requests, an initial load is
+timed against pages x 0.5 s / 3 and the sandbox's peak concurrency is read.
+Targets (2 cores): PostgreSQL >= 20,000 rows/s; operator <= 2x the raw floor's time; peak RSS at 1M within
+50 MB of that at 200k; the latency run within 1.25x of the ideal and using all 3 requests.
+Run: .venv/bin/python benchmarks/bench_extract_load.py [--sizes 200000,1000000] [--postgres URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+
+import requests
+import sqlalchemy
+
+from airflow_provider_acumatica.sandbox import SANDBOX_PASSWORD, SANDBOX_USER
+
+BATCH = 2000
+TENANT = "Company"
+
+
+@contextmanager
+def sandbox_process(rows: int, *extra: str):
+    """`acumatica-sandbox` in its own process (so it does not share our GIL); yields its URL."""
+    command = [sys.executable, "-m", "airflow_provider_acumatica.sandbox.cli", "--port", "0", "--tenants", TENANT,
+               "--rows", str(rows), *extra]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        first_line = process.stdout.readline()
+        yield first_line.rsplit(" ", 1)[-1].strip()
+    finally:
+        process.terminate()
+        process.wait()
+
+
+def signed_in(url: str) -> requests.Session:
+    session = requests.Session()
+    login = {"name": SANDBOX_USER, "password": SANDBOX_PASSWORD, "tenant": TENANT}
+    session.post(f"{url}/entity/auth/login", json=login).raise_for_status()
+    return session
+
+
+def raw_floor(url: str) -> tuple[int, float]:
+    """A bare loop: every 2,000-record page fetched and JSON-decoded, one after another."""
+    session = signed_in(url)
+    started, total = time.perf_counter(), 0
+    while True:
+        response = session.get(f"{url}/entity/Default/24.200.001/TimeEntry", params={"$top": BATCH, "$skip": total})
+        response.raise_for_status()
+        count = len(response.json())
+        total += count
+        if count < BATCH:
+            break
+    elapsed = time.perf_counter() - started
+    session.post(f"{url}/entity/auth/logout")
+    return total, elapsed
+
+
+def load_in_child(url: str, warehouse_url: str, schema: str | None, concurrency: int = 3) -> dict:
+    """The operator's initial load in a fresh process, which reports rows, seconds and its peak RSS."""
+    connection = {"conn_type": "acumatica", "host": url, "login": SANDBOX_USER, "password": SANDBOX_PASSWORD,
+                  "extra": {"tenant": TENANT, "max_concurrent_requests": concurrency}}
+    environment = {**os.environ, "AIRFLOW_CONN_BENCH_ACUMATICA": json.dumps(connection)}
+    command = [sys.executable, __file__, "--child", warehouse_url, schema or ""]
+    output = subprocess.run(command, env=environment, capture_output=True, text=True, check=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def child(warehouse_url: str, schema: str) -> None:
+    import logging
+
+    logging.disable(logging.INFO)
+    from airflow_provider_acumatica.operators.acumatica_to_sql import AcumaticaToSqlOperator
+
+    operator = AcumaticaToSqlOperator(task_id="bench", table="TimeEntry", acumatica_conn_id="bench_acumatica",
+                                      sql_url=warehouse_url, target_schema=schema or None, batch_size=BATCH)
+    started = time.perf_counter()
+    summary = operator.execute(context={})
+    elapsed = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"rows": summary["rows"], "seconds": elapsed, "peak_rss_mb": peak_mb}))
+
+
+def fresh_postgres_schema(url: str) -> str | None:
+    schema = f"bench_{os.getpid()}_{int(time.time())}"
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sqlalchemy.text(f'create schema "{schema}"'))
+    except sqlalchemy.exc.OperationalError:
+        return None
+    finally:
+        engine.dispose()
+    return schema
+
+
+def drop_postgres_schema(url: str, schema: str) -> None:
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text(f'drop schema "{schema}" cascade'))
+    engine.dispose()
+
+
+def measure_size(rows: int, postgres_url: str, workdir: str) -> dict:
+    results = {}
+    with sandbox_process(rows) as url:
+        raw_floor(url)  # warm-up: the sandbox generates and renders its data on first use
+        count, raw_seconds = raw_floor(url)
+        results["raw"] = {"rows": count, "seconds": raw_seconds, "peak_rss_mb": None}
+        results["sqlite"] = load_in_child(url, f"sqlite:///{workdir}/bench_{rows}.db", None)
+        schema = fresh_postgres_schema(postgres_url)
+        if schema:
+            try:
+                results["postgresql"] = load_in_child(url, postgres_url, schema)
+            finally:
+                drop_postgres_schema(postgres_url, schema)
+    for name, figures in results.items():
+        rate = figures["rows"] / figures["seconds"]
+        ratio = figures["seconds"] / raw_seconds
+        rss = f"{figures['peak_rss_mb']:.0f} MB" if figures["peak_rss_mb"] else "-"
+        print(f"{rows:>9,} rows  {name:>10}: {figures['rows']:>9,} rows in {figures['seconds']:7.2f} s = "
+              f"{rate:>8,.0f} rows/s   {ratio:4.2f}x the raw floor's time   peak RSS {rss}")
+    return results
+
+
+def measure_latency(postgres_url: str, workdir: str, rows: int = 40_000) -> None:
+    with sandbox_process(rows, "--latency-ms", "500", "--max-concurrent", "3") as url:
+        requests.post(f"{url}/_sandbox/counters/reset").raise_for_status()
+        figures = load_in_child(url, f"sqlite:///{workdir}/bench_latency.db", None, concurrency=3)
+        counters = requests.get(f"{url}/_sandbox/counters").json()
+    pages = -(-rows // BATCH)
+    ideal = pages * 0.5 / 3
+    print(f"latency 500 ms, licence of 3: {figures['rows']:,} rows in {figures['seconds']:.1f} s; ideal "
+          f"{pages} pages x 0.5 s / 3 = {ideal:.1f} s -> {figures['seconds'] / ideal:.2f}x; "
+          f"peak concurrency {counters['peak_concurrency']}, 429s {counters['throttled_429']}, "
+          f"requests {counters['requests']}")
+
+
+def main() -> None:
+    cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cli.add_argument("--sizes", default="200000,1000000")
+    cli.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    cli.add_argument("--child", nargs=2, metavar=("WAREHOUSE_URL", "SCHEMA"), help=argparse.SUPPRESS)
+    arguments = cli.parse_args()
+    if arguments.child:
+        child(*arguments.child)
+        return
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as workdir:
+        peaks = {}
+        for rows in (int(size) for size in arguments.sizes.split(",")):
+            peaks[rows] = measure_size(rows, arguments.postgres, workdir)
+        sizes = sorted(peaks)
+        if len(sizes) > 1:
+            for name in ("sqlite", "postgresql"):
+                if all(name in peaks[size] for size in sizes):
+                    growth = peaks[sizes[-1]][name]["peak_rss_mb"] - peaks[sizes[0]][name]["peak_rss_mb"]
+                    print(f"peak RSS growth {sizes[0]:,} -> {sizes[-1]:,} rows ({name}): {growth:+.0f} MB")
+        measure_latency(arguments.postgres, workdir)
+
+
+if __name__ == "__main__":
+    main()
