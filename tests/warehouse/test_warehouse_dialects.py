@@ -1,0 +1,114 @@
+"""Database specifics: the portable path matches the fast paths; SQLite writers wait; engines are set up right."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+
+import pytest
+import sqlalchemy
+
+from airflow_provider_acumatica.warehouse.loader import Warehouse
+from airflow_provider_acumatica.warehouse.state import SyncState
+
+WAIT = 60  # seconds: an upper bound for a thread to reach a point, never a pause
+VOLATILE = ("_synced_at", "_deleted_at")
+
+
+def run_scenario(warehouse: Warehouse, table: str, rows_factory) -> list:
+    """Insert, update (with a repeated key and a stale copy), then replace; returns each load's counts."""
+    counts = []
+    for mode, batches in (
+        ("merge", [rows_factory(6, version=2)]),
+        ("merge", [rows_factory(3, start=4, version=3), rows_factory(1, start=4, version=4), rows_factory(1)]),
+        ("replace", [rows_factory(4, start=2, version=5)]),
+    ):
+        with warehouse.load(table=table, tenant="Company", key_fields=["TimeEntryID"], mode=mode) as load:
+            for batch in batches:
+                load.write(batch)
+            result = load.commit(SyncState("Company", table))
+        counts.append((result.rows, result.inserted, result.updated, result.skipped_stale, result.marked_deleted))
+    return counts
+
+
+def test_the_portable_path_matches_the_fast_path(target, rows_factory, fetch):
+    with Warehouse(*target) as fast, Warehouse(*target, fast_path=False) as portable:
+        assert type(portable.dialect).__name__ == type(fast.dialect).__name__ and not portable.dialect.fast_path
+        fast_counts = run_scenario(fast, "fast", rows_factory)
+        portable_counts = run_scenario(portable, "portable", rows_factory)
+    assert fast_counts == portable_counts == [(6, 6, 0, 0, 0), (4, 1, 2, 1, 0), (4, 0, 4, 0, 3)]
+
+    def comparable(table):
+        return [{k: v for k, v in row.items() if k not in VOLATILE} | {"deleted": row["_deleted_at"] is not None}
+                for row in fetch(table)]
+
+    assert comparable("fast") == comparable("portable")
+
+
+def test_sqlite_writers_of_one_file_wait_for_each_other_instead_of_failing(sqlite_url, rows_factory):
+    first, second = Warehouse(sqlite_url), Warehouse(sqlite_url)
+    try:
+        paused, release, second_begins = threading.Event(), threading.Event(), threading.Event()
+
+        def hold(conn, cursor, statement, *args):
+            if "acumatica_sync_state" in statement and statement.lstrip().upper().startswith("INSERT"):
+                paused.set()
+                assert release.wait(WAIT)
+
+        def trace(connection, _record):
+            connection.set_trace_callback(lambda sql: second_begins.set() if sql == "BEGIN IMMEDIATE" else None)
+
+        sqlalchemy.event.listen(first.engine, "before_cursor_execute", hold)
+        sqlalchemy.event.listen(second.engine, "connect", trace)
+        results = {}
+
+        def load(warehouse, table):
+            with warehouse.load(table=table, tenant="Company", key_fields=["TimeEntryID"]) as run:
+                run.write(rows_factory(3))
+                results[table] = run.commit(SyncState("Company", table)).inserted
+
+        writers = [threading.Thread(target=load, args=(first, "project")),
+                   threading.Thread(target=load, args=(second, "time_entry"))]
+        writers[0].start()
+        assert paused.wait(WAIT)
+        writers[1].start()
+        assert second_begins.wait(WAIT)  # the second writer asks for the lock the first one holds
+        release.set()
+        for writer in writers:
+            writer.join(WAIT)
+        assert results == {"project": 3, "time_entry": 3}
+        reader = sqlalchemy.create_engine(sqlite_url)
+        with reader.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        reader.dispose()
+    finally:
+        first.close()
+        second.close()
+
+
+def test_an_abandoned_postgres_load_leaves_no_staging_table(postgres_schema, rows_factory):
+    url, schema = postgres_schema
+    with Warehouse(url, schema=schema) as warehouse:
+        with pytest.raises(KeyboardInterrupt):
+            with warehouse.load(table="time_entry", tenant="Company", key_fields=["TimeEntryID"]) as load:
+                load.write(rows_factory(10))
+                load.mark_deleted(["TE000001"], datetime.now(timezone.utc))
+                raise KeyboardInterrupt
+        engine = sqlalchemy.create_engine(url)
+        with engine.connect() as connection:
+            leftovers = connection.execute(sqlalchemy.text(
+                "select count(*) from pg_class where relpersistence = 't' and relname like '\\_acumatica\\_%'"
+            )).scalar()
+        engine.dispose()
+    assert leftovers == 0
+
+
+def test_engines_are_made_for_the_warehouse(tmp_path):
+    with Warehouse("postgresql://user@127.0.0.1:1/db") as warehouse:
+        assert warehouse.engine.dialect.driver == "psycopg"
+    with pytest.raises(ValueError, match="in-memory"):
+        Warehouse("sqlite://")
+    given = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    with Warehouse(given) as warehouse:
+        assert warehouse.engine is not given and warehouse.engine.url == given.url  # ours: WAL, waiting writers
+    given.dispose()
