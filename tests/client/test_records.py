@@ -73,7 +73,8 @@ def test_rest_record_is_unwrapped():
 def test_decode_of_parsed_value_matches_loads():
     decoder = RecordDecoder(DateTimeReader(ZoneInfo("America/New_York")))
     raw = {"id": "a", "When": {"value": "2024-11-03T01:30:00"}, "Lines": [{"X": {"value": 1}}]}
-    assert decoder.decode(raw) == decoder.loads(json.dumps(raw))
+    body = json.dumps(raw)
+    assert decoder.decode(raw) == decoder.loads(body)
 
 
 def test_truncated_body_raises_value_error():
