@@ -14,7 +14,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from types import TracebackType
@@ -115,18 +116,22 @@ class Load:
         self.layout = TableLayout(table, list(key_fields), declared_types)
         self._connection: Connection | None = None
         self._staging: Table | None = None
-        self._convert = None
+        self._converters: dict[int, Callable[[Sequence[Mapping[str, Any]], int], list[tuple[Any, ...]]]] = {}
         self._staged_count = 0
         self._deletions: dict[str, Table] = {}
-        self._committed = False
+        self._committed = self._failed = False
 
     # -- lifecycle ------------------------------------------------------------------------------------
 
     def __enter__(self) -> Load:
         self._connection = self.warehouse.engine.connect()
-        with self._connection.begin():
-            self.warehouse.dialect.prepare_session(self._connection)
-            self._adopt_existing_table()
+        try:
+            with self._transaction():
+                self.warehouse.dialect.prepare_session(self._connection)
+                self._adopt_existing_table()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -142,8 +147,9 @@ class Load:
     def connection(self) -> Connection:
         if self._connection is None:
             raise RuntimeError(f"load of tenant {self.tenant!r} into {self.table!r}: use it inside a 'with' block")
-        if self._committed:
-            raise RuntimeError(f"load of tenant {self.tenant!r} into {self.table!r} is already committed")
+        if self._committed or self._failed:
+            state = "is already committed" if self._committed else "failed: leave the 'with' block and start again"
+            raise RuntimeError(f"load of tenant {self.tenant!r} into {self.table!r} {state}")
         return self._connection
 
     def _adopt_existing_table(self) -> bool:
@@ -165,24 +171,26 @@ class Load:
         for position, row in enumerate(rows):
             if not isinstance(row, Mapping):
                 raise TypeError(f"table {self.table!r}: row {position} of the batch is a {type(row).__name__}, not a dict")
-        connection = self.connection
-        added = self.layout.discover(rows)
-        missing = [column for column in self.layout.key_columns if column not in self._staged_names()]
+        self.layout.discover(rows)
+        missing = [field for field, column in zip(self.layout.key_fields, self.layout.key_columns)
+                   if column not in {staged.name for staged in self.layout.staged_columns()}]
         if missing:
-            raise WarehouseError(
-                f"table {self.table!r}: no row of the batch has a value for key field(s) "
-                f"{[self.layout.key_fields[self.layout.key_columns.index(c)] for c in missing]}"
-            )
-        with connection.begin():
-            self._prepare_staging(connection, added)
-            self.warehouse.dialect.stage(connection, self._staging, self._convert(rows, self._staged_count))
+            raise WarehouseError(f"table {self.table!r}: no row of the batch has a value for key field(s) {missing}")
+        staging_rows = self._converter()(rows, self._staged_count)  # a misfit raises here, before any change
+        with self._transaction() as connection:
+            self._sync_staging(connection)
+            self.warehouse.dialect.stage(connection, self._staging, staging_rows)
         self._staged_count += len(rows)
         return len(rows)
 
-    def _staged_names(self) -> set[str]:
-        return {column.name for column in self.layout.staged_columns()}
+    def _converter(self) -> Callable[[Sequence[Mapping[str, Any]], int], list[tuple[Any, ...]]]:
+        """The batch converter for the columns known now (rebuilt when fields add columns)."""
+        columns = len(self.layout.staged_columns())
+        if columns not in self._converters:
+            self._converters = {columns: self.layout.batch_converter(self.warehouse.dialect.adapters)}
+        return self._converters[columns]
 
-    def _prepare_staging(self, connection: Connection, added: Sequence[Any]) -> None:
+    def _sync_staging(self, connection: Connection) -> None:
         """Create the staging table on first use, and give it the columns new fields brought."""
         if self._staging is None:
             self._staging = Table(
@@ -193,13 +201,24 @@ class Load:
                 prefixes=["TEMPORARY"],
             )
             self._staging.create(connection)
-        else:
-            for layout_column in added:
+            return
+        for layout_column in self.layout.staged_columns():
+            if layout_column.name not in self._staging.c:
                 column = Column(layout_column.name, layout_column.sql_type)
-                self.warehouse.dialect.add_column(connection, self._staging, column)
                 self._staging.append_column(column)
-        if added or self._convert is None:
-            self._convert = self.layout.batch_converter(self.warehouse.dialect.adapters)
+                self.warehouse.dialect.add_column(connection, self._staging, column)
+
+    @contextmanager
+    def _transaction(self, *, writes_warehouse: bool = False) -> Iterator[Connection]:
+        """A transaction of this load's connection; if it fails, the load can only be left."""
+        connection = self.connection
+        dialect = self.warehouse.dialect
+        try:
+            with dialect.write_transaction(connection) if writes_warehouse else connection.begin():
+                yield connection
+        except BaseException:
+            self._failed = True
+            raise
 
     def mark_deleted(self, keys: Iterable[Any], deleted_at: datetime, *, by_id: bool = False) -> int:
         """Mark rows deleted at commit (they stay, with ``_deleted_at``), unless modified after ``deleted_at``.
@@ -210,7 +229,7 @@ class Load:
         deleted_at = _aware(deleted_at, "deleted_at")
         match = [ACUMATICA_ID] if by_id else self.layout.key_columns
         name = "by_id" if by_id else "by_key"
-        with self.connection.begin():
+        with self._transaction():
             count, self._deletions[name] = self._stage_keys(keys, match, self._deletions.get(name), deleted_at)
         return count
 
@@ -218,11 +237,11 @@ class Load:
         """Mark deleted now the tenant's rows, synced before ``synced_before``, whose key is not listed."""
         if not self.layout.existing:
             return 0
-        with self.connection.begin():
+        with self._transaction():
             _, listed = self._stage_keys(present_keys, self.layout.key_columns, None, None)
-        with self.warehouse.dialect.write_transaction(self.connection):
+        with self._transaction(writes_warehouse=True) as connection:
             target = self._target_table()
-            marked = self.connection.execute(statements.mark_absent(
+            marked = connection.execute(statements.mark_absent(
                 target, listed, self.layout.key_columns, self.tenant, datetime.now(timezone.utc), synced_before
             )).rowcount
         log.info("Table %s, tenant %r: %d rows no longer listed, marked deleted", self.table, self.tenant, marked)
@@ -283,10 +302,9 @@ class Load:
                 f"commit of tenant {self.tenant!r}, table {self.table!r} got a state for tenant "
                 f"{state.tenant!r}, table {state.table!r}"
             )
-        connection, dialect = self.connection, self.warehouse.dialect
         synced_at = datetime.now(timezone.utc)
-        with dialect.write_transaction(connection):
-            dialect.lock(connection, f"acumatica:{self.warehouse.schema}.{self.table}")
+        with self._transaction(writes_warehouse=True) as connection:
+            self.warehouse.dialect.lock(connection, f"acumatica:{self.warehouse.schema}.{self.table}")
             added = self._evolve_table(connection)
             counts, rows, marked = self._apply_stage(connection, synced_at)
             stored = write_state(connection, self._state_table(connection),

@@ -306,3 +306,21 @@ def test_the_same_key_in_two_tenants_is_two_rows(warehouse, rows_factory, fetch)
     assert [(row["_tenant"], row["time_entry_id"], row["time_spent"]) for row in stored] == [
         ("Company", "TE000000", 0), ("Company", "TE000001", 10), ("Other", "TE000000", 3), ("Other", "TE000001", 13)
     ]
+
+
+def test_a_refused_batch_changes_nothing_and_the_load_goes_on(warehouse, rows_factory, fetch):
+    with warehouse.load(table="time_entry", tenant="Company", key_fields=KEY) as run:
+        with pytest.raises(ValueMisfitError, match="column 'date'"):
+            run.write([dict(rows_factory(1)[0], Date=datetime(2024, 1, 1), Extra=1)])
+        run.write([dict(row, Extra=2) for row in rows_factory(2, start=1)])
+        result = run.commit(STATE)
+    assert (result.rows, result.inserted) == (2, 2)
+    assert [(row["time_entry_id"], row["extra"]) for row in fetch("time_entry")] == [("TE000001", 2), ("TE000002", 2)]
+
+
+def test_a_load_whose_database_step_failed_can_only_be_left(warehouse, rows_factory):
+    with warehouse.load(table="time_entry", tenant="Company", key_fields=KEY) as run:
+        with pytest.raises(ValueError, match="should have 1 value"):
+            run.mark_deleted([("TE000001", "extra")], datetime.now(UTC))
+        with pytest.raises(RuntimeError, match="failed: leave the 'with' block"):
+            run.write(rows_factory(1))
