@@ -1,8 +1,5 @@
 """The sync DAGs run through Airflow (dag.test with a real metadata DB) against the sandbox over HTTP, into
 SQLite and PostgreSQL, and the warehouse is compared with the sandbox's ground truth.
-
-These need the finished AcumaticaToSqlOperator (the lead's); the DAG, plan and backfill machinery
-around it was checked to run (runs created with their real run type, intervals and planned windows).
 """
 
 from __future__ import annotations
@@ -16,8 +13,8 @@ import pytest
 import sqlalchemy
 from airflow.dag_processing.dagbag import DagBag
 
+from airflow_provider_acumatica.warehouse.loader import Warehouse
 from airflow_provider_acumatica.warehouse.schema import table_name
-from airflow_provider_acumatica.warehouse.state import read_state, state_table
 
 from dags_paths import DAGS_FOLDER, SANDBOX_TENANTS, SYNC_FILE
 
@@ -86,17 +83,15 @@ def truth_rows(sandbox, tenant: str, entity: str) -> dict[str, str | None]:
 
 
 def watermark(url: str, schema: str | None, tenant: str, entity: str):
-    engine = sqlalchemy.create_engine(url)
-    try:
-        with engine.connect() as connection:
-            return read_state(connection, state_table(sqlalchemy.MetaData(), schema), tenant, entity).watermark
-    finally:
-        engine.dispose()
+    """The stored watermark of a tenant's table (state rows are keyed by the warehouse table name)."""
+    state = Warehouse(url, schema).read_state(tenant=tenant, table=table_name(entity))
+    assert state is not None, f"no sync state for {tenant} {entity}"
+    return state.watermark
 
 
-def assert_like_truth(sandbox, url, schema, tenant, tables=TABLES):
+def assert_like_truth(sandbox, url, schema, tenant, tables=TABLES, sandbox_tenant=None):
     for entity in tables:
-        expected = truth_rows(sandbox, tenant, entity)
+        expected = truth_rows(sandbox, sandbox_tenant or tenant, entity)
         assert expected, f"the sandbox has no {entity} rows for {tenant}"
         assert warehouse_rows(url, schema, entity, tenant) == expected, f"{tenant} {entity}"
 
@@ -126,11 +121,11 @@ def test_manual_runs_sync_both_tenants_like_the_truth_then_only_the_selected_cha
     assert_like_truth(sandbox, url, schema, "subsidiary", tables=("TimeEntry",))
     first_watermark = watermark(url, schema, "company", "TimeEntry")
 
-    sandbox.control.advance_clock(3600)
     changed = sandbox.control.update("Company", "TimeEntry", random=5)
     sandbox.control.update("Company", "Project", random=2)
     _, states = run_dag("acumatica_sync__company", tables=["TimeEntry"])
-    assert {key for key, state in states.items() if key[0].endswith(".load")} == {("incremental.load", "TimeEntry")}
+    loaded = {key for key, state in states.items() if key[0].endswith(".load") and state == "success"}
+    assert loaded == {("incremental.load", "TimeEntry")}
     assert_like_truth(sandbox, url, schema, "company", tables=("TimeEntry",))
     assert watermark(url, schema, "company", "TimeEntry") > first_watermark
     stale_projects = warehouse_rows(url, schema, "Project", "company") != truth_rows(sandbox, "company", "Project")
@@ -160,10 +155,11 @@ def test_load_emits_the_table_asset_with_its_summary(airflow_db, sandbox, sync_c
     assert extra["rows"] == len(truth_rows(sandbox, "subsidiary", "TimeEntry")) and extra["watermark"]
 
 
+# A tenant of its own (on the Company sandbox tenant): its DAG has only ever had this daily schedule.
 BACKFILL_CONFIG = """
 defaults: {owner: tests, retries: 0, schedule: "0 0 * * *"}
 tenants:
-  - {name: company, acumatica_conn_id: acumatica_company, tables: [{name: TimeEntry, mode: incremental}]}
+  - {name: daily, acumatica_conn_id: acumatica_company, tables: [{name: TimeEntry, mode: incremental}]}
 """
 
 
@@ -228,21 +224,22 @@ def test_backfill_reloads_exactly_its_windows_and_keeps_the_watermark(
     url = f"sqlite:///{tmp_path / 'warehouse.db'}"
     sync_config(BACKFILL_CONFIG)
     connections(sandbox, url)
-    run_dag("acumatica_sync__company")  # first load; also puts the DAG in the metadata DB
-    assert_like_truth(sandbox, url, None, "company", tables=("TimeEntry",))
-    first_watermark = watermark(url, None, "company", "TimeEntry")
-    assert first_watermark > datetime.datetime(2026, 11, 12, tzinfo=datetime.timezone.utc)
+    run_dag("acumatica_sync__daily")  # first load; also puts the DAG in the metadata DB
+    assert_like_truth(sandbox, url, None, "daily", tables=("TimeEntry",), sandbox_tenant="company")
+    first_watermark = watermark(url, None, "daily", "TimeEntry")
+    # Two days well before the watermark: an incremental run would never read them again.
+    day = datetime.timedelta(days=1)
+    start = datetime.datetime.combine(first_watermark.date() - 5 * day, datetime.time(), datetime.timezone.utc)
+    inside_stamp, outside_stamp = start + day / 2, start - 3 * day
 
     control = sandbox.control
-    inside = control.update("Company", "TimeEntry", random=4, timestamp="2026-11-10T12:00:00Z")
-    outside = control.update("Company", "TimeEntry", random=3, timestamp="2026-11-05T12:00:00Z")
+    inside = control.update("Company", "TimeEntry", random=4, timestamp=inside_stamp.isoformat())
+    outside = control.update("Company", "TimeEntry", random=3, timestamp=outside_stamp.isoformat())
     assert not set(inside) & set(outside)
 
-    create_backfill("acumatica_sync__company", "2026-11-10", "2026-11-11")
-    runs = run_backfill_runs(parsed_dag("acumatica_sync__company"))
+    create_backfill("acumatica_sync__daily", start.date().isoformat(), (start + day).date().isoformat())
+    runs = run_backfill_runs(parsed_dag("acumatica_sync__daily"))
 
-    day = datetime.timedelta(days=1)
-    start = datetime.datetime(2026, 11, 10, tzinfo=datetime.timezone.utc)
     assert [(str(t), str(s), a, b) for t, s, a, b in runs] == [
         ("backfill", "success", start, start + day),
         ("backfill", "success", start + day, start + 2 * day),
@@ -251,18 +248,18 @@ def test_backfill_reloads_exactly_its_windows_and_keeps_the_watermark(
         planned = [
             row.value
             for row in session.query(XComModel).filter(
-                XComModel.dag_id == "acumatica_sync__company",
+                XComModel.dag_id == "acumatica_sync__daily",
                 XComModel.task_id == "incremental.plan",
                 XComModel.run_id.like("backfill__%"),
             )
         ]
     windows = sorted((plan[0]["window_start"], plan[0]["window_end"]) for plan in planned)
     assert windows == [
-        ("2026-11-10T00:00:00+00:00", "2026-11-11T00:00:00+00:00"),
-        ("2026-11-11T00:00:00+00:00", "2026-11-12T00:00:00+00:00"),
+        (start.isoformat(), (start + day).isoformat()),
+        ((start + day).isoformat(), (start + 2 * day).isoformat()),
     ]
-    loaded = warehouse_rows(url, None, "TimeEntry", "company")
+    loaded = warehouse_rows(url, None, "TimeEntry", "daily")
     truth = truth_rows(sandbox, "company", "TimeEntry")
-    assert {record_id: loaded[record_id] for record_id in inside} == {i: "2026-11-10T12:00:00.000Z" for i in inside}
+    assert {record_id: loaded[record_id] for record_id in inside} == {i: utc_millis(inside_stamp) for i in inside}
     assert all(loaded[record_id] != truth[record_id] for record_id in outside), "outside the windows: not reloaded"
-    assert watermark(url, None, "company", "TimeEntry") == first_watermark
+    assert watermark(url, None, "daily", "TimeEntry") == first_watermark
