@@ -37,6 +37,24 @@ class TableSource:
         self.key_fields = key_fields
         self.describe = describe
         self.declared_types: dict[str, str] | None = None
+        if kind != ENTITY:
+            self._adopt_metadata()
+
+    def _adopt_metadata(self) -> None:
+        """Column types, and the key when none is configured, from the OData `$metadata`."""
+        entity_set = self._hook.get_odata_metadata(self._kind).get(self._table)
+        if entity_set is None:
+            raise ValueError(
+                f"{self.describe}: the {self._kind.upper()} OData interface has no {self._table!r} "
+                "(check the name in $metadata, and that the API user may read it)."
+            )
+        self.declared_types = dict(entity_set.properties)
+        self.key_fields = self.key_fields or list(entity_set.key)
+
+    @property
+    def tracks_deletions(self) -> bool:
+        """Whether Acumatica itself reports deletions (a DAC's px.GetDeletedRecords())."""
+        return self._kind == "dac"
 
     def fetch(
         self, start: datetime | None, end: datetime | None, *, top: int, skip: int, timestamp_only: bool
@@ -50,6 +68,30 @@ class TableSource:
                 expand=None if timestamp_only else self._expand, top=top, skip=skip,
             )
         return self._hook.get_odata_page(self._table, kind=self._kind, filter=window, select=select, top=top, skip=skip)
+
+    def fetch_keys(
+        self, start: datetime | None, end: datetime | None, *, top: int, skip: int, timestamp_only: bool = True
+    ) -> list[dict[str, Any]]:
+        """Like `fetch`, but only the key fields and the timestamp: for listing every key cheaply."""
+        select = [*self.key_fields, *([self._timestamp_field] if self._timestamp_field else [])] or None
+        window = self._window_filter(start, end)
+        if self._kind == ENTITY:
+            return self._hook.get_entity_page(self._table, filter=window, select=select, top=top, skip=skip)
+        return self._hook.get_odata_page(self._table, kind=self._kind, filter=window, select=select, top=top, skip=skip)
+
+    def key_of(self, record: dict[str, Any]) -> Any:
+        """The warehouse key of a record: its key field values, or the REST `id`."""
+        if self.key_fields:
+            return tuple(record.get(field) for field in self.key_fields)
+        return record["id"]
+
+    def mark_deletions(self, load: Any, *, since: datetime | None) -> None:
+        """Mark the rows Acumatica reports deleted since `since` (a tracked DAC's px.GetDeletedRecords())."""
+        by_date: dict[datetime, list[str]] = {}
+        for deleted in self._hook.iter_deleted_records(self._table, since=since):
+            by_date.setdefault(deleted["DeleteDate"], []).append(deleted["RefNoteID"])
+        for deleted_at, note_ids in by_date.items():
+            load.mark_deleted(note_ids, deleted_at, by_id=True)
 
     def _window_filter(self, start: datetime | None, end: datetime | None) -> ODataFilter | None:
         field = self._timestamp_field
@@ -74,6 +116,6 @@ class TableSource:
     def to_row(self, record: dict[str, Any]) -> dict[str, Any]:
         """A warehouse row: the record's fields plus `_acumatica_id` and `_last_modified`."""
         row = {name: value for name, value in record.items() if name not in _ANSWER_FIELDS}
-        row["_acumatica_id"] = record.get("id")
+        row["_acumatica_id"] = record.get("id") or record.get("NoteID")
         row["_last_modified"] = self.timestamp_of(record)
         return row

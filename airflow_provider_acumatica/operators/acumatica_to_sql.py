@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
@@ -47,6 +48,9 @@ class AcumaticaToSqlOperator(BaseOperator):
     :param batch_size: records per request and per warehouse batch (1-10000).
     :param window_start: reload from this instant (ISO 8601); leaves the watermark alone. (templated)
     :param window_end: read up to this instant; default now. (templated)
+    :param track_deletes: mark rows deleted in Acumatica with ``_deleted_at``: from
+        ``px.GetDeletedRecords()`` for a tracked DAC, else by comparing every key (give such a table its own,
+        rarer schedule: it lists all keys of the table).
     :param expand: detail collections to fetch with each record (REST), stored as JSON columns.
     :param target_schema: warehouse schema; default the connection's.
     :param target_table: warehouse table; default snake_case of ``table``. (templated)
@@ -71,6 +75,7 @@ class AcumaticaToSqlOperator(BaseOperator):
         batch_size: int = 2000,
         window_start: str | datetime | None = None,
         window_end: str | datetime | None = None,
+        track_deletes: bool = False,
         expand: Sequence[str] | None = None,
         target_schema: str | None = None,
         target_table: str | None = None,
@@ -90,6 +95,7 @@ class AcumaticaToSqlOperator(BaseOperator):
         self.batch_size = batch_size
         self.window_start = window_start
         self.window_end = window_end
+        self.track_deletes = track_deletes
         self.expand = list(expand or [])
         self.target_schema = target_schema
         self.target_table = target_table
@@ -145,6 +151,8 @@ class AcumaticaToSqlOperator(BaseOperator):
                 key_fields=self.key_fields, expand=self.expand, describe=describe,
             )
             result, highest = self._load(warehouse, source, plan, tenant=tenant, target=target, started=started)
+            if self.track_deletes and not source.tracks_deletions:
+                result = self._reconcile_keys(warehouse, source, result, tenant=tenant, target=target)
         finally:
             hook.close()
             self._hook = None
@@ -174,6 +182,8 @@ class AcumaticaToSqlOperator(BaseOperator):
                 for batch in reader.read(window):
                     load.write([source.to_row(record) for record in batch])
                     progress.add(batch, source.timestamp_of)
+            if self.track_deletes and source.tracks_deletions:
+                source.mark_deletions(load, since=plan.window.start)
             state = SyncState(
                 tenant=tenant,
                 table=target,
@@ -184,6 +194,25 @@ class AcumaticaToSqlOperator(BaseOperator):
                 mode=plan.mode,
             )
             return load.commit(state), progress.highest
+
+    def _reconcile_keys(
+        self, warehouse: Warehouse, source: TableSource, result: LoadResult, *, tenant: str, target: str
+    ) -> LoadResult:
+        """Mark rows whose key Acumatica no longer lists (rows synced during the listing are never marked)."""
+        listing_started = datetime.now(timezone.utc)
+        reader = SliceReader(
+            source.fetch_keys, timestamp_field=self.timestamp_field, page_size=MAX_BATCH_SIZE,
+            workers=self._hook.max_concurrent_requests, record_id=source.record_id, description=source.describe,
+        )
+        windows = [TimeSlice(None, None)]
+        if self.timestamp_field:
+            windows.append(TimeSlice(_floor_ms(listing_started) - self.time_offset * 1000 * ONE_MS, None))
+        keys = (source.key_of(record) for window in windows for batch in reader.read(window) for record in batch)
+        marked = warehouse.reconcile_keys(
+            table=target, tenant=tenant, key_fields=source.key_fields, present_keys=keys, started_at=listing_started
+        )
+        self.log.info("%s: %d rows no longer in Acumatica marked deleted", source.describe, marked)
+        return dataclasses.replace(result, marked_deleted=result.marked_deleted + marked)
 
     def _warehouse_target(self) -> str | URL:
         if self.sql_url:

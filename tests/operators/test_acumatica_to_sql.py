@@ -6,7 +6,11 @@ empty because these tasks have no outlets.
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -219,3 +223,37 @@ def test_bad_arguments_fail_before_any_request_naming_the_argument(arguments, na
     settings = {"task_id": "bad", "table": "Project", "sql_url": "sqlite://", **arguments}
     with pytest.raises(ValueError, match=named):
         AcumaticaToSqlOperator(**settings)
+
+
+def test_key_reconciliation_marks_rows_deleted_in_acumatica_and_keeps_them(new_sandbox, acumatica_connection, warehouse):
+    sandbox = new_sandbox(rows=1200, seed=29)
+    conn_id = acumatica_connection(sandbox)
+    sync(conn_id, warehouse, track_deletes=True, batch_size=500)
+    gone = set(sandbox.control.delete(TENANT, "TimeEntry", random=25))
+    summary = sync(conn_id, warehouse, track_deletes=True, batch_size=500)
+    rows = warehouse_rows(warehouse)
+    assert {key for key, row in rows.items() if row["_deleted_at"] is not None} == gone
+    assert summary["deleted"] == len(gone)
+    assert_matches_truth(warehouse, sandbox)
+
+
+def test_a_killed_run_leaves_warehouse_and_watermark_as_they_were(new_sandbox, acumatica_connection, warehouse):
+    sandbox = new_sandbox(rows=3000, seed=31, latency_ms=20)
+    conn_id = acumatica_connection(sandbox)
+    sync(conn_id, warehouse, batch_size=2000)
+    rows_before, state_before = warehouse_rows(warehouse), sync_state(warehouse)
+    sandbox.control.update(TENANT, "TimeEntry", random=2500)
+    url, schema = warehouse
+    script = Path(__file__).with_name("operator_process.py")
+    child = subprocess.Popen([sys.executable, str(script), conn_id, url, schema or ""], stdout=subprocess.PIPE, text=True)
+    try:
+        progress = ("rows so far" in line for line in child.stdout)  # the operator logs a line per batch
+        assert any(progress), "the child must have loaded a batch before the kill"
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait()
+    assert child.returncode == -signal.SIGKILL
+    assert warehouse_rows(warehouse) == rows_before
+    assert sync_state(warehouse) == state_before
+    sync(conn_id, warehouse, batch_size=500)
+    assert_matches_truth(warehouse, sandbox)
