@@ -68,6 +68,22 @@ def _connection_fields() -> dict:
             {"type": ["integer", "null"], "minimum": 1},
         ),
         "verify_ssl": _field("Verify TLS certificates", "Verify the instance's certificate.", {"type": ["boolean", "null"], "default": True}),
+        "token_store": _field(
+            "OAuth token store",
+            "SQLAlchemy URL of the shared store of rotating OAuth tokens (default: SQLite under $AIRFLOW_HOME; "
+            "use a shared database such as the metadata PostgreSQL when workers run on several machines).",
+        ),
+        "max_retries": _field(
+            "Max retries", "Retries of one request on 429, 5xx, resets and truncated answers.",
+            {"type": ["integer", "null"], "default": 8, "minimum": 0},
+        ),
+        "retry_max_seconds": _field(
+            "Retry time limit", "Seconds one request may spend retrying in total.", {"type": ["number", "null"], "default": 600}
+        ),
+        "backoff_seconds": _field(
+            "First backoff", "Seconds before the first retry; doubles each time, with jitter.",
+            {"type": ["number", "null"], "default": 1.0},
+        ),
     }
 
 
