@@ -16,7 +16,7 @@ from airflow_provider_acumatica.client import auth
 from airflow_provider_acumatica.client.errors import AcumaticaApiError, AcumaticaError
 from airflow_provider_acumatica.client.masking import SecretMasker
 from airflow_provider_acumatica.client.metadata import ODataEntitySet, parse_metadata
-from airflow_provider_acumatica.client.queries import ODataFilter, join_names, query_params, render_filter
+from airflow_provider_acumatica.client.queries import ODataFilter, ge, join_names, query_params, render_filter
 from airflow_provider_acumatica.client.records import DateTimeReader, ODataDecoder, RecordDecoder
 from airflow_provider_acumatica.client.settings import AcumaticaSettings
 from airflow_provider_acumatica.client.tokens import Cipher, TokenStore, derived_cipher
@@ -119,6 +119,22 @@ class AcumaticaClient:
         reply = self.transport.request("GET", self.odata_path(name, kind), authenticator=self.odata_authenticator,
                                        params=params, decode=lambda body: self.odata.rows(body, columns))
         return reply.data or []
+
+    def iter_deleted_records(self, dac: str, *, since: datetime.datetime | None = None) -> Iterator[dict]:
+        """`{"RefNoteID", "DeleteDate"}` of the records of a tracked DAC deleted since `since` (all when None)."""
+        path = f"{self.odata_path(dac)}/px.GetDeletedRecords()"
+        window = render_filter(ge("DeleteDate", since), 4) if since else None
+        size = self.settings.page_size
+
+        def page(skip: int) -> list[dict]:
+            reply = self.transport.request(
+                "GET", path, authenticator=self.odata_authenticator,
+                params=query_params(filter=window, top=size, skip=skip),
+                decode=lambda body: self.odata.rows(body, ("DeleteDate",)),
+            )
+            return reply.data or []
+
+        yield from self._pages(f"{dac} deletions", size, page)
 
     def iter_odata(
         self, name: str, *, kind: str = "dac", filter: FilterArg = None, select: Names = None,

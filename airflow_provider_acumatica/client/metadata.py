@@ -16,6 +16,8 @@ class ODataEntitySet:
     entity_type: str
     key: tuple[str, ...]
     properties: dict[str, str]
+    tracks_deletions: bool = False
+    """True when `px.GetDeletedRecords()` is bound to this set (an administrator marked the DAC as tracked)."""
 
     @property
     def datetime_columns(self) -> tuple[str, ...]:
@@ -36,13 +38,27 @@ def parse_metadata(document: bytes | str) -> dict[str, ODataEntitySet]:
             properties = {prop.get("Name", ""): prop.get("Type", "") for prop in _children(entity_type, "Property")}
             types[f"{namespace}.{entity_type.get('Name')}"] = (key, properties)
             types[entity_type.get("Name", "")] = (key, properties)
+    tracked = _types_with_deleted_records(root)
     sets: dict[str, ODataEntitySet] = {}
     for entity_set in _children(root, "EntitySet", deep=True):
         type_name = entity_set.get("EntityType", "")
         key, properties = types.get(type_name, ((), {}))
         name = entity_set.get("Name", "")
-        sets[name] = ODataEntitySet(name, type_name, key, properties)
+        sets[name] = ODataEntitySet(name, type_name, key, properties, type_name in tracked)
     return sets
+
+
+def _types_with_deleted_records(root: ElementTree.Element) -> set[str]:
+    """Entity types that the bound function GetDeletedRecords takes as its binding collection."""
+    tracked = set()
+    for function in _children(root, "Function", deep=True):
+        if function.get("Name") != "GetDeletedRecords" or function.get("IsBound") != "true":
+            continue
+        for parameter in _children(function, "Parameter")[:1]:
+            binding = parameter.get("Type", "")
+            if binding.startswith("Collection(") and binding.endswith(")"):
+                tracked.add(binding[len("Collection("):-1])
+    return tracked
 
 
 def _children(element: ElementTree.Element, local_name: str, deep: bool = False) -> list[ElementTree.Element]:

@@ -37,6 +37,8 @@ class TableSource:
         self.key_fields = key_fields
         self.describe = describe
         self.declared_types: dict[str, str] | None = None
+        self.tracks_deletions = False
+        """Whether Acumatica itself reports this table's deletions (a tracked DAC's px.GetDeletedRecords())."""
         if kind != ENTITY:
             self._adopt_metadata()
 
@@ -50,11 +52,7 @@ class TableSource:
             )
         self.declared_types = dict(entity_set.properties)
         self.key_fields = self.key_fields or list(entity_set.key)
-
-    @property
-    def tracks_deletions(self) -> bool:
-        """Whether Acumatica itself reports deletions (a DAC's px.GetDeletedRecords())."""
-        return self._kind == "dac"
+        self.tracks_deletions = entity_set.tracks_deletions
 
     def fetch(
         self, start: datetime | None, end: datetime | None, *, top: int, skip: int, timestamp_only: bool

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 from airflow.sdk.bases.hook import BaseHook
@@ -103,6 +104,10 @@ class AcumaticaHook(BaseHook):
         return self.get_conn().get_odata_page(
             name, kind=kind, filter=filter, select=select, orderby=orderby, top=top, skip=skip
         )
+
+    def iter_deleted_records(self, dac: str, *, since: datetime | None = None) -> Iterator[dict]:
+        """Deletions a tracked DAC reports through `px.GetDeletedRecords()`: `{"RefNoteID", "DeleteDate"}`."""
+        return self.get_conn().iter_deleted_records(dac, since=since)
 
     def get_odata_metadata(self, kind: str = "dac") -> dict[str, ODataEntitySet]:
         """Entity sets of the DAC or GI interface with their keys and Edm column types."""

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import pendulum
-from airflow.sdk import BaseHook, BaseOperator
+from airflow.sdk import Asset, BaseHook, BaseOperator
 from sqlalchemy.engine import URL
 
 from airflow_provider_acumatica.extract.plan import FULL, MODES, RunPlan, plan_run
@@ -223,7 +223,8 @@ class AcumaticaToSqlOperator(BaseOperator):
         """Tell downstream DAGs what landed: rows and watermark on each outlet asset's event."""
         extra = {key: summary[key] for key in ("tenant", "table", "rows", "watermark", "window_start", "window_end")}
         for outlet in self.outlets or []:
-            context["outlet_events"][outlet].extra = extra
+            if isinstance(outlet, Asset):  # an alias names its assets itself (see bundle.assets)
+                context["outlet_events"][outlet].extra = extra
 
     def on_kill(self) -> None:
         """Sign out now: an Acumatica session left open holds a licence slot for about ten minutes."""

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy
 
+from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
 from airflow_provider_acumatica.operators.acumatica_to_sql import AcumaticaToSqlOperator
 
 TENANT = "Company"
@@ -257,3 +258,24 @@ def test_a_killed_run_leaves_warehouse_and_watermark_as_they_were(new_sandbox, a
     assert sync_state(warehouse) == state_before
     sync(conn_id, warehouse, batch_size=500)
     assert_matches_truth(warehouse, sandbox)
+
+
+def test_tracked_dac_deletions_come_from_get_deleted_records_and_untracked_ones_from_keys(
+    new_sandbox, acumatica_connection, warehouse
+):
+    sandbox = new_sandbox(rows=300, seed=37)
+    conn_id = acumatica_connection(sandbox)
+    with AcumaticaHook(conn_id) as hook:  # which path each DAC takes is read from $metadata
+        metadata = hook.get_odata_metadata()
+        assert metadata["PMTask"].tracks_deletions and not metadata["EPEmployee"].tracks_deletions
+    for dac in ("PMTask", "EPEmployee"):
+        sync(conn_id, warehouse, table=dac, source="dac", track_deletes=True)
+    gone_tasks = set(sandbox.control.delete(TENANT, "ProjectTask", random=3))
+    gone_employees = set(sandbox.control.delete(TENANT, "Employee", random=2))
+    sandbox.control.reset_counters()
+    tasks = sync(conn_id, warehouse, table="PMTask", source="dac", track_deletes=True)
+    employees = sync(conn_id, warehouse, table="EPEmployee", source="dac", track_deletes=True)
+    marked_tasks = {key for key, row in warehouse_rows(warehouse, "pm_task").items() if row["_deleted_at"]}
+    marked_employees = {key for key, row in warehouse_rows(warehouse, "ep_employee").items() if row["_deleted_at"]}
+    assert (marked_tasks, tasks["deleted"]) == (gone_tasks, 3)  # _acumatica_id is the DAC's NoteID
+    assert (marked_employees, employees["deleted"]) == (gone_employees, 2)
