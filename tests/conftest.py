@@ -72,9 +72,11 @@ def sqlite_url(tmp_path) -> str:
 os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
 
 
-def connection_json(sandbox, auth_type: str = "cookie", tenant: str = "Company", login: str | None = None,
-                    password: str | None = None, **extra) -> str:
-    """The JSON form of an Airflow Connection to `sandbox` (what AIRFLOW_CONN_<ID> holds)."""
+def connection_json(sandbox, auth_type: str = "cookie", tenant: str = "Company", login: str | None = "default",
+                    password: str | None = "default", **extra) -> str:
+    """The JSON form of an Airflow Connection to `sandbox` (what AIRFLOW_CONN_<ID> holds).
+
+    login/password default to the sandbox's user; None leaves them out (OAuth code flow)."""
     from airflow.sdk import Connection
 
     from airflow_provider_acumatica.sandbox import (
@@ -87,8 +89,10 @@ def connection_json(sandbox, auth_type: str = "cookie", tenant: str = "Company",
         fields.setdefault("client_secret", SANDBOX_CLIENT_SECRET)
     fields = {key: value for key, value in fields.items() if value is not None}
     connection = Connection(
-        conn_id="x", conn_type="acumatica", host=sandbox.url, login=login or SANDBOX_USER,
-        password=password or SANDBOX_PASSWORD, extra=json.dumps(fields),
+        conn_id="x", conn_type="acumatica", host=sandbox.url,
+        login=SANDBOX_USER if login == "default" else login,
+        password=SANDBOX_PASSWORD if password == "default" else password,
+        extra=json.dumps(fields),
     )
     return connection.as_json()
 
