@@ -15,9 +15,7 @@ slices hold about one page each and can be fetched in parallel within the licenc
 
 from __future__ import annotations
 
-import bisect
 import logging
-from array import array
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -82,29 +80,57 @@ def _is_empty(part: TimeSlice) -> bool:
     return part.start is not None and part.end is not None and part.end <= part.start
 
 
-def plan_slices(timestamps_ms: list[int], window: TimeSlice, per_slice: int) -> list[TimeSlice]:
-    """Cut `window` into contiguous slices of about `per_slice` records, given the sorted timestamps.
+class TimestampHistogram:
+    """Counts of timestamps per bucket of `resolution_ms`, coarsened as needed to stay under `max_buckets`.
 
-    An instant holding more than `per_slice` records becomes a slice of its own.
+    Memory stays bounded whatever the table size; a bucket crowded beyond a page simply becomes a slice
+    that overflows and is split when fetched.
+    """
+
+    def __init__(self, max_buckets: int = 50_000) -> None:
+        self.max_buckets = max_buckets
+        self.resolution_ms = 1
+        self.counts: dict[int, int] = {}
+
+    def add(self, ms: int) -> None:
+        bucket = ms // self.resolution_ms
+        self.counts[bucket] = self.counts.get(bucket, 0) + 1
+        if len(self.counts) > self.max_buckets:
+            self._coarsen()
+
+    def _coarsen(self) -> None:
+        coarser: dict[int, int] = {}
+        for bucket, count in self.counts.items():
+            coarser[bucket // 2] = coarser.get(bucket // 2, 0) + count
+        self.counts = coarser
+        self.resolution_ms *= 2
+
+    def buckets(self) -> list[tuple[int, int, int]]:
+        """(start ms, end ms, count) of every non-empty bucket, in time order."""
+        size = self.resolution_ms
+        return [(bucket * size, (bucket + 1) * size, self.counts[bucket]) for bucket in sorted(self.counts)]
+
+
+def plan_slices(histogram: TimestampHistogram, window: TimeSlice, per_slice: int) -> list[TimeSlice]:
+    """Cut `window` into contiguous slices of about `per_slice` records each, from the probed histogram.
+
+    A bucket holding more than `per_slice` records becomes a slice of its own (an instant, at 1 ms).
     """
     slices: list[TimeSlice] = []
-    cursor = window.start
-    index, total = 0, len(timestamps_ms)
-    while total - index > per_slice:
-        cut_value = timestamps_ms[index + per_slice]
-        cut_index = bisect.bisect_left(timestamps_ms, cut_value, index)
-        if cut_index == index:  # one instant fills the whole slice: give it its own
-            instant = from_ms(cut_value)
-            if cursor is None or cursor < instant:
-                slices.append(TimeSlice(cursor, instant))
-            slices.append(TimeSlice(instant, instant + ONE_MS))
-            cursor = instant + ONE_MS
-            index = bisect.bisect_right(timestamps_ms, cut_value, index)
-        else:
-            boundary = from_ms(timestamps_ms[cut_index])
+    cursor, filled = window.start, 0
+    for start_ms, end_ms, count in histogram.buckets():
+        if filled and filled + count > per_slice:
+            boundary = from_ms(start_ms)
             slices.append(TimeSlice(cursor, boundary))
-            cursor = boundary
-            index = cut_index
+            cursor, filled = boundary, 0
+        if count > per_slice:
+            start, end = from_ms(start_ms), from_ms(end_ms)
+            if cursor is None or cursor < start:
+                slices.append(TimeSlice(cursor, start))
+            slices.append(TimeSlice(start, end))
+            cursor = end
+            continue
+        filled += count
     if not slices or cursor is None or window.end is None or cursor < window.end:
         slices.append(TimeSlice(cursor, window.end))
     return slices
@@ -165,7 +191,7 @@ class SliceReader:
 
     def _plan(self, window: TimeSlice) -> list[TimeSlice]:
         """Probe the timestamps of the window (cheap $select pages, fetched in parallel) and cut slices."""
-        stamps = array("q")
+        histogram = TimestampHistogram()
         with ThreadPoolExecutor(self._workers) as pool:
             skip, finished = 0, False
             while not finished:
@@ -173,11 +199,11 @@ class SliceReader:
                 skip = skips[-1] + PROBE_PAGE_SIZE
                 pages = pool.map(lambda at: self._get(window, top=PROBE_PAGE_SIZE, skip=at, timestamp_only=True), skips)
                 for page in pages:
-                    stamps.extend(to_ms(record[self._timestamp_field]) for record in page if record.get(self._timestamp_field))
+                    for record in page:
+                        if record.get(self._timestamp_field):
+                            histogram.add(to_ms(record[self._timestamp_field]))
                     finished = finished or len(page) < PROBE_PAGE_SIZE
-        ordered = sorted(stamps)
-        del stamps
-        return plan_slices(ordered, window, max(1, int(self._page_size * SLICE_FILL)))
+        return plan_slices(histogram, window, max(1, int(self._page_size * SLICE_FILL)))
 
     def _read_tasks(self, tasks: list[TimeSlice | _InstantPaging]) -> Iterator[list[Record]]:
         """Fetch slices in parallel; split the ones that overflow; page the crowded instants."""

@@ -5,9 +5,16 @@ from __future__ import annotations
 import random
 from datetime import datetime, timezone
 
-from airflow_provider_acumatica.extract.slicing import ONE_MS, TimeSlice, from_ms, plan_slices, to_ms
+from airflow_provider_acumatica.extract.slicing import ONE_MS, TimestampHistogram, TimeSlice, from_ms, plan_slices, to_ms
 
 BASE = to_ms(datetime(2026, 1, 1, tzinfo=timezone.utc))
+
+
+def histogram_of(stamps: list[int], max_buckets: int = 50_000) -> TimestampHistogram:
+    histogram = TimestampHistogram(max_buckets)
+    for ms in stamps:
+        histogram.add(ms)
+    return histogram
 
 
 def contains(part: TimeSlice, ms: int) -> bool:
@@ -29,7 +36,7 @@ def assert_partition(slices: list[TimeSlice], window: TimeSlice, stamps: list[in
 def test_spread_timestamps_become_slices_of_at_most_one_page():
     stamps = sorted(BASE + step * 1000 for step in range(25))
     window = TimeSlice(from_ms(BASE - 5), from_ms(BASE + 10**6))
-    slices = plan_slices(stamps, window, per_slice=4)
+    slices = plan_slices(histogram_of(stamps), window, per_slice=4)
     assert_partition(slices, window, stamps, 4)
     assert len(slices) >= 7
 
@@ -37,7 +44,7 @@ def test_spread_timestamps_become_slices_of_at_most_one_page():
 def test_a_crowded_instant_gets_a_slice_of_its_own():
     stamps = sorted([BASE + 1, BASE + 2] + [BASE + 50] * 12 + [BASE + 60, BASE + 70])
     window = TimeSlice(None, None)
-    slices = plan_slices(stamps, window, per_slice=3)
+    slices = plan_slices(histogram_of(stamps), window, per_slice=3)
     assert_partition(slices, window, stamps, 3)
     assert TimeSlice(from_ms(BASE + 50), from_ms(BASE + 50) + ONE_MS) in slices
 
@@ -47,13 +54,28 @@ def test_random_timestamps_with_clusters_are_partitioned_exactly():
     stamps = [BASE + rng.randrange(0, 10**7) for _ in range(3000)] + [BASE + 4242] * 900 + [BASE + 10**7 - 1] * 500
     stamps.sort()
     window = TimeSlice(from_ms(BASE), None)
-    slices = plan_slices(stamps, window, per_slice=200)
+    slices = plan_slices(histogram_of(stamps), window, per_slice=200)
     assert_partition(slices, window, stamps, 200)
 
 
 def test_a_window_that_fits_stays_whole():
     window = TimeSlice(from_ms(BASE), from_ms(BASE + 100))
-    assert plan_slices([BASE + 1, BASE + 2], window, per_slice=10) == [window]
+    assert plan_slices(histogram_of([BASE + 1, BASE + 2]), window, per_slice=10) == [window]
+
+
+def test_a_coarsened_histogram_stays_bounded_and_still_partitions_the_window():
+    rng = random.Random(11)
+    stamps = sorted(BASE + rng.randrange(0, 10**9) for _ in range(20_000))
+    histogram = histogram_of(stamps, max_buckets=500)
+    assert len(histogram.counts) <= 500 and histogram.resolution_ms > 1
+    window = TimeSlice(None, from_ms(BASE + 10**9))
+    slices = plan_slices(histogram, window, per_slice=300)
+    assert slices[0].start is None and slices[-1].end == window.end
+    for left, right in zip(slices, slices[1:]):
+        assert left.end == right.start
+    for part in slices:  # a slice may only overflow where one coarse bucket alone holds more than a page
+        inside = sum(contains(part, ms) for ms in stamps)
+        assert inside <= 300 or part.end - part.start <= histogram.resolution_ms * ONE_MS
 
 
 def test_split_at_makes_progress_on_every_side():
