@@ -1,11 +1,16 @@
-"""Slice planning: contiguous slices of about one page each, crowded instants alone."""
+"""Slice planning (contiguous slices of about one page, crowded instants alone) and reading a moving window."""
 
 from __future__ import annotations
 
 import random
 from datetime import datetime, timezone
 
-from airflow_provider_acumatica.extract.slicing import ONE_MS, TimestampHistogram, TimeSlice, from_ms, plan_slices, to_ms
+from airflow_provider_acumatica.client.queries import lt
+from airflow_provider_acumatica.extract.slicing import (
+    ONE_MS, SliceReader, TimestampHistogram, TimeSlice, from_ms, plan_slices, to_ms,
+)
+from airflow_provider_acumatica.extract.sources import TableSource
+from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
 
 BASE = to_ms(datetime(2026, 1, 1, tzinfo=timezone.utc))
 
@@ -87,3 +92,31 @@ def test_split_at_makes_progress_on_every_side():
         TimeSlice(from_ms(BASE + 41), from_ms(BASE + 100)),
     ]
     assert part.split_at(from_ms(BASE))[0] == TimeSlice(from_ms(BASE), from_ms(BASE + 1))
+
+
+def test_plain_skip_paging_loses_rows_under_deletes_where_the_slice_reader_does_not(new_sandbox, acumatica_connection):
+    """Against the sandbox over HTTP: the same deletions fired while paging, read both ways."""
+    sandbox = new_sandbox(rows=2000, seed=41, tenants=("Company",))
+    now = datetime.now(timezone.utc)
+
+    def delete_while_paging() -> None:
+        sandbox.control.clear_faults()
+        sandbox.control.inject_fault("mutate", count=6, path_contains="TimeEntry",
+                                     mutation={"tenant": "Company", "entity": "TimeEntry", "op": "delete", "random": 60})
+
+    def remaining() -> set[str]:
+        return {record["id"] for record in sandbox.control.truth("Company", "TimeEntry")["records"]}
+
+    with AcumaticaHook(acumatica_connection(sandbox)) as hook:
+        delete_while_paging()
+        plain = {record["id"] for record in hook.iter_entity("TimeEntry", filter=lt("LastModifiedDateTime", now),
+                                                              page_size=200)}
+        assert remaining() - plain, "plain $skip paging should have skipped records nobody deleted"
+
+        delete_while_paging()
+        source = TableSource(hook, table="TimeEntry", kind="entity", timestamp_field="LastModifiedDateTime",
+                             key_fields=[], expand=[], describe="TimeEntry")
+        reader = SliceReader(source.fetch, timestamp_field="LastModifiedDateTime", page_size=200, workers=3,
+                             record_id=source.record_id)
+        sliced = {record["id"] for batch in reader.read(TimeSlice(None, now)) for record in batch}
+        assert remaining() - sliced == set()
