@@ -10,13 +10,15 @@ and prints where the chain is stored. Codes, tokens and the client secret are ne
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import hmac
 import html
 import http.server
+import os
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TextIO
 from urllib.parse import parse_qs, urlsplit
 
@@ -30,6 +32,7 @@ from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
 
 DEFAULT_REDIRECT_URI = "http://localhost:8765/oauth/callback"
 DEFAULT_TIMEOUT_SECONDS = 300.0
+_PROCESS_CONTEXT = "_AIRFLOW_PROCESS_CONTEXT"  # Airflow's switch between server and worker secrets lookups
 _REGISTER_HINT = (
     "Register exactly this redirect URI for the client in Acumatica's Connected Applications form (SM303010), "
     "or pass the registered one with --redirect-uri."
@@ -260,13 +263,27 @@ def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout:
     arguments = _parser().parse_args(argv)
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     try:
-        message = connect(arguments.conn_id, arguments.redirect_uri, not arguments.no_listen, arguments.timeout,
-                          stdin or sys.stdin, stdout)
+        with _metadata_db_connections():
+            message = connect(arguments.conn_id, arguments.redirect_uri, not arguments.no_listen, arguments.timeout,
+                              stdin or sys.stdin, stdout)
     except ConnectError as error:
         _say(stderr, f"Not connected: {error}")
         return 1
     _say(stdout, message)
     return 0
+
+
+@contextlib.contextmanager
+def _metadata_db_connections() -> Iterator[None]:
+    """Let the command find connections kept in the metadata database, as `airflow connections` does: outside
+    tasks and servers, Airflow 3 reads only environment variables and external secrets backends."""
+    previous = os.environ.get(_PROCESS_CONTEXT)
+    os.environ.setdefault(_PROCESS_CONTEXT, "server")
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(_PROCESS_CONTEXT, None)
 
 
 def _parser() -> argparse.ArgumentParser:
