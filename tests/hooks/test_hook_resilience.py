@@ -42,7 +42,8 @@ def test_requests_per_minute_is_never_exceeded(new_sandbox, acumatica_connection
 
 
 def test_429s_are_absorbed_and_the_concurrency_cap_holds(new_sandbox, acumatica_connection):
-    sandbox = new_sandbox(rows=400, tenants=("Company",), max_concurrent=1)
+    # 20 ms per answer: the hook's 3 concurrent requests surely overlap on the server, which allows 1
+    sandbox = new_sandbox(rows=400, tenants=("Company",), max_concurrent=1, latency_ms=20)
     conn_id = acumatica_connection(sandbox, max_concurrent_requests=3, max_retries=30)
     with AcumaticaHook(conn_id) as hook, ThreadPoolExecutor(6) as pool:
         pages = list(pool.map(lambda skip: hook.get_entity_page("TimeEntry", top=20, skip=skip), range(0, 400, 20)))
