@@ -4,7 +4,10 @@ Cookie sessions are signed in lazily, one per concurrently running request at mo
 `max_concurrent_requests` licence slots), reused while the client lives, and ALWAYS signed out by
 `close()`. A sign-in refused with "API Login Limit" is retried with backoff by the transport, within its
 bounds. OAuth2 tokens come from the shared `TokenStore` (see tokens.py for why and how); an access token is
-reused until shortly before it expires, and a 401 refreshes it once.
+reused until shortly before it expires. A 401 takes a newer token from the store or refreshes; the renewal
+tells the transport whether the refused token may simply have been too old (it had expired by our clock: a
+slow request on a loaded machine; or another worker got it, on its clock and its timing), in which case a
+refusal of the renewed token still deserves another renewal rather than a failure.
 """
 
 from __future__ import annotations
@@ -77,11 +80,12 @@ class CookieSessions:
         finally:
             self._give_back(slot)
 
-    def renew(self, slot: SessionSlot) -> None:
-        """The session expired (401): sign in again once."""
+    def renew(self, slot: SessionSlot) -> bool:
+        """The session expired (401): sign in again. False: the server's idle clock is unknown here."""
         slot.jar.clear()
         slot.signed_in = False
         self._sign_in(slot)
+        return False
 
     def sign_out_all(self) -> None:
         """Sign out every open session (sessions in use by other threads included)."""
@@ -163,10 +167,12 @@ def _login_retryable(status: int | None, message: str) -> bool:
 
 
 class BearerToken:
-    """Credentials of one request: the access token it was sent with."""
+    """Credentials of one request: the access token, when it expires, and whether this process got it."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, expires_at: float, granted_here: bool) -> None:
         self.token = token
+        self.expires_at = expires_at
+        self.granted_here = granted_here
 
     def apply(self, request_kwargs: dict[str, Any]) -> None:
         request_kwargs["headers"] = {**request_kwargs.get("headers", {}), "Authorization": f"Bearer {self.token}"}
@@ -185,7 +191,7 @@ class BasicAuth:
     def lease(self) -> Iterator[BasicAuth]:
         yield self
 
-    def renew(self, credentials: BasicAuth) -> None:
+    def renew(self, credentials: BasicAuth) -> bool:
         raise AcumaticaAuthError("GET", "odata", 401, "HTTP Basic credentials refused: check username and password")
 
     def apply(self, request_kwargs: dict[str, Any]) -> None:
@@ -207,6 +213,7 @@ class OAuthTokens:
         self.masker = masker
         self.retry = RetryPolicy(settings.max_retries, settings.retry_max_seconds, settings.backoff_seconds)
         self._chain = TokenChain()
+        self._granted_here = False
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
@@ -214,12 +221,16 @@ class OAuthTokens:
         with self._lock:
             if not self._chain.access_valid():
                 self._renew_from_store(stale=None)
-            token = self._chain.access_token
-        yield BearerToken(token)
+            token = BearerToken(self._chain.access_token, self._chain.expires_at, self._granted_here)
+        yield token
 
-    def renew(self, credentials: BearerToken) -> None:
+    def renew(self, credentials: BearerToken) -> bool:
+        """After a 401: a newer token from the store, or a refresh. True when the refused token may just have
+        been too old: it had expired by now (judged before waiting for any lock), or another worker got it."""
+        maybe_stale = not credentials.granted_here or time.time() >= credentials.expires_at
         with self._lock:
             self._renew_from_store(stale=credentials.token)
+        return maybe_stale
 
     def _renew_from_store(self, stale: str | None) -> None:
         """Under the chain's row lock: take a fresh token someone else got, or refresh ourselves."""
@@ -231,7 +242,7 @@ class OAuthTokens:
             refreshed = not chain.access_valid() or chain.access_token == stale
             if refreshed:
                 self._grant(chain)
-            self._chain = TokenChain(**vars(chain))
+            self._chain, self._granted_here = TokenChain(**vars(chain)), refreshed
         self.masker.add(chain.access_token, chain.refresh_token)
         if refreshed:  # logged after the row lock is released: a slow log sink must not stall other workers
             self.transport.log.info("Acumatica OAuth: new access token for tenant %s, valid %.0f s",
@@ -241,19 +252,19 @@ class OAuthTokens:
         settings = self.settings
         if chain.refresh_token:
             try:
-                token = self._token_call("refresh_token", lambda session, **kw: session.refresh_token(
+                granted = self._token_call("refresh_token", lambda session, **kw: session.refresh_token(
                     self.transport.url(TOKEN_PATH), refresh_token=chain.refresh_token, **kw))
             except AcumaticaAuthError:
                 if settings.auth_type != "oauth2_password":
                     raise
-                token = None  # the chain is broken, but we hold the user's credentials: start a new one
-            if token is not None:
-                return self._keep(chain, token)
+                granted = None  # the chain is broken, but we hold the user's credentials: start a new one
+            if granted is not None:
+                return _keep(chain, *granted)
         if settings.auth_type == "oauth2_password":
-            token = self._token_call("password", lambda session, **kw: session.fetch_token(
+            granted = self._token_call("password", lambda session, **kw: session.fetch_token(
                 self.transport.url(TOKEN_PATH), username=settings.login, password=settings.password,
                 include_client_id=True, scope=settings.scope, **kw))
-            return self._keep(chain, token)
+            return _keep(chain, *granted)
         raise AcumaticaAuthError(
             "POST", TOKEN_PATH, None,
             f"no refresh token for client {settings.client_id!r} on tenant {settings.tenant!r}: authorize the "
@@ -261,17 +272,9 @@ class OAuthTokens:
             "'refresh_token'.",
         )
 
-    def _keep(self, chain: TokenChain, token: dict) -> None:
-        now = time.time()
-        self.masker.add(token.get("access_token"), token.get("refresh_token"))
-        chain.access_token = token["access_token"]
-        chain.refresh_token = token.get("refresh_token") or chain.refresh_token
-        chain.issued_at = now
-        chain.expires_at = now + float(token.get("expires_in") or 3600)
-        chain.refreshes += 1
-
-    def _token_call(self, grant: str, call) -> dict:
-        """One token request with requests-oauthlib, retried while the server is busy or unreachable."""
+    def _token_call(self, grant: str, call) -> tuple[dict, float]:
+        """One token request with requests-oauthlib, retried while the server is busy or unreachable; returns
+        the token and the time the successful request was sent."""
         settings = self.settings
         started, attempt = time.monotonic(), 0
         while True:
@@ -281,14 +284,15 @@ class OAuthTokens:
             session.register_compliance_hook("refresh_token_response", _check_token_response)
             if self.transport.limits.rate is not None:
                 self.transport.limits.rate.acquire()
+            sent_at = time.time()
             try:
                 with session:
                     return call(session, client_id=settings.client_id, client_secret=settings.client_secret,
-                                timeout=settings.timeout, verify=settings.verify_ssl)
+                                timeout=settings.timeout, verify=settings.verify_ssl), sent_at
             except Warning as scope_changed:  # oauthlib: the server granted other scopes than asked for
                 token = getattr(scope_changed, "token", None)
                 if isinstance(token, dict) and token.get("access_token"):
-                    return token
+                    return token, sent_at
                 raise
             except OAuth2Error as error:
                 raise AcumaticaAuthError(
@@ -305,6 +309,17 @@ class OAuthTokens:
                 self.transport.log.warning("Acumatica token endpoint busy (%s); retrying in %.2f s",
                                            type(error).__name__, delay)
                 time.sleep(delay)
+
+
+def _keep(chain: TokenChain, token: dict, sent_at: float) -> None:
+    """Store a granted token in the chain. Its life counts from when the request was SENT: the server's
+    `expires_in` starts when it issues the token, and on a loaded machine the answer may take longer to
+    arrive than the renewal margin, so counting from the answer would hand out tokens already dead."""
+    chain.access_token = token["access_token"]
+    chain.refresh_token = token.get("refresh_token") or chain.refresh_token
+    chain.issued_at = sent_at
+    chain.expires_at = sent_at + float(token.get("expires_in") or 3600)
+    chain.refreshes += 1
 
 
 _TOKEN_HINT = "Check client_id, client_secret, username and password, or re-authorize the application."
@@ -354,6 +369,7 @@ def exchange_code(
     """Finish the authorization code flow: trade `code` for tokens and start the chain in the store."""
     session = OAuth2Session(settings.client_id, redirect_uri=redirect_uri, scope=settings.scope)
     extra = {"code_verifier": code_verifier} if code_verifier else {}
+    sent_at = time.time()
     try:
         token = session.fetch_token(
             settings.instance_url + TOKEN_PATH, code=code, client_secret=settings.client_secret,
@@ -362,12 +378,10 @@ def exchange_code(
     except OAuth2Error as error:
         raise AcumaticaAuthError("POST", TOKEN_PATH, error.status_code,
                                  f"authorization code refused: {error.error}") from None
-    now = time.time()
     with store.locked(settings.token_key) as chain:
         chain.seed_hash = seed_hash(settings.refresh_token)
-        chain.refresh_token = token.get("refresh_token")
-        chain.access_token = token["access_token"]
-        chain.issued_at, chain.expires_at = now, now + float(token.get("expires_in") or 3600)
+        chain.refresh_token = None  # a new chain starts from the code's answer alone
+        _keep(chain, token, sent_at)
 
 
 logging.getLogger("requests_oauthlib.oauth2_session").addFilter(lambda record: False)  # it logs tokens at DEBUG

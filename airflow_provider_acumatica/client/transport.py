@@ -4,9 +4,12 @@ One `requests.Session` per client (its connection pool sized to the concurrency 
 (a semaphore) and the requests-per-minute limiter are shared by every client of the same connection in a
 process, so the threads of a task together stay inside the licence. Each request is retried on 429, 5xx,
 connection errors, timeouts and truncated bodies, with exponential backoff and full jitter, honouring
-`Retry-After`, bounded by `max_retries` and `retry_max_seconds`. A 401 triggers one renewal of the
-credentials (new sign-in or token refresh) and one immediate retry. Log lines are formatted here and
-redacted by the `SecretMasker`; credential headers are never shown.
+`Retry-After`, bounded by `max_retries` and `retry_max_seconds`. A 401 triggers a renewal of the
+credentials (new sign-in, newer token from the store, or token refresh) and an immediate retry. One renewal
+is always allowed; more only while the authenticator says the refused credentials may just have been too
+old (on a loaded machine a request can reach the server after its token died, and so can the retry), each
+one counted against the retry budget: fresh credentials refused after a renewal is a real refusal. Log lines
+are formatted here and redacted by the `SecretMasker`; credential headers are never shown.
 """
 
 from __future__ import annotations
@@ -52,7 +55,10 @@ class Authenticator(Protocol):
 
     def lease(self) -> contextlib.AbstractContextManager[Credentials]: ...
 
-    def renew(self, credentials: Credentials) -> None: ...
+    def renew(self, credentials: Credentials) -> bool:
+        """Renew after a 401; True when the refused credentials may just have been too old (expired on the way,
+        or obtained elsewhere), so that a refusal of the renewed ones is worth another renewal."""
+        ...
 
 
 class RateLimiter:
@@ -191,9 +197,15 @@ class Transport:
         while True:
             try:
                 return self._attempt(method, path, authenticator, credentials, params, json_body, headers, decode)
-            except _Renew:
-                if renewed:
+            except _Renew as renewal:
+                if renewed and not renewal.maybe_stale:
                     raise self._error(method, path, _Failure(401, "still not authorized after renewing")) from None
+                if renewed:  # the renewed credentials were too old as well: renew again, within the budget
+                    attempt += 1
+                    if attempt > limit:
+                        raise self._error(method, path, _Failure(
+                            401, "still not authorized: each renewed token was too old when the request reached the "
+                            "server (the machine or the server is too slow for the token lifetime)")) from None
                 renewed = True
                 continue
             except _Failure as failure:
@@ -221,8 +233,7 @@ class Transport:
                 if failure.status != 401:
                     raise
                 self.trace(f"{method} {path}: 401, renewing credentials")
-                authenticator.renew(leased)
-                raise _Renew() from None
+                raise _Renew(authenticator.renew(leased)) from None
 
     @contextlib.contextmanager
     def _permit(self) -> Iterator[None]:
@@ -293,6 +304,10 @@ class Transport:
 
 class _Renew(Exception):
     """Internal signal: the credentials were renewed after a 401, send again."""
+
+    def __init__(self, maybe_stale: bool) -> None:
+        super().__init__()
+        self.maybe_stale = maybe_stale
 
 
 class _NoSessionCookies(http.cookiejar.DefaultCookiePolicy):

@@ -9,7 +9,7 @@ import requests
 
 from airflow_provider_acumatica.client.errors import AcumaticaAuthError, AcumaticaConfigError
 from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
-from airflow_provider_acumatica.sandbox import SANDBOX_CLIENT_SECRET, SANDBOX_PASSWORD
+from airflow_provider_acumatica.sandbox import SANDBOX_CLIENT_SECRET, SANDBOX_PASSWORD, sandbox_client_id
 
 REDIRECT = "http://localhost:8080/oauth/callback"
 
@@ -128,3 +128,53 @@ def test_expired_session_signs_in_again_once(new_sandbox, acumatica_connection):
         sandbox.control.advance_clock(120)  # the session times out on the server
         assert len(hook.get_entity_page("TimeEntry", top=5, skip=5)) == 5
     assert sandbox.control.counters()["logins"] == 2
+
+
+
+def _seeded_code_connection(sandbox, acumatica_connection) -> str:
+    """An oauth2_code connection whose token chain is started in its store."""
+    conn_id = acumatica_connection(sandbox, auth_type="oauth2_code", login=None, password=None)
+    with AcumaticaHook(conn_id) as hook:
+        code, verifier = _authorization_code(hook)
+        hook.exchange_code(REDIRECT, code, verifier)
+    return conn_id
+
+
+def test_a_401_for_another_workers_token_rereads_the_store_and_refreshes(new_sandbox, acumatica_connection):
+    # Worker A holds the first token; worker B refreshed; then both tokens die on the server's clock while the
+    # workers' clocks still call them valid (skew, or another worker's slow answer): A must not give up.
+    sandbox = new_sandbox(rows=20, tenants=("Company",))
+    conn_id = _seeded_code_connection(sandbox, acumatica_connection)
+    with AcumaticaHook(conn_id) as worker_a, AcumaticaHook(conn_id) as worker_b:
+        assert len(worker_a.get_entity_page("Project", top=1)) == 1
+        with worker_b.get_conn().token_store.locked(worker_b.settings.token_key) as chain:
+            chain.expires_at = 0
+        assert len(worker_b.get_entity_page("Project", top=1)) == 1
+        sandbox.control.reset_counters()
+        sandbox.control.advance_clock(7200)
+        assert len(worker_a.get_entity_page("Project", top=2)) == 2
+    counters = sandbox.control.counters()
+    assert counters["token_refreshes"] == 1 and counters["invalid_grant"] == 0
+
+
+def test_a_retry_whose_fresh_token_also_expires_on_the_way_renews_again(new_sandbox, acumatica_connection):
+    # A loaded machine, modelled by the server answering late: the first two reads of Project reach the token
+    # check after 1.5 s, longer than a whole token life, so the refreshed token of the retry dies too.
+    sandbox = new_sandbox(rows=20, tenants=("Company",), token_ttl=1)
+    conn_id = _seeded_code_connection(sandbox, acumatica_connection)
+    sandbox.control.inject_fault("slow", count=2, path_contains="/Project", delay_ms=1500)
+    with AcumaticaHook(conn_id) as hook:
+        assert len(hook.get_entity_page("Project", top=2)) == 2
+    counters = sandbox.control.counters()
+    assert counters["token_refreshes"] >= 2 and counters["invalid_grant"] == 0
+
+
+def test_a_fresh_token_refused_after_a_renewal_is_an_auth_error(new_sandbox, acumatica_connection, caplog):
+    # The token is for tenant Company, the OData path names Subsidiary: refused although alive, every time.
+    sandbox = new_sandbox(rows=20)
+    conn_id = acumatica_connection(sandbox, auth_type="oauth2_password", tenant="Subsidiary",
+                                   client_id=sandbox_client_id("Company"))
+    with AcumaticaHook(conn_id) as hook, pytest.raises(AcumaticaAuthError, match="still not authorized after renewing"):
+        hook.get_odata_page("PMProject", top=1)
+    refusals = [message for message in caplog.messages if "/PMProject?" in message and "-> 401" in message]
+    assert len(refusals) == 2  # the read, one renewal, the read again: no loop
