@@ -34,6 +34,7 @@ _TOKEN = re.compile(
 )
 _OPERATORS = {"eq": _op.eq, "ne": _op.ne, "gt": _op.gt, "ge": _op.ge, "lt": _op.lt, "le": _op.le}
 _COMPARISONS = set(_OPERATORS)
+_RANGE_OPERATORS = frozenset({"gt", "ge", "lt", "le"})
 _FUNCTIONS = {"v3": {"substringof", "startswith", "endswith"}, "v4": {"contains", "startswith", "endswith"}}
 _MISSING = object()
 
@@ -116,7 +117,7 @@ class _Parser:
         while self.peek() == ("name", "and"):
             self.index += 1
             right = self.not_expression()
-            left = (lambda a, b: lambda row: a(row) and b(row))(left, right)
+            left = _conjunction(left, right)
         return left
 
     def not_expression(self):
@@ -143,7 +144,11 @@ class _Parser:
         if operator not in _COMPARISONS:
             raise FilterError(f"$filter: unsupported operator {operator!r} after {word!r}; use one of eq ne gt ge lt le")
         literal = self.take("literal")
-        return _compare(getter, operator, self._value(literal, type_name, word))
+        expected = self._value(literal, type_name, word)
+        predicate = _compare(getter, operator, expected)
+        if operator in _RANGE_OPERATORS and expected is not None:
+            predicate.bounds = ((word, operator, expected),)
+        return predicate
 
     def _maybe_compared_boolean(self, predicate):
         """`startswith(A,'x') eq true` is the v3 way to write a function test."""
@@ -247,6 +252,13 @@ _COERCE = {"dt": _temporal, "date": _temporal, "int": _number, "dec": _number, "
            "bool": _boolean, "guid": _guid, "dur": _minutes}
 
 
+def _conjunction(left, right):
+    """`left and right`; its `bounds` (the range comparisons every match satisfies) are both sides'."""
+    predicate = lambda row: left(row) and right(row)  # noqa: E731
+    predicate.bounds = getattr(left, "bounds", ()) + getattr(right, "bounds", ())
+    return predicate
+
+
 def _compare(getter, operator: str, expected):
     """SQL semantics: a null field satisfies no comparison except `eq null`."""
     if expected is None:
@@ -260,7 +272,10 @@ def _compare(getter, operator: str, expected):
 
 
 def compile_filter(text: str, dialect: str, resolve: Resolver, codec: ValueCodec) -> Callable[[tuple], bool]:
-    """A predicate over rows for `$filter=text`; `resolve(field) -> (getter(row), type)` or KeyError."""
+    """A predicate over rows for `$filter=text`; `resolve(field) -> (getter(row), type)` or KeyError.
+
+    A predicate that only rows inside a range of some fields can satisfy (comparisons joined by `and`)
+    carries them as `bounds`: a tuple of (field, operator, value), so that an index can narrow the scan."""
     if not text.strip():
         return lambda row: True
     return _Parser(text, dialect, resolve, codec).parse()

@@ -1,9 +1,13 @@
 """Which rows a query selects: compiled $filter predicates over REST fields or DAC views, cached matches
-per table version (so paging costs one scan, and any mutation re-evaluates), and detail lookups."""
+per table version (so paging costs one scan, and any mutation re-evaluates), and detail lookups.
+
+A filter bounding a REST date-time field (a time window: `ge ... and lt ...`) scans only the rows in that
+range, found in a sorted index per table version, as a database would; the predicate still decides."""
 
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -25,6 +29,7 @@ class QueryEngine:
         self.codec = codec
         self._matches: OrderedDict[tuple, tuple[int, list[Row]]] = OrderedDict()
         self._children: dict[tuple, tuple[int, dict]] = {}
+        self._indexes: dict[tuple, tuple[int, list, list[int], list[Row]]] = {}
         self._lock = threading.Lock()
 
     def matching(self, table: Table, dialect: str, text: str, view: DacView | None = None) -> list[Row]:
@@ -39,13 +44,40 @@ class QueryEngine:
             return cached[1]
         resolve = self.view_resolver(table, view) if view else self.field_resolver(table)
         predicate = compile_filter(text, dialect, resolve, self.codec)
-        rows = [row for row in table.snapshot() if predicate(row)]
+        rows = [row for row in self._candidates(table, predicate, view) if predicate(row)]
         with self._lock:
             self._matches[cache_key] = (version, rows)
             self._matches.move_to_end(cache_key)
             while len(self._matches) > _MATCH_CACHE_SIZE:
                 self._matches.popitem(last=False)
         return rows
+
+    def _candidates(self, table: Table, predicate: Callable, view: DacView | None) -> list[Row]:
+        """The rows, in key order, that `predicate` may match: all, or those within its bounds on a REST
+        date-time field."""
+        types = table.spec.field_types
+        bounds = [bound for bound in getattr(predicate, "bounds", ()) if view is None and types.get(bound[0]) == "dt"]
+        if not bounds:
+            return table.snapshot()
+        field = bounds[0][0]
+        low = max((value for name, op, value in bounds if name == field and op in ("gt", "ge")), default=None)
+        high = min((value for name, op, value in bounds if name == field and op in ("lt", "le")), default=None)
+        values, positions, snapshot = self._index(table, field)
+        start = 0 if low is None else bisect_left(values, low)
+        end = len(values) if high is None else bisect_right(values, high)
+        return [snapshot[position] for position in sorted(positions[start:end])]
+
+    def _index(self, table: Table, field: str) -> tuple[list, list[int], list[Row]]:
+        """The non-null values of `field` sorted, each row's place in the key-ordered snapshot, the snapshot."""
+        key = (table.tenant, table.spec.name, field)
+        version = table.version
+        cached = self._indexes.get(key)
+        if cached is None or cached[0] != version:
+            snapshot = table.snapshot()
+            at = table.position[field]
+            pairs = sorted((row[at], place) for place, row in enumerate(snapshot) if row[at] is not None)
+            cached = self._indexes[key] = (version, [value for value, _ in pairs], [place for _, place in pairs], snapshot)
+        return cached[1], cached[2], cached[3]
 
     def children(self, child: Table, link: tuple[str, ...], key: tuple) -> list[Row]:
         """Rows of `child` whose `link` fields equal `key` (index rebuilt when the child table changes)."""

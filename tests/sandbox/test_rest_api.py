@@ -38,6 +38,17 @@ def test_endpoint_list_names_default_versions(shared_sandbox):
         ("ExternalRefNbr eq null", lambda r: r["ExternalRefNbr"] is None),
         ("LastModifiedDateTime ge datetimeoffset'2026-06-01T00:00:00.000%2B02:00'",
          lambda r: r["LastModifiedDateTime"] >= "2026-05-31T22:00:00.000Z"),
+        # time windows are answered from a sorted index: same rows, same key order as a full scan
+        ("LastModifiedDateTime ge datetimeoffset'2026-05-01T00:00:00Z' and LastModifiedDateTime lt "
+         "datetimeoffset'2026-07-01T00:00:00Z'", lambda r: "2026-05-01" <= r["LastModifiedDateTime"] < "2026-07-01"),
+        ("LastModifiedDateTime gt datetimeoffset'2026-05-01T00:00:00Z' and EarningType eq 'OT' and "
+         "LastModifiedDateTime le datetimeoffset'2026-09-01T00:00:00Z'",
+         lambda r: "2026-05-01T00:00:00.000Z" < r["LastModifiedDateTime"] <= "2026-09-01T00:00:00.000Z"
+         and r["EarningType"] == "OT"),
+        ("LastModifiedDateTime lt datetimeoffset'2026-05-01T00:00:00Z' or EarningType eq 'OT'",
+         lambda r: r["LastModifiedDateTime"] < "2026-05-01" or r["EarningType"] == "OT"),
+        ("not (LastModifiedDateTime lt datetimeoffset'2026-05-01T00:00:00Z')",
+         lambda r: r["LastModifiedDateTime"] >= "2026-05-01"),
     ],
 )
 def test_filter_operators_match_the_truth(shared_sandbox, shared_session, flt, check):
