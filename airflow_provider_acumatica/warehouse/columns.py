@@ -267,5 +267,6 @@ CANONICAL_TYPES: dict[Kind, type] = {
     Kind.BOOLEAN: bool,
     Kind.DECIMAL: Decimal,
     Kind.DATE: date,
+    Kind.TIMESTAMP: datetime,  # only the aware UTC ones: see schema._fitted
 }
 """For each kind, the type whose values are already canonical and need no converting (fast path)."""

@@ -16,6 +16,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from sqlalchemy.types import TypeEngine
@@ -203,7 +204,7 @@ class TableLayout:
                 if column.key and None in values:
                     raise self._missing_key(rows[values.index(None)], column)
                 try:
-                    columns.append([v if v is None or type(v) is canonical else fit(v) for v in values])
+                    columns.append(_fitted(values, canonical, fit))
                 except (ValueError, TypeError, ArithmeticError):
                     raise self._first_misfit(rows, column, fit) from None
             return list(zip(*columns))
@@ -240,6 +241,14 @@ class TableLayout:
             f"Fix the value at the source, declare the field's type in declared_types, or change the "
             f"column to a wider type (e.g. text) in the warehouse"
         )
+
+
+def _fitted(values: list[Any], canonical: type | None, fit: Callable[[Any], Any]) -> list[Any]:
+    """`values` fitted to their column; those already canonical pass untouched. For timestamps these are
+    the aware UTC datetimes the hook delivers (to_timestamp would return them as they are)."""
+    if canonical is datetime:
+        return [v if v is None or (v.__class__ is datetime and v.tzinfo is timezone.utc) else fit(v) for v in values]
+    return [v if v is None or type(v) is canonical else fit(v) for v in values]
 
 
 def _compose(convert: Callable[[Any], Any], adapt: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
