@@ -8,10 +8,15 @@ import tempfile
 import uuid
 
 import pytest
+from cryptography.fernet import Fernet
 
 # Airflow reads its home when first imported: give the whole test session a private one.
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="acumatica-test-airflow-")
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+# Every process of the session (pytest, `airflow db migrate`, worker subprocesses) must encrypt the token
+# store with one key, as every worker of a deployment does; otherwise the first `airflow` command would
+# write an airflow.cfg with its own key that only later processes see.
+os.environ["AIRFLOW__CORE__FERNET_KEY"] = Fernet.generate_key().decode()
 
 POSTGRES_URL_ENV = "ACUMATICA_TEST_POSTGRES_URL"
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
