@@ -62,27 +62,47 @@ class Authenticator(Protocol):
 
 
 class RateLimiter:
-    """At most `limit` requests in any sliding 60-second window; callers wait for their turn."""
+    """At most `limit` requests in any sliding 60-second window, as the server counts them.
+
+    A request holds its place from the moment it is sent until 60 s after its answer arrived: the server
+    counts it at some instant in between, so however long requests travel (a loaded worker, a slow
+    network), no minute of the server's ever sees more than `limit` of them.
+    """
 
     def __init__(self, limit: int, clock: Callable[[], float] = time.monotonic, sleep=time.sleep) -> None:
         self.limit = limit
         self.clock = clock  # replaceable, like `sleep`, so the window can follow another clock
         self.sleep = sleep
-        self._sent: collections.deque[float] = collections.deque()
-        self._lock = threading.RLock()
+        self._finished: collections.deque[float] = collections.deque()
+        self._in_flight = 0
+        self._released = threading.Condition(threading.Lock())
 
-    def acquire(self) -> float:
-        """Wait until a request may go, record it, and return the seconds waited."""
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[float]:
+        """Hold a place for one request while it is sent and answered; yields the seconds waited for it."""
+        waited = self._acquire()
+        try:
+            yield waited
+        finally:
+            with self._released:
+                self._in_flight -= 1
+                self._finished.append(self.clock())
+                self._released.notify_all()
+
+    def _acquire(self) -> float:
         waited = 0.0
         while True:
-            with self._lock:
+            with self._released:
                 now = self.clock()
-                while self._sent and now - self._sent[0] >= _WINDOW_SECONDS:
-                    self._sent.popleft()
-                if len(self._sent) < self.limit:
-                    self._sent.append(now)
+                while self._finished and now - self._finished[0] >= _WINDOW_SECONDS:
+                    self._finished.popleft()
+                if self._in_flight + len(self._finished) < self.limit:
+                    self._in_flight += 1
                     return waited
-                pause = _WINDOW_SECONDS - (now - self._sent[0])
+                if not self._finished:  # every place is held by a request still under way
+                    self._released.wait()
+                    continue
+                pause = _WINDOW_SECONDS - (now - self._finished[0])
             self.sleep(pause)
             waited += pause
 
@@ -254,15 +274,15 @@ class Transport:
             kwargs["json"] = json_body
         if credentials is not None:
             credentials.apply(kwargs)
-        if self.limits.rate is not None:
-            waited = self.limits.rate.acquire()
+        rate = self.limits.rate.slot() if self.limits.rate is not None else contextlib.nullcontext(0.0)
+        with rate as waited:
             if waited:
                 self.trace(f"rate limit: waited {waited:.2f} s")
-        started = time.monotonic()
-        try:
-            response = self.session.request(method, self.url(path), **kwargs)
-        except _TRANSIENT_ERRORS as error:
-            raise _Failure(None, f"{type(error).__name__} (connection reset, timeout or truncated answer)") from None
+            started = time.monotonic()
+            try:
+                response = self.session.request(method, self.url(path), **kwargs)
+            except _TRANSIENT_ERRORS as error:
+                raise _Failure(None, f"{type(error).__name__} (connection reset, timeout or truncated answer)") from None
         if credentials is not None:
             credentials.absorb(response)
         self._log_exchange(response, json_body, time.monotonic() - started)

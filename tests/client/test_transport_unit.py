@@ -26,11 +26,28 @@ def test_no_sliding_minute_exceeds_the_limit():
     sent = []
     for _ in range(200):
         clock.now += rng.choice([0, 0, 0.5, 3, 20])
-        limiter.acquire()
-        sent.append(clock.now)
+        with limiter.slot():
+            sent.append(clock.now)
     for index, start in enumerate(sent):
         assert sum(1 for moment in sent[index:] if moment - start < 60) <= 7
     assert sent[-1] - sent[0] >= (200 // 7 - 1) * 60  # it did have to wait
+
+
+def test_slow_requests_never_crowd_a_servers_minute():
+    """The server counts a request at some instant between sending and answer: any instant must do."""
+    clock = FakeClock()
+    limiter = RateLimiter(5, clock=clock, sleep=clock.sleep)
+    rng = random.Random(5)
+    arrivals = []
+    for _ in range(120):
+        clock.now += rng.choice([0, 0, 0.2, 2])
+        with limiter.slot():
+            sent = clock.now
+            clock.now += rng.choice([0.01, 0.5, 8, 45])  # the answer takes this long
+            arrivals.append(rng.uniform(sent, clock.now))
+    arrivals.sort()
+    for index, start in enumerate(arrivals):
+        assert sum(1 for moment in arrivals[index:] if moment - start < 60) <= 5
 
 
 def test_backoff_grows_is_jittered_bounded_and_honours_retry_after():
