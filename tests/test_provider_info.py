@@ -5,12 +5,12 @@ from __future__ import annotations
 import importlib
 
 from airflow.providers_manager import ProvidersManager
+from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 
 
 def test_providers_manager_lists_the_acumatica_connection_type():
-    manager = ProvidersManager()
-    assert "airflow-provider-acumatica" in manager.providers
-    hook = manager.hooks["acumatica"]
+    assert "airflow-provider-acumatica" in ProvidersManager().providers
+    hook = ProvidersManagerTaskRuntime().hooks["acumatica"]
     assert hook.hook_class_name == "airflow_provider_acumatica.hooks.acumatica.AcumaticaHook"
     assert hook.hook_name == "Acumatica"
 
