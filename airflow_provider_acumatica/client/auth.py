@@ -378,8 +378,9 @@ def exchange_code(
             include_client_id=True, timeout=settings.timeout, verify=settings.verify_ssl, **extra,
         )
     except OAuth2Error as error:
+        detail = f" ({error.description})" if error.description else ""
         raise AcumaticaAuthError("POST", TOKEN_PATH, error.status_code,
-                                 f"authorization code refused: {error.error}") from None
+                                 f"authorization code refused: {error.error}{detail}") from None
     with store.locked(settings.token_key) as chain:
         chain.seed_hash = seed_hash(settings.refresh_token)
         chain.refresh_token = None  # a new chain starts from the code's answer alone
