@@ -19,11 +19,7 @@ class RunPlan:
     mode: str
     window: TimeSlice
     moves_watermark: bool
-
-    @property
-    def is_reload(self) -> bool:
-        """An explicit window (manual reload or backfill): the watermark stays where it was."""
-        return not self.moves_watermark
+    """False for an explicit window (manual reload or backfill): the watermark stays where it was."""
 
 
 def plan_run(

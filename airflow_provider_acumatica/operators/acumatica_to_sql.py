@@ -134,25 +134,25 @@ class AcumaticaToSqlOperator(BaseOperator):
             tenant = self.tenant or hook.tenant
             target = self.target_table or table_name(self.table)
             describe = f"tenant {tenant!r}, table {self.table!r}"
-            warehouse = Warehouse(self._warehouse_target(), schema=self.target_schema)
-            state = warehouse.read_state(tenant=tenant, table=target)
-            started = datetime.now(timezone.utc)
-            plan = plan_run(
-                mode=self.mode,
-                watermark=state.watermark if state else None,
-                time_offset=self.time_offset,
-                window_start=_parse_instant(self.window_start, "window_start", describe),
-                window_end=_parse_instant(self.window_end, "window_end", describe),
-                now=_floor_ms(started),
-                describe=describe,
-            )
-            source = TableSource(
-                hook, table=self.table, kind=self.source, timestamp_field=self.timestamp_field,
-                key_fields=self.key_fields, expand=self.expand, describe=describe,
-            )
-            result, highest = self._load(warehouse, source, plan, tenant=tenant, target=target, started=started)
-            if self.track_deletes and not source.tracks_deletions:
-                result = self._reconcile_keys(warehouse, source, result, tenant=tenant, target=target)
+            with Warehouse(self._warehouse_target(), schema=self.target_schema) as warehouse:
+                state = warehouse.read_state(tenant=tenant, table=target)
+                started = datetime.now(timezone.utc)
+                plan = plan_run(
+                    mode=self.mode,
+                    watermark=state.watermark if state else None,
+                    time_offset=self.time_offset,
+                    window_start=_parse_instant(self.window_start, "window_start", describe),
+                    window_end=_parse_instant(self.window_end, "window_end", describe),
+                    now=_floor_ms(started),
+                    describe=describe,
+                )
+                source = TableSource(
+                    hook, table=self.table, kind=self.source, timestamp_field=self.timestamp_field,
+                    key_fields=self.key_fields, expand=self.expand, describe=describe,
+                )
+                result, highest = self._load(warehouse, source, plan, tenant=tenant, target=target, started=started)
+                if self.track_deletes and not source.tracks_deletions:
+                    result = self._reconcile_keys(warehouse, source, result, tenant=tenant, target=target)
         finally:
             hook.close()
             self._hook = None

