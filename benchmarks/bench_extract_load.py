@@ -137,7 +137,7 @@ def measure_size(rows: int, postgres_url: str, workdir: str) -> dict:
 def measure_latency(postgres_url: str, workdir: str, rows: int = 40_000) -> None:
     with sandbox_process(rows, "--latency-ms", "500", "--max-concurrent", "3") as url:
         requests.post(f"{url}/_sandbox/counters/reset").raise_for_status()
-        figures = load_in_child(url, f"sqlite:///{workdir}/bench_latency.db", None, concurrency=3)
+        figures = load_in_child(url, f"sqlite:///{workdir}/bench_latency_{rows}.db", None, concurrency=3)
         counters = requests.get(f"{url}/_sandbox/counters").json()
     pages = -(-rows // BATCH)
     ideal = pages * 0.5 / 3

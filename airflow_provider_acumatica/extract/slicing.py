@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 
 ONE_MS = timedelta(milliseconds=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-#: Share of a page a planned slice is filled to, leaving room for records the probe did not see.
-SLICE_FILL = 0.8
+#: Share of a page a slice of an open-ended window is planned to, leaving room for newcomers.
+OPEN_SLICE_FILL = 0.8
 PROBE_PAGE_SIZE = 10000
 
 Record = dict[str, Any]
@@ -170,6 +170,10 @@ class SliceReader:
 
     def read(self, window: TimeSlice) -> Iterator[list[Record]]:
         """Every record whose timestamp lies in `window`, in batches of at most one page."""
+        if window.start is None and self._timestamp_field is not None:
+            # From the beginning: most likely an initial load, so learn its size before fetching records.
+            yield from self._read_tasks(self._plan(window))
+            return
         first = self._get(window, top=self._page_size, skip=0)
         if len(first) < self._page_size:
             if first:
@@ -181,9 +185,7 @@ class SliceReader:
             yield batch
             yield from self._read_tasks(follow_up)
             return
-        slices = self._plan(window)
-        log.info("%s: window %s holds more than one page; reading it as %d slices", self._description, window, len(slices))
-        yield from self._read_tasks(slices)
+        yield from self._read_tasks(self._plan(window))
 
     def _get(self, part: TimeSlice, *, top: int, skip: int, timestamp_only: bool = False) -> list[Record]:
         self.requests += 1
@@ -203,24 +205,42 @@ class SliceReader:
                         if record.get(self._timestamp_field):
                             histogram.add(to_ms(record[self._timestamp_field]))
                     finished = finished or len(page) < PROBE_PAGE_SIZE
-        return plan_slices(histogram, window, max(1, int(self._page_size * SLICE_FILL)))
+        slices = plan_slices(histogram, window, self._slice_capacity(window))
+        log.info("%s: window %s planned as %d slices", self._description, window, len(slices))
+        return slices
+
+    def _slice_capacity(self, window: TimeSlice) -> int:
+        """Records a planned slice may hold: up to a page less one when the window is closed (records
+        only leave it while we read: a change moves them past its end), else a margin for newcomers."""
+        if window.end is not None:
+            return max(1, self._page_size - 1)
+        return max(1, int(self._page_size * OPEN_SLICE_FILL))
 
     def _read_tasks(self, tasks: list[TimeSlice | _InstantPaging]) -> Iterator[list[Record]]:
-        """Fetch slices in parallel; split the ones that overflow; page the crowded instants."""
+        """Fetch slices in parallel; split the ones that overflow; page the crowded instants.
+
+        Freed request slots are refilled before batches are handed on, so the licence's concurrency
+        stays in use while the caller stores a batch.
+        """
         pending = list(reversed(tasks))
         running: dict[Future, TimeSlice | _InstantPaging] = {}
         with ThreadPoolExecutor(self._workers) as pool:
-            while pending or running:
+
+            def refill() -> None:
                 while pending and len(running) < self._workers:
                     task = pending.pop()
                     running[self._submit(pool, task)] = task
+
+            refill()
+            while running:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
+                batches = []
                 for future in done:
-                    task = running.pop(future)
-                    batch, follow_up = self._settle(task, future.result())
+                    batch, follow_up = self._settle(running.pop(future), future.result())
                     pending.extend(reversed(follow_up))
-                    if batch:
-                        yield batch
+                    batches.append(batch)
+                refill()
+                yield from (batch for batch in batches if batch)
 
     def _submit(self, pool: ThreadPoolExecutor, task: TimeSlice | _InstantPaging) -> Future:
         if isinstance(task, _InstantPaging):
