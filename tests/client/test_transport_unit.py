@@ -19,6 +19,12 @@ class FakeClock:
         self.now += seconds
 
 
+def assert_at_most_per_minute(moments: list[float], limit: int) -> None:
+    moments = sorted(moments)
+    for index, start in enumerate(moments):
+        assert sum(1 for moment in moments[index:] if moment - start < 60) <= limit
+
+
 def test_no_sliding_minute_exceeds_the_limit():
     clock = FakeClock()
     limiter = RateLimiter(7, clock=clock, sleep=clock.sleep)
@@ -28,8 +34,7 @@ def test_no_sliding_minute_exceeds_the_limit():
         clock.now += rng.choice([0, 0, 0.5, 3, 20])
         with limiter.slot():
             sent.append(clock.now)
-    for index, start in enumerate(sent):
-        assert sum(1 for moment in sent[index:] if moment - start < 60) <= 7
+    assert_at_most_per_minute(sent, 7)
     assert sent[-1] - sent[0] >= (200 // 7 - 1) * 60  # it did have to wait
 
 
@@ -45,9 +50,7 @@ def test_slow_requests_never_crowd_a_servers_minute():
             sent = clock.now
             clock.now += rng.choice([0.01, 0.5, 8, 45])  # the answer takes this long
             arrivals.append(rng.uniform(sent, clock.now))
-    arrivals.sort()
-    for index, start in enumerate(arrivals):
-        assert sum(1 for moment in arrivals[index:] if moment - start < 60) <= 5
+    assert_at_most_per_minute(arrivals, 5)
 
 
 def test_backoff_grows_is_jittered_bounded_and_honours_retry_after():
