@@ -166,6 +166,7 @@ class SliceReader:
         self._workers = max(1, workers)
         self._record_id = record_id
         self._description = description
+        self._cap_checked = False
         self.requests = 0
 
     def read(self, window: TimeSlice) -> Iterator[list[Record]]:
@@ -175,7 +176,7 @@ class SliceReader:
             yield from self._read_tasks(self._plan(window))
             return
         first = self._get(window, top=self._page_size, skip=0)
-        if len(first) < self._page_size:
+        if len(first) < self._page_size and self._confirms_end(window, len(first)):
             if first:
                 yield first
             return
@@ -193,21 +194,46 @@ class SliceReader:
 
     def _plan(self, window: TimeSlice) -> list[TimeSlice]:
         """Probe the timestamps of the window (cheap $select pages, fetched in parallel) and cut slices."""
+        probe_size = PROBE_PAGE_SIZE
+        first = self._get(window, top=probe_size, skip=0, timestamp_only=True)
+        if len(first) < probe_size and not self._confirms_end(window, len(first)):
+            probe_size = len(first)
         histogram = TimestampHistogram()
+        self._count(histogram, first)
+        finished = len(first) < probe_size
         with ThreadPoolExecutor(self._workers) as pool:
-            skip, finished = 0, False
+            skip = probe_size
             while not finished:
-                skips = [skip + step * PROBE_PAGE_SIZE for step in range(self._workers)]
-                skip = skips[-1] + PROBE_PAGE_SIZE
-                pages = pool.map(lambda at: self._get(window, top=PROBE_PAGE_SIZE, skip=at, timestamp_only=True), skips)
-                for page in pages:
-                    for record in page:
-                        if record.get(self._timestamp_field):
-                            histogram.add(to_ms(record[self._timestamp_field]))
-                    finished = finished or len(page) < PROBE_PAGE_SIZE
+                skips = [skip + step * probe_size for step in range(self._workers)]
+                skip = skips[-1] + probe_size
+                for page in pool.map(lambda at: self._get(window, top=probe_size, skip=at, timestamp_only=True), skips):
+                    self._count(histogram, page)
+                    finished = finished or len(page) < probe_size
         slices = plan_slices(histogram, window, self._slice_capacity(window))
         log.info("%s: window %s planned as %d slices", self._description, window, len(slices))
         return slices
+
+    def _count(self, histogram: TimestampHistogram, records: list[Record]) -> None:
+        for record in records:
+            if record.get(self._timestamp_field):
+                histogram.add(to_ms(record[self._timestamp_field]))
+
+    def _confirms_end(self, part: TimeSlice, returned: int) -> bool:
+        """Whether a short answer really ends `part`: nothing may follow it.
+
+        Some instances answer at most N records whatever $top asks; trusting such a page as complete
+        would lose the rest. Checked once per read, with a one-record request; when the server caps,
+        its cap becomes our page size.
+        """
+        if returned == 0 or self._cap_checked:
+            return True
+        self._cap_checked = True
+        if not self._get(part, top=1, skip=returned, timestamp_only=True):
+            return True
+        log.warning("%s: the server answers at most %d records per request; reading pages of that size",
+                    self._description, returned)
+        self._page_size = min(self._page_size, returned)
+        return False
 
     def _slice_capacity(self, window: TimeSlice) -> int:
         """Records a planned slice may hold: up to a page less one when the window is closed (records

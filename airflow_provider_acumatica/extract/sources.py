@@ -58,7 +58,7 @@ class TableSource:
         self, start: datetime | None, end: datetime | None, *, top: int, skip: int, timestamp_only: bool
     ) -> list[dict[str, Any]]:
         """One page of the records whose timestamp lies in [start, end)."""
-        select = [self._timestamp_field] if timestamp_only else None
+        select = [self._timestamp_field] if timestamp_only and self._timestamp_field else None
         window = self._window_filter(start, end)
         if self._kind == ENTITY:
             return self._hook.get_entity_page(

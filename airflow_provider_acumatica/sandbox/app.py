@@ -43,7 +43,9 @@ class SandboxApp:
         self.codec = ValueCodec(settings.zone, settings.naive_datetimes)
         self.writer = Writer(self.store, self.codec, settings.seed)
         self.queries = QueryEngine(self.store, self.codec)
-        self.entities = EntityApi(self.store, self.writer, self.queries, RendererPool(self.codec))
+        self.entities = EntityApi(
+            self.store, self.writer, self.queries, RendererPool(self.codec), settings.max_page_size
+        )
         self.sessions = SessionManager(settings, self.counters)
         self.throttle = Throttle(settings.requests_per_minute, settings.max_concurrent, self.counters)
         self.faults = FaultBook(settings.seed)

@@ -38,6 +38,7 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--requests-per-minute", type=_positive_or_none, default=None, help="licence limit per minute (0: none)")
     cli.add_argument("--max-concurrent", type=_positive_or_none, default=None, help="licence limit of concurrent requests (0: none)")
     cli.add_argument("--redirect-uri", action="append", default=None, help="allowed OAuth redirect URI (repeatable)")
+    cli.add_argument("--max-page-size", type=_positive_or_none, default=None, help="at most this many records per answer, whatever $top asks (0: no cap)")
     cli.add_argument("--session-idle-seconds", type=int, default=defaults.session_idle_seconds, help="idle time after which a session expires")
     return cli
 
@@ -49,6 +50,7 @@ def settings_from(arguments: argparse.Namespace) -> SandboxSettings:
         naive_datetimes=arguments.naive_datetimes, latency_ms=arguments.latency_ms, token_ttl=arguments.token_ttl,
         max_sessions=arguments.max_sessions, requests_per_minute=arguments.requests_per_minute,
         max_concurrent=arguments.max_concurrent, session_idle_seconds=arguments.session_idle_seconds,
+        max_page_size=arguments.max_page_size,
         redirect_uris=tuple(arguments.redirect_uri or SandboxSettings().redirect_uris),
     )
 

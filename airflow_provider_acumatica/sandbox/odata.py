@@ -11,6 +11,7 @@ from xml.sax.saxutils import quoteattr
 from airflow_provider_acumatica.sandbox.catalog import DACS, GI_VIEW, DacView
 from airflow_provider_acumatica.sandbox.errors import ApiError
 from airflow_provider_acumatica.sandbox.odata_filter import FilterError, compile_filter
+from airflow_provider_acumatica.sandbox.queries import page_of
 from airflow_provider_acumatica.sandbox.responses import Response, json_response
 from airflow_provider_acumatica.sandbox.settings import SANDBOX_PASSWORD, SANDBOX_USER
 
@@ -85,7 +86,7 @@ class ODataApi:
             getter = getters[name][0]
             rows = sorted(rows, key=lambda row: _sort_key(getter(row)), reverse=descending)
         skip, top = _count(params, "$skip") or 0, _count(params, "$top")
-        page = rows[skip:] if top is None else rows[skip:skip + top]
+        page = page_of(rows, skip, top, self.app.settings.max_page_size)
         wire = self.app.codec.wire
         return [{name: wire(getters[name][1], getters[name][0](row)) for name in selected} for row in page]
 

@@ -21,6 +21,12 @@ _EDM_KINDS = {"Edm.String": "str", "Edm.Int32": "int", "Edm.Decimal": "dec", "Ed
 _MATCH_CACHE_SIZE = 32
 
 
+def page_of(rows: list, skip: int, top: int | None, cap: int | None) -> list:
+    """rows[skip:skip + top], and never more than the instance's page cap when it has one."""
+    limits = [limit for limit in (top, cap) if limit is not None]
+    return rows[skip:skip + min(limits)] if limits else rows[skip:]
+
+
 class QueryEngine:
     """Filters tables; shared by the REST API and OData."""
 

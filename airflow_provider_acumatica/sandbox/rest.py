@@ -7,7 +7,7 @@ from airflow_provider_acumatica.sandbox.catalog import ENTITIES
 from airflow_provider_acumatica.sandbox.entity_json import RendererPool
 from airflow_provider_acumatica.sandbox.errors import ApiError
 from airflow_provider_acumatica.sandbox.odata_filter import FilterError
-from airflow_provider_acumatica.sandbox.queries import QueryEngine
+from airflow_provider_acumatica.sandbox.queries import QueryEngine, page_of
 from airflow_provider_acumatica.sandbox.store import Row, Store, Table
 from airflow_provider_acumatica.sandbox.validation import time_entry_errors
 from airflow_provider_acumatica.sandbox.writes import Writer
@@ -35,8 +35,11 @@ def _int_param(params: dict, name: str) -> int | None:
 class EntityApi:
     """Answers /entity/{Endpoint}/{Version}/{Entity}... for one signed-in tenant."""
 
-    def __init__(self, store: Store, writer: Writer, queries: QueryEngine, renderers: RendererPool) -> None:
+    def __init__(
+        self, store: Store, writer: Writer, queries: QueryEngine, renderers: RendererPool, max_page_size: int | None
+    ) -> None:
         self.store, self.writer, self.queries, self.renderers = store, writer, queries, renderers
+        self.max_page_size = max_page_size
 
     def table(self, tenant: str, entity: str) -> Table:
         if entity not in ENTITIES:
@@ -50,7 +53,7 @@ class EntityApi:
         except FilterError as error:
             raise ApiError(400, str(error)) from None
         skip, top = _int_param(params, "$skip") or 0, _int_param(params, "$top")
-        page = rows[skip:] if top is None else rows[skip:skip + top]
+        page = page_of(rows, skip, top, self.max_page_size)
         return self._render(tenant, base, table, page, params)
 
     def get(self, tenant: str, base: str, entity: str, locator: list[str], params: dict) -> bytes:

@@ -39,6 +39,8 @@ class SandboxSettings:
     max_concurrent: int | None = None
     redirect_uris: tuple[str, ...] = ("http://localhost:8080/oauth/callback",)
     session_idle_seconds: int = 600
+    max_page_size: int | None = None
+    """At most this many records per answer, whatever $top asks (as an instance configured to cap pages)."""
     refresh_token_ttl: int = 30 * 24 * 3600
     authorization_code_ttl: int = 300
     data_anchor: datetime | None = None

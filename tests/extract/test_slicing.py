@@ -120,3 +120,18 @@ def test_plain_skip_paging_loses_rows_under_deletes_where_the_slice_reader_does_
                              record_id=source.record_id)
         sliced = {record["id"] for batch in reader.read(TimeSlice(None, now)) for record in batch}
         assert remaining() - sliced == set()
+
+
+def test_a_server_that_caps_its_pages_below_top_loses_nothing(new_sandbox, acumatica_connection):
+    """An instance answering at most 150 records whatever $top asks: short pages must not pass as complete."""
+    sandbox = new_sandbox(rows=1200, seed=43, tenants=("Company",), max_page_size=150)
+    now = datetime.now(timezone.utc)
+    with AcumaticaHook(acumatica_connection(sandbox)) as hook:
+        for window in (TimeSlice(None, now), TimeSlice(from_ms(to_ms(now) - 400 * 24 * 3600 * 1000), now)):
+            source = TableSource(hook, table="TimeEntry", kind="entity", timestamp_field="LastModifiedDateTime",
+                                 key_fields=[], expand=[], describe="TimeEntry")
+            reader = SliceReader(source.fetch, timestamp_field="LastModifiedDateTime", page_size=500, workers=2,
+                                 record_id=source.record_id)
+            read = [record["id"] for batch in reader.read(window) for record in batch]
+            truth = {record["id"] for record in sandbox.control.truth("Company", "TimeEntry")["records"]}
+            assert set(read) == truth and len(read) == len(truth)
