@@ -94,8 +94,8 @@ class AcumaticaClient:
     ) -> Iterator[dict]:
         """Every record of `entity` matching `filter`, page by page (memory bounded by one page)."""
         size = page_size or self.settings.page_size
-        yield from self._pages(entity, size, lambda skip: self.get_entity_page(
-            entity, filter=filter, select=select, expand=expand, custom=custom, top=size, skip=skip))
+        yield from self._pages(entity, size, lambda skip, top: self.get_entity_page(
+            entity, filter=filter, select=select, expand=expand, custom=custom, top=top, skip=skip))
 
     # -- OData reads ----------------------------------------------------------------------------------
     def get_odata_metadata(self, kind: str = "dac") -> dict[str, ODataEntitySet]:
@@ -126,10 +126,10 @@ class AcumaticaClient:
         window = render_filter(ge("DeleteDate", since), 4) if since else None
         size = self.settings.page_size
 
-        def page(skip: int) -> list[dict]:
+        def page(skip: int, top: int) -> list[dict]:
             reply = self.transport.request(
                 "GET", path, authenticator=self.odata_authenticator,
-                params=query_params(filter=window, top=size, skip=skip),
+                params=query_params(filter=window, top=top, skip=skip),
                 decode=lambda body: self.odata.rows(body, ("DeleteDate",)),
             )
             return reply.data or []
@@ -142,8 +142,8 @@ class AcumaticaClient:
     ) -> Iterator[dict]:
         """Every row of a DAC (`kind="dac"`) or generic inquiry (`kind="gi"`), page by page."""
         size = page_size or self.settings.page_size
-        yield from self._pages(name, size, lambda skip: self.get_odata_page(
-            name, kind=kind, filter=filter, select=select, orderby=orderby, top=size, skip=skip))
+        yield from self._pages(name, size, lambda skip, top: self.get_odata_page(
+            name, kind=kind, filter=filter, select=select, orderby=orderby, top=top, skip=skip))
 
     # -- writes ---------------------------------------------------------------------------------------
     def put_entity(self, entity: str, record: Mapping[str, Any], *, mode: str = "upsert") -> dict:
@@ -205,14 +205,18 @@ class AcumaticaClient:
 
     # -- helpers --------------------------------------------------------------------------------------
     def _pages(self, name: str, size: int, fetch) -> Iterator[dict]:
-        skip = 0
+        """Every record `fetch(skip, top)` pages through. A short page ends the read only when the next
+        one is empty: an instance that caps its answers below $top is then read at its cap."""
+        skip, capped = 0, False
         while True:
-            page = fetch(skip)
+            page = fetch(skip, size)
             yield from page
-            if len(page) < size:
-                self.log.info("Acumatica %s: %d records read", name, skip + len(page))
+            skip += len(page)
+            if len(page) < size and (capped or not page):
+                self.log.info("Acumatica %s: %d records read", name, skip)
                 return
-            skip += size
+            if len(page) < size:
+                capped, size = True, len(page)  # confirmed (or refuted) by the next, possibly empty, page
 
     def _datetime_columns(self, name: str, kind: str) -> tuple[str, ...] | None:
         try:

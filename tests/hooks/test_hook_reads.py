@@ -70,6 +70,17 @@ def test_iter_entity_returns_exactly_the_records_with_custom_fields(shared_sandb
         assert "_links" not in record
 
 
+def test_iter_entity_and_iter_odata_read_everything_from_an_instance_that_caps_its_pages(
+    new_sandbox, acumatica_connection
+):
+    sandbox = new_sandbox(rows=500, tenants=("Company",), max_page_size=70)
+    with AcumaticaHook(acumatica_connection(sandbox, page_size=200)) as hook:
+        entries = [record["id"] for record in hook.iter_entity("TimeEntry")]
+        tasks = [row["NoteID"] for row in hook.iter_odata("PMTask")]
+    assert sorted(entries) == sorted(record["id"] for record in sandbox.control.truth("Company", "TimeEntry")["records"])
+    assert sorted(tasks) == sorted(record["id"] for record in sandbox.control.truth("Company", "ProjectTask")["records"])
+
+
 def test_filter_builder_selects_the_window(shared_sandbox, acumatica_connection):
     truth = list(_truth(shared_sandbox, "TimeEntry").values())
     stamps = sorted(_instant(record["LastModifiedDateTime"]) for record in truth)
