@@ -207,9 +207,12 @@ class AcumaticaClient:
     def _pages(self, name: str, size: int, fetch) -> Iterator[dict]:
         """Every record `fetch(skip, top)` pages through. A short page ends the read only when the next
         one is empty: an instance that caps its answers below $top is then read at its cap."""
-        skip, capped = 0, False
+        skip, capped, previous = 0, False, None
         while True:
             page = fetch(skip, size)
+            if capped and page and page == previous:
+                self.log.warning("Acumatica %s: the server ignores $skip (same page twice); stopping", name)
+                return
             yield from page
             skip += len(page)
             if len(page) < size and (capped or not page):
@@ -217,6 +220,7 @@ class AcumaticaClient:
                 return
             if len(page) < size:
                 capped, size = True, len(page)  # confirmed (or refuted) by the next, possibly empty, page
+            previous = page
 
     def _datetime_columns(self, name: str, kind: str) -> tuple[str, ...] | None:
         try:

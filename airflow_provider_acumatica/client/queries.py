@@ -79,7 +79,14 @@ class _Junction(ODataFilter):
     parts: tuple[ODataFilter, ...]
 
     def render(self, version: int) -> str:
-        return f" {self.operator} ".join(f"({part.render(version)})" for part in self.parts)
+        """Comparisons and functions bind tighter than and/or: only nested junctions and raw text need
+        parentheses, so simple windows read as Acumatica's own examples do (`A ge x and A lt y`)."""
+        return f" {self.operator} ".join(_grouped(part, version) for part in self.parts)
+
+
+def _grouped(part: ODataFilter, version: int) -> str:
+    text = part.render(version)
+    return f"({text})" if isinstance(part, (_Junction, _Raw)) else text
 
 
 @dataclasses.dataclass(frozen=True)

@@ -100,8 +100,10 @@ class ODataApi:
         except FilterError as error:
             raise ApiError(400, str(error)) from None
         codec = self.app.codec
+        matching = [item for item in list(table.deletions) if predicate(item)]
+        skip, top = _count(params, "$skip") or 0, _count(params, "$top")
         return [{"RefNoteID": row_id, "DeleteDate": codec.datetime_text(moment)}
-                for row_id, moment in list(table.deletions) if predicate((row_id, moment))]
+                for row_id, moment in page_of(matching, skip, top, self.app.settings.max_page_size)]
 
 
 def _kind(edm: str) -> str:

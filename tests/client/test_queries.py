@@ -59,10 +59,10 @@ def test_unsupported_values_are_refused():
 def test_expression_rendering_both_dialects():
     window = and_(ge("LastModifiedDateTime", INSTANT), lt("LastModifiedDateTime", INSTANT), None, eq("Status", "Active"))
     assert str(window) == (
-        "(LastModifiedDateTime ge datetimeoffset'2024-07-15T10:31:28.402+03:00') and "
-        "(LastModifiedDateTime lt datetimeoffset'2024-07-15T10:31:28.402+03:00') and (Status eq 'Active')"
+        "LastModifiedDateTime ge datetimeoffset'2024-07-15T10:31:28.402+03:00' and "
+        "LastModifiedDateTime lt datetimeoffset'2024-07-15T10:31:28.402+03:00' and Status eq 'Active'"
     )
-    assert render_filter(window, 4).startswith("(LastModifiedDateTime ge 2024-07-15T10:31:28.402+03:00) and")
+    assert render_filter(window, 4).startswith("LastModifiedDateTime ge 2024-07-15T10:31:28.402+03:00 and")
 
 
 def test_functions_and_operators():
@@ -70,7 +70,8 @@ def test_functions_and_operators():
     assert str(endswith("Tasks/TaskID", "01")) == "endswith(Tasks/TaskID, '01')"
     assert str(substringof("abc", "Description")) == "substringof('abc', Description)"
     assert substringof("abc", "Description").render(4) == "contains(Description, 'abc')"
-    assert str(eq("A", 1) | ne("B", 2)) == "(A eq 1) or (B ne 2)"
+    assert str(eq("A", 1) | ne("B", 2)) == "A eq 1 or B ne 2"
+    assert str(and_(eq("A", 1) | eq("A", 2), ~eq("B", 3))) == "(A eq 1 or A eq 2) and not (B eq 3)"
     assert str(~eq("A", 1)) == "not (A eq 1)" == str(not_(eq("A", 1)))
     assert str(or_(eq("A", 1))) == "A eq 1"
     assert str(and_(raw("A eq 1"), "B eq 2")) == "(A eq 1) and (B eq 2)"

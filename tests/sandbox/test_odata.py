@@ -58,6 +58,10 @@ def test_deleted_records_for_tracked_dac_only(make_sandbox):
     late = sandbox.control.delete("Company", "ProjectTask", random=2)
     response = _dac(sandbox, "PMTask/px.GetDeletedRecords()", **{"$filter": "DeleteDate ge 2026-03-01T12:30:00Z"})
     assert sorted(r["RefNoteID"] for r in response.json()["value"]) == sorted(late) and early[0] not in late
+    pages = [_dac(sandbox, "PMTask/px.GetDeletedRecords()", **{"$top": "2", "$skip": str(skip)}).json()["value"]
+             for skip in (0, 2)]
+    assert [len(page) for page in pages] == [2, 1]
+    assert sorted(r["RefNoteID"] for page in pages for r in page) == sorted(early + late)
     assert _dac(sandbox, "PMProject/px.GetDeletedRecords()").status_code == 400
 
 
