@@ -29,6 +29,10 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 #: Share of a page a slice of an open-ended window is planned to, leaving room for newcomers.
 OPEN_SLICE_FILL = 0.8
 PROBE_PAGE_SIZE = 10000
+#: Passes over one crowded instant (or a table without timestamps) before its stragglers wait for the next run.
+MAX_PASSES = 5
+#: Pages past the distinct records seen after which $skip is taken to be ignored by the server.
+RUNAWAY_PAGES = 10
 
 Record = dict[str, Any]
 
@@ -301,8 +305,14 @@ class SliceReader:
         paging.new_in_pass += len(fresh)
         if len(records) == self._page_size:
             paging.skip += self._page_size
+            if paging.skip > len(paging.seen_ids) + RUNAWAY_PAGES * self._page_size:
+                raise RuntimeError(
+                    f"{self._description}: paged past {paging.skip} records of {paging.part} but only "
+                    f"{len(paging.seen_ids)} distinct ones came back: the server seems to ignore $skip. "
+                    "Check the endpoint with a plain $top/$skip request."
+                )
             return fresh, [paging]
-        if paging.passes == 1 or paging.new_in_pass:
+        if paging.passes < MAX_PASSES and (paging.passes == 1 or paging.new_in_pass):
             log.info(
                 "%s: instant %s holds %d records; pass %d found %d new, reading it again to be sure",
                 self._description, paging.part.start, len(paging.seen_ids), paging.passes, paging.new_in_pass,
@@ -311,6 +321,9 @@ class SliceReader:
             paging.skip = 0
             paging.new_in_pass = 0
             return fresh, [paging]
+        if paging.new_in_pass:
+            log.warning("%s: %s still changing after %d passes; its newest records wait for the next run",
+                        self._description, paging.part, paging.passes)
         return fresh, []
 
     def _median_timestamp(self, records: list[Record]) -> datetime:
