@@ -58,30 +58,42 @@ class TableSource:
         self, start: datetime | None, end: datetime | None, *, top: int, skip: int, timestamp_only: bool
     ) -> list[dict[str, Any]]:
         """One page of the records whose timestamp lies in [start, end)."""
-        select = [self._timestamp_field] if timestamp_only and self._timestamp_field else None
-        window = self._window_filter(start, end)
-        if self._kind == ENTITY:
-            return self._hook.get_entity_page(
-                self._table, filter=window, select=select,
-                expand=None if timestamp_only else self._expand, top=top, skip=skip,
-            )
-        return self._hook.get_odata_page(self._table, kind=self._kind, filter=window, select=select, top=top, skip=skip)
+        if timestamp_only:
+            return self._page(start, end, select=[self._timestamp_field] if self._timestamp_field else None,
+                              expand=None, top=top, skip=skip)
+        return self._page(start, end, select=None, expand=self._expand, top=top, skip=skip)
 
     def fetch_keys(
         self, start: datetime | None, end: datetime | None, *, top: int, skip: int, timestamp_only: bool = True
     ) -> list[dict[str, Any]]:
         """Like `fetch`, but only the key fields and the timestamp: for listing every key cheaply."""
         select = [*self.key_fields, *([self._timestamp_field] if self._timestamp_field else [])] or None
+        return self._page(start, end, select=select, expand=None, top=top, skip=skip)
+
+    def _page(
+        self, start: datetime | None, end: datetime | None, *, select: list[str] | None, expand: list[str] | None,
+        top: int, skip: int,
+    ) -> list[dict[str, Any]]:
         window = self._window_filter(start, end)
         if self._kind == ENTITY:
-            return self._hook.get_entity_page(self._table, filter=window, select=select, top=top, skip=skip)
+            return self._hook.get_entity_page(self._table, filter=window, select=select, expand=expand, top=top, skip=skip)
         return self._hook.get_odata_page(self._table, kind=self._kind, filter=window, select=select, top=top, skip=skip)
 
     def key_of(self, record: dict[str, Any]) -> Any:
         """The warehouse key of a record: its key field values, or the REST `id`."""
         if self.key_fields:
             return tuple(record.get(field) for field in self.key_fields)
-        return record["id"]
+        if "id" in record:
+            return record["id"]
+        raise ValueError(
+            f"{self.describe}: records have no `id` and no key fields are configured; "
+            "set key_fields for this table (e.g. the DAC's keys from its $metadata)."
+        )
+
+    def record_id(self, record: dict[str, Any]) -> str:
+        """`key_of` as one string, to tell records apart while reading."""
+        key = self.key_of(record)
+        return json.dumps(key, default=str) if self.key_fields else str(key)
 
     def mark_deletions(self, load: Any, *, since: datetime | None) -> None:
         """Mark the rows Acumatica reports deleted since `since` (a tracked DAC's px.GetDeletedRecords())."""
@@ -97,16 +109,6 @@ class TableSource:
             return None
         return and_(ge(field, start) if start else None, lt(field, end) if end else None)
 
-    def record_id(self, record: dict[str, Any]) -> str:
-        """What identifies a record within this table: the REST `id`, else its key fields."""
-        if self.key_fields:
-            return json.dumps([record.get(field) for field in self.key_fields], default=str)
-        if "id" in record:
-            return str(record["id"])
-        raise ValueError(
-            f"{self.describe}: records have no `id` and no key fields are configured; "
-            "set key_fields for this table (e.g. the DAC's keys from its $metadata)."
-        )
 
     def timestamp_of(self, record: dict[str, Any]) -> datetime | None:
         return record.get(self._timestamp_field) if self._timestamp_field else None

@@ -14,7 +14,7 @@ from airflow.sdk import Asset, BaseHook, BaseOperator
 from sqlalchemy.engine import URL
 
 from airflow_provider_acumatica.extract.plan import FULL, MODES, RunPlan, plan_run
-from airflow_provider_acumatica.extract.slicing import ONE_MS, SliceReader, TimeSlice
+from airflow_provider_acumatica.extract.slicing import ONE_MS, PageFetcher, SliceReader, TimeSlice
 from airflow_provider_acumatica.extract.sources import SOURCES, TableSource
 from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
 from airflow_provider_acumatica.warehouse.loader import LoadResult, Warehouse
@@ -165,19 +165,13 @@ class AcumaticaToSqlOperator(BaseOperator):
         self, warehouse: Warehouse, source: TableSource, plan: RunPlan, *, tenant: str, target: str, started: datetime
     ) -> tuple[LoadResult, datetime | None]:
         """Stream the planned window into the warehouse; commit data and state in one transaction."""
-        reader = SliceReader(
-            source.fetch, timestamp_field=self.timestamp_field, page_size=self.batch_size,
-            workers=self._hook.max_concurrent_requests, record_id=source.record_id, description=source.describe,
-        )
+        reader = self._reader(source, source.fetch, self.batch_size)
         progress = _Progress(self.log, source.describe, plan.window)
         mode = "replace" if plan.mode == FULL else "merge"
         with warehouse.load(
             table=target, tenant=tenant, key_fields=source.key_fields, mode=mode, declared_types=source.declared_types
         ) as load:
-            windows = [plan.window]
-            if plan.mode == FULL and self.timestamp_field:
-                # Records changed while we read moved past every slice already read: read them once more.
-                windows.append(TimeSlice(_floor_ms(started) - self.time_offset * 1000 * ONE_MS, None))
+            windows = self._with_catch_up(plan.window, started) if plan.mode == FULL else [plan.window]
             for window in windows:
                 for batch in reader.read(window):
                     load.write([source.to_row(record) for record in batch])
@@ -200,19 +194,27 @@ class AcumaticaToSqlOperator(BaseOperator):
     ) -> LoadResult:
         """Mark rows whose key Acumatica no longer lists (rows synced during the listing are never marked)."""
         listing_started = datetime.now(timezone.utc)
-        reader = SliceReader(
-            source.fetch_keys, timestamp_field=self.timestamp_field, page_size=MAX_BATCH_SIZE,
-            workers=self._hook.max_concurrent_requests, record_id=source.record_id, description=source.describe,
-        )
-        windows = [TimeSlice(None, None)]
-        if self.timestamp_field:
-            windows.append(TimeSlice(_floor_ms(listing_started) - self.time_offset * 1000 * ONE_MS, None))
+        reader = self._reader(source, source.fetch_keys, MAX_BATCH_SIZE)
+        windows = self._with_catch_up(TimeSlice(None, None), listing_started)
         keys = (source.key_of(record) for window in windows for batch in reader.read(window) for record in batch)
         marked = warehouse.reconcile_keys(
             table=target, tenant=tenant, key_fields=source.key_fields, present_keys=keys, started_at=listing_started
         )
         self.log.info("%s: %d rows no longer in Acumatica marked deleted", source.describe, marked)
         return dataclasses.replace(result, marked_deleted=result.marked_deleted + marked)
+
+    def _reader(self, source: TableSource, fetch: PageFetcher, page_size: int) -> SliceReader:
+        return SliceReader(
+            fetch, timestamp_field=self.timestamp_field, page_size=page_size,
+            workers=self._hook.max_concurrent_requests, record_id=source.record_id, description=source.describe,
+        )
+
+    def _with_catch_up(self, window: TimeSlice, started: datetime) -> list[TimeSlice]:
+        """`window`, then once more what changed since `started`: a record changed while we read every
+        table moves past the slices already read, so an open-ended read must look again."""
+        if not self.timestamp_field:
+            return [window]
+        return [window, TimeSlice(_floor_ms(started) - self.time_offset * 1000 * ONE_MS, None)]
 
     def _warehouse_target(self) -> str | URL:
         if self.sql_url:

@@ -94,6 +94,13 @@ def test_split_at_makes_progress_on_every_side():
     assert part.split_at(from_ms(BASE))[0] == TimeSlice(from_ms(BASE), from_ms(BASE + 1))
 
 
+def time_entry_reader(hook: AcumaticaHook, page_size: int) -> SliceReader:
+    source = TableSource(hook, table="TimeEntry", kind="entity", timestamp_field="LastModifiedDateTime",
+                         key_fields=[], expand=[], describe="TimeEntry")
+    return SliceReader(source.fetch, timestamp_field="LastModifiedDateTime", page_size=page_size, workers=3,
+                       record_id=source.record_id)
+
+
 def test_plain_skip_paging_loses_rows_under_deletes_where_the_slice_reader_does_not(new_sandbox, acumatica_connection):
     """Against the sandbox over HTTP: the same deletions fired while paging, read both ways."""
     sandbox = new_sandbox(rows=2000, seed=41, tenants=("Company",))
@@ -114,11 +121,7 @@ def test_plain_skip_paging_loses_rows_under_deletes_where_the_slice_reader_does_
         assert remaining() - plain, "plain $skip paging should have skipped records nobody deleted"
 
         delete_while_paging()
-        source = TableSource(hook, table="TimeEntry", kind="entity", timestamp_field="LastModifiedDateTime",
-                             key_fields=[], expand=[], describe="TimeEntry")
-        reader = SliceReader(source.fetch, timestamp_field="LastModifiedDateTime", page_size=200, workers=3,
-                             record_id=source.record_id)
-        sliced = {record["id"] for batch in reader.read(TimeSlice(None, now)) for record in batch}
+        sliced = {record["id"] for batch in time_entry_reader(hook, 200).read(TimeSlice(None, now)) for record in batch}
         assert remaining() - sliced == set()
 
 
@@ -128,10 +131,6 @@ def test_a_server_that_caps_its_pages_below_top_loses_nothing(new_sandbox, acuma
     now = datetime.now(timezone.utc)
     with AcumaticaHook(acumatica_connection(sandbox)) as hook:
         for window in (TimeSlice(None, now), TimeSlice(from_ms(to_ms(now) - 400 * 24 * 3600 * 1000), now)):
-            source = TableSource(hook, table="TimeEntry", kind="entity", timestamp_field="LastModifiedDateTime",
-                                 key_fields=[], expand=[], describe="TimeEntry")
-            reader = SliceReader(source.fetch, timestamp_field="LastModifiedDateTime", page_size=500, workers=2,
-                                 record_id=source.record_id)
-            read = [record["id"] for batch in reader.read(window) for record in batch]
+            read = [record["id"] for batch in time_entry_reader(hook, 500).read(window) for record in batch]
             truth = {record["id"] for record in sandbox.control.truth("Company", "TimeEntry")["records"]}
             assert set(read) == truth and len(read) == len(truth)
