@@ -19,29 +19,19 @@ import resource
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 
 import requests
 import sqlalchemy
 
-from airflow_provider_acumatica.sandbox import SANDBOX_PASSWORD, SANDBOX_USER
+from airflow_provider_acumatica.sandbox import SANDBOX_PASSWORD, SANDBOX_USER, sandbox_process
 
 BATCH = 2000
 TENANT = "Company"
 
 
-@contextmanager
-def sandbox_process(rows: int, *extra: str):
-    """`acumatica-sandbox` in its own process (so it does not share our GIL); yields its URL."""
-    command = [sys.executable, "-m", "airflow_provider_acumatica.sandbox.cli", "--port", "0", "--tenants", TENANT,
-               "--rows", str(rows), *extra]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        first_line = process.stdout.readline()
-        yield first_line.rsplit(" ", 1)[-1].strip()
-    finally:
-        process.terminate()
-        process.wait()
+def sandbox(rows: int, *extra: str):
+    """A one-tenant sandbox in its own process (so it does not share our GIL); yields its URL."""
+    return sandbox_process("--tenants", TENANT, "--rows", str(rows), *extra)
 
 
 def signed_in(url: str) -> requests.Session:
@@ -114,7 +104,7 @@ def drop_postgres_schema(url: str, schema: str) -> None:
 
 def measure_size(rows: int, postgres_url: str, workdir: str) -> dict:
     results = {}
-    with sandbox_process(rows) as url:
+    with sandbox(rows) as url:
         raw_floor(url)  # warm-up: the sandbox generates and renders its data on first use
         count, raw_seconds = raw_floor(url)
         results["raw"] = {"rows": count, "seconds": raw_seconds, "peak_rss_mb": None}
@@ -135,7 +125,7 @@ def measure_size(rows: int, postgres_url: str, workdir: str) -> dict:
 
 
 def measure_latency(postgres_url: str, workdir: str, rows: int = 40_000) -> None:
-    with sandbox_process(rows, "--latency-ms", "500", "--max-concurrent", "3") as url:
+    with sandbox(rows, "--latency-ms", "500", "--max-concurrent", "3") as url:
         requests.post(f"{url}/_sandbox/counters/reset").raise_for_status()
         figures = load_in_child(url, f"sqlite:///{workdir}/bench_latency_{rows}.db", None, concurrency=3)
         counters = requests.get(f"{url}/_sandbox/counters").json()

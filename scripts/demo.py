@@ -14,33 +14,16 @@ import shutil
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy
 
-from airflow_provider_acumatica.sandbox import SANDBOX_PASSWORD, SANDBOX_USER, SandboxControl
+from airflow_provider_acumatica.sandbox import SANDBOX_PASSWORD, SANDBOX_USER, SandboxControl, sandbox_process
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / ".demo"
 TENANTS = {"company": "Company", "subsidiary": "Subsidiary"}  # DAG tenant -> Acumatica tenant
 ROWS = 5000
-
-
-@contextmanager
-def sandbox_process():
-    """The Acumatica sandbox on a free port, in its own process; yields its URL."""
-    command = [sys.executable, "-m", "airflow_provider_acumatica.sandbox.cli", "--port", "0",
-               "--tenants", ",".join(TENANTS.values()), "--rows", str(ROWS)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        url = process.stdout.readline().rsplit(" ", 1)[-1].strip()
-        if not url.startswith("http"):
-            raise SystemExit("the sandbox did not start; run `acumatica-sandbox --port 0` to see why")
-        yield url
-    finally:
-        process.terminate()
-        process.wait()
 
 
 def airflow_environment(sandbox_url: str, warehouse: Path) -> dict[str, str]:
@@ -127,7 +110,7 @@ def main() -> None:
     warehouse = DEMO / "warehouse.db"
     print(f"Demo in {DEMO}: Acumatica sandbox ({', '.join(TENANTS.values())}, {ROWS:,} time entries each), "
           "Airflow on SQLite, SQLite warehouse")
-    with sandbox_process() as url:
+    with sandbox_process("--tenants", ",".join(TENANTS.values()), "--rows", str(ROWS)) as url:
         environment = airflow_environment(url, warehouse)
         run([sys.executable, "-m", "airflow", "db", "migrate"], environment, "airflow db migrate")
         airflow = str(Path(sys.executable).with_name("airflow"))

@@ -5,6 +5,7 @@ and a /_sandbox/ control API. See `catalog.py` for the entities, their fields an
 from __future__ import annotations
 
 from airflow_provider_acumatica.sandbox.client import SandboxControl, SandboxControlError
+from airflow_provider_acumatica.sandbox.process import sandbox_process
 from airflow_provider_acumatica.sandbox.server import Sandbox, start_sandbox
 from airflow_provider_acumatica.sandbox.settings import (
     ENDPOINT_NAME,
@@ -29,5 +30,6 @@ __all__ = [
     "SandboxControlError",
     "SandboxSettings",
     "sandbox_client_id",
+    "sandbox_process",
     "start_sandbox",
 ]
