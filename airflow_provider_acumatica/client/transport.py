@@ -216,7 +216,8 @@ class Transport:
         limit = self.retry.max_retries if max_retries is None else max_retries
         while True:
             try:
-                return self._attempt(method, path, authenticator, credentials, params, json_body, headers, decode)
+                response = self._attempt(method, path, authenticator, credentials, params, json_body, headers)
+                return _decoded(response, decode)
             except _Renew as renewal:
                 if renewed and not renewal.maybe_stale:
                     raise self._error(method, path, _Failure(401, "still not authorized after renewing")) from None
@@ -243,12 +244,14 @@ class Transport:
                 )
                 time.sleep(delay)
 
-    def _attempt(self, method, path, authenticator, credentials, params, json_body, headers, decode) -> Reply:
+    def _attempt(self, method, path, authenticator, credentials, params, json_body, headers) -> requests.Response:
+        """One exchange. The concurrency permit and the session are given back before the body is decoded,
+        so that the next request is already on its way while this answer's records are being parsed."""
         if authenticator is None:
-            return self._send(method, path, credentials, params, json_body, headers, decode)
+            return self._send(method, path, credentials, params, json_body, headers)
         with self._permit(), authenticator.lease() as leased:
             try:
-                return self._send(method, path, leased, params, json_body, headers, decode)
+                return self._send(method, path, leased, params, json_body, headers)
             except _Failure as failure:
                 if failure.status != 401:
                     raise
@@ -266,7 +269,7 @@ class Transport:
         finally:
             permits.release()
 
-    def _send(self, method, path, credentials, params, json_body, headers, decode) -> Reply:
+    def _send(self, method, path, credentials, params, json_body, headers) -> requests.Response:
         kwargs: dict[str, Any] = {"params": params, "timeout": self.settings.timeout, "verify": self.settings.verify_ssl}
         if headers:
             kwargs["headers"] = dict(headers)
@@ -288,12 +291,7 @@ class Transport:
         self._log_exchange(response, json_body, time.monotonic() - started)
         if response.status_code >= 400:
             raise _failure_of(response)
-        if not response.content or decode is None:
-            return Reply(response.status_code, response.headers, None)
-        try:
-            return Reply(response.status_code, response.headers, decode(response.content))
-        except ValueError:
-            raise _Failure(None, f"answer body is not valid JSON ({len(response.content)} bytes, truncated?)") from None
+        return response
 
     def _log_exchange(self, response: requests.Response, json_body: Any, seconds: float) -> None:
         verbosity = self.settings.verbosity
@@ -320,6 +318,16 @@ class Transport:
         if failure.status in (401, 403):
             return AcumaticaAuthError(method, path, failure.status, message)
         return AcumaticaApiError(method, path, failure.status, message)
+
+
+def _decoded(response: requests.Response, decode: Callable[[bytes], Any] | None) -> Reply:
+    """The successful answer with its body decoded; a body that does not parse was cut short (retryable)."""
+    if not response.content or decode is None:
+        return Reply(response.status_code, response.headers, None)
+    try:
+        return Reply(response.status_code, response.headers, decode(response.content))
+    except ValueError:
+        raise _Failure(None, f"answer body is not valid JSON ({len(response.content)} bytes, truncated?)") from None
 
 
 class _Renew(Exception):

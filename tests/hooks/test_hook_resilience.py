@@ -53,6 +53,24 @@ def test_429s_are_absorbed_and_the_concurrency_cap_holds(new_sandbox, acumatica_
     assert counters["peak_open_sessions"] <= 3 and counters["logins"] == counters["logouts"] <= 3
 
 
+def test_the_concurrency_permit_is_free_while_an_answer_is_decoded(new_sandbox, acumatica_connection):
+    # Parsing a page is CPU work of ours: holding the licence's request slot through it would idle the server.
+    sandbox = new_sandbox(rows=20, tenants=("Company",))
+    with AcumaticaHook(acumatica_connection(sandbox, max_concurrent_requests=1)) as hook:
+        client = hook.get_conn()
+        permits = client.transport.limits.permits
+        free_while_decoding = []
+
+        def decode(body: bytes):
+            free_while_decoding.append(permits.acquire(blocking=False))
+            permits.release()
+            return client.records.loads(body)
+
+        reply = client.transport.request("GET", client.entity_path("TimeEntry"), authenticator=client.authenticator,
+                                         params={"$top": "5"}, decode=decode)
+    assert len(reply.data) == 5 and free_while_decoding == [True]
+
+
 def test_api_login_limit_is_waited_out(new_sandbox, acumatica_connection):
     sandbox = new_sandbox(rows=20, tenants=("Company",))
     sandbox.control.inject_fault("login_limit", count=3)
