@@ -84,8 +84,9 @@ class AcumaticaClient:
         _check_page(top, skip)
         params = query_params(filter=render_filter(filter, 3), select=join_names(select), expand=join_names(expand),
                               custom=join_names(custom), top=top, skip=skip)
+        pages = self.records.page_reader((entity, params.get("$select"), params.get("$expand"), params.get("$custom")))
         reply = self.transport.request("GET", self.entity_path(entity), authenticator=self.authenticator,
-                                       params=params, decode=self.records.loads)
+                                       params=params, decode=pages)
         return _as_list(reply.data)
 
     def iter_entity(

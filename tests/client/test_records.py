@@ -77,6 +77,63 @@ def test_decode_of_parsed_value_matches_loads():
     assert decoder.decode(raw) == decoder.loads(body)
 
 
+def _record(number: int, **fields) -> dict:
+    return {"id": f"guid-{number}", "rowNumber": number, "note": {"value": ""}, **fields, "custom": {},
+            "_links": {"self": f"/entity/Default/24.200.001/TimeEntry/guid-{number}"}}
+
+
+PAGES = [
+    # the first page teaches the shape; the next ones fit it (typed parse), then one brings a new field, then a
+    # detail list where a wrapper was seen, then custom fields, a record with a field missing, and naive
+    # date-times in a repeated hour; every page must decode exactly as the general decoder decodes it
+    [_record(1, Hours={"value": 7.5}, When={"value": "2024-07-15T10:31:28.402+03:00"}, Empty={}),
+     _record(2, Hours={"value": 8}, When={"value": "2024-11-03T01:30:00"}, Empty={"value": None})],
+    [_record(3, Hours={"value": 1}, When={"value": "2024-07-15T10:31:28.402"}, Empty={"value": "2024-01-01T00:00:00Z"})],
+    [_record(4, Hours={}, When={"value": "not a date-time at all"}, Empty={}, Added={"value": "x"})],
+    [_record(5, Hours={"value": 2}, When={}, Empty={}, Added=[{"id": "d1", "X": {"value": 1}, "_links": {}}])],
+    [_record(6, Hours={"value": 3}, When={}, Empty={}, Added={"id": "linked", "Name": {"value": "n"}})],
+    [{**_record(7, Hours={"value": 4}, When={}, Empty={}, Added={}),
+      "custom": {"Document": {"UsrFlag": {"type": "CustomBooleanField", "value": True}}}}],
+    [_record(8, When={"value": "2024-11-03T01:59:59.999"}, Empty={}, Added=[])],
+]
+
+
+def test_page_reader_decodes_every_page_as_the_general_decoder_does():
+    zone = ZoneInfo("America/New_York")
+    reader = RecordDecoder(DateTimeReader(zone)).page_reader(("TimeEntry", None, None, None))
+    general = RecordDecoder(DateTimeReader(zone))
+    for page in PAGES:
+        expected = [{name: record.get(name) for name in _fields_of_shape(page)} for record in general.loads(json.dumps(page))]
+        decoded = reader(json.dumps(page).encode())
+        assert [{name: record.get(name) for name in _fields_of_shape(page)} for record in decoded] == expected
+        assert all(set(record) >= set(expected_record) for record, expected_record in zip(decoded, expected))
+
+
+def _fields_of_shape(page: list[dict]) -> set[str]:
+    return {name for record in page for name in record if name != "_links"}
+
+
+def test_page_reader_parses_pages_of_a_known_shape_typed():
+    reader = RecordDecoder(DateTimeReader(ZoneInfo("UTC"))).page_reader(("TimeEntry", None, None, None))
+    first = [_record(1, Hours={"value": 7.5})]
+    reader(json.dumps(first).encode())
+    shape = reader.__self__._typed
+    assert shape is not None and shape.wrapped == ("note", "Hours") and shape.others == ("custom",)
+    # a page of that shape is parsed typed (a field missing from a record reads as None, where the general
+    # decoder leaves it out) and keeps the shape; a record with one more field widens it
+    assert reader(json.dumps([_record(2)]).encode())[0]["Hours"] is None
+    assert reader.__self__._typed is shape
+    reader(json.dumps([_record(3, Hours={}, Extra={"value": 1})]).encode())
+    assert reader.__self__._typed.wrapped == ("note", "Hours", "Extra")
+
+
+def test_page_reader_raises_value_error_on_a_truncated_page():
+    reader = RecordDecoder(DateTimeReader(ZoneInfo("UTC"))).page_reader(("TimeEntry", None, None, None))
+    reader(json.dumps([_record(1, Hours={"value": 7.5})]).encode())
+    with pytest.raises(ValueError):
+        reader(json.dumps([_record(2, Hours={"value": 7.5})]).encode()[:-20])
+
+
 def test_truncated_body_raises_value_error():
     with pytest.raises(ValueError):
         RecordDecoder(DateTimeReader(ZoneInfo("UTC"))).loads(b'[{"id": "a", "X": {"val')
