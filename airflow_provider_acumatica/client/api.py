@@ -89,6 +89,17 @@ class AcumaticaClient:
                                        params=params, decode=pages)
         return _as_list(reply.data)
 
+    def get_entity_values(
+        self, entity: str, field: str, *, filter: FilterArg = None, top: int, skip: int = 0,
+    ) -> list[Any]:
+        """One request: the values of one field of at most `top` records (a `$select` of it), e.g. to learn
+        where a table's timestamps lie without transferring or building whole records."""
+        _check_page(top, skip)
+        params = query_params(filter=render_filter(filter, 3), select=field, top=top, skip=skip)
+        reply = self.transport.request("GET", self.entity_path(entity), authenticator=self.authenticator,
+                                       params=params, decode=self.records.field_reader(field))
+        return reply.data or []
+
     def iter_entity(
         self, entity: str, *, filter: FilterArg = None, select: Names = None, expand: Names = None,
         custom: Names = None, page_size: int | None = None,

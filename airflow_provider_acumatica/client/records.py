@@ -79,12 +79,18 @@ class RecordDecoder:
 
     def __init__(self, datetimes: DateTimeReader) -> None:
         self.datetimes = datetimes
-        self._shapes: dict[Hashable, _PageShape] = {}
+        self._shapes: dict[Hashable, _PageShape | _FieldValues] = {}
         self._shapes_lock = threading.Lock()
 
     def loads(self, body: bytes | str) -> Any:
         """Decode a REST answer body; raises ValueError (msgspec.DecodeError) on a truncated body."""
         return self.decode(_parse_json(body))
+
+    def field_reader(self, field: str) -> Callable[[bytes], list]:
+        """Decodes a page (a `$select` of `field`) down to that field's values; the rest is skipped in C."""
+        with self._shapes_lock:
+            reader = self._shapes.setdefault(("field", field), _FieldValues(self, field))
+        return reader.loads
 
     def page_reader(self, query: Hashable) -> Callable[[bytes], Any]:
         """`loads` for the pages of one query (entity, $select, $expand, $custom): learns their shape."""
@@ -225,6 +231,24 @@ class _PageShape:
                     others[name] = None
         if known is None or (tuple(wrapped), tuple(others)) != (known.wrapped, known.others):
             self._typed = _TypedShape.of(tuple(wrapped), tuple(others))
+
+
+class _FieldValues:
+    """The values of one field of a page's records, read without building the records."""
+
+    def __init__(self, records: RecordDecoder, field: str) -> None:
+        self._records = records
+        self._field = field
+        struct = msgspec.defstruct("AcumaticaField", [("f0", _Wrapped, _EMPTY)], rename={"f0": field})
+        self._decoder = msgspec.json.Decoder(list[struct])
+
+    def loads(self, body: bytes) -> list:
+        try:
+            values = [struct.f0.value for struct in self._decoder.decode(body)]
+        except msgspec.ValidationError:  # not a `{"value": ...}` field: the general way
+            return [record.get(self._field) for record in self._records.loads(body)]
+        read_if_datetime = self._records.datetimes.read_if_datetime
+        return [read_if_datetime(value) if value.__class__ is str else value for value in values]
 
 
 class _TypedShape(NamedTuple):

@@ -28,7 +28,8 @@ ONE_MS = timedelta(milliseconds=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 #: Share of a page a slice of an open-ended window is planned to, leaving room for newcomers.
 OPEN_SLICE_FILL = 0.8
-PROBE_PAGE_SIZE = 10000
+#: Timestamps per probe request: only one field travels and is decoded, so pages can be large (few round trips).
+PROBE_PAGE_SIZE = 50000
 #: Passes over one crowded instant (or a table without timestamps) before its stragglers wait for the next run.
 MAX_PASSES = 5
 #: Pages past the distinct records seen after which $skip is taken to be ignored by the server.
@@ -40,9 +41,15 @@ Record = dict[str, Any]
 class PageFetcher(Protocol):
     """One request: the records in [start, end) of the timestamp field, $top/$skip applied."""
 
+    def __call__(self, start: datetime | None, end: datetime | None, *, top: int, skip: int) -> list[Record]: ...
+
+
+class TimestampFetcher(Protocol):
+    """One request like `PageFetcher`'s, answering only the records' timestamps (None where a record has none)."""
+
     def __call__(
-        self, start: datetime | None, end: datetime | None, *, top: int, skip: int, timestamp_only: bool
-    ) -> list[Record]: ...
+        self, start: datetime | None, end: datetime | None, *, top: int, skip: int
+    ) -> list[datetime | None]: ...
 
 
 def to_ms(instant: datetime) -> int:
@@ -158,6 +165,7 @@ class SliceReader:
         self,
         fetch: PageFetcher,
         *,
+        timestamps: TimestampFetcher,
         timestamp_field: str | None,
         page_size: int,
         workers: int = 1,
@@ -165,6 +173,7 @@ class SliceReader:
         description: str = "",
     ) -> None:
         self._fetch = fetch
+        self._timestamps = timestamps
         self._timestamp_field = timestamp_field
         self._page_size = page_size
         self._workers = max(1, workers)
@@ -192,14 +201,18 @@ class SliceReader:
             return
         yield from self._read_tasks(self._plan(window))
 
-    def _get(self, part: TimeSlice, *, top: int, skip: int, timestamp_only: bool = False) -> list[Record]:
+    def _get(self, part: TimeSlice, *, top: int, skip: int) -> list[Record]:
         self.requests += 1
-        return self._fetch(part.start, part.end, top=top, skip=skip, timestamp_only=timestamp_only)
+        return self._fetch(part.start, part.end, top=top, skip=skip)
+
+    def _get_timestamps(self, part: TimeSlice, *, top: int, skip: int) -> list[datetime | None]:
+        self.requests += 1
+        return self._timestamps(part.start, part.end, top=top, skip=skip)
 
     def _plan(self, window: TimeSlice) -> list[TimeSlice]:
         """Probe the timestamps of the window (cheap $select pages, fetched in parallel) and cut slices."""
         probe_size = PROBE_PAGE_SIZE
-        first = self._get(window, top=probe_size, skip=0, timestamp_only=True)
+        first = self._get_timestamps(window, top=probe_size, skip=0)
         if len(first) < probe_size and not self._confirms_end(window, len(first)):
             probe_size = len(first)
         histogram = TimestampHistogram()
@@ -210,17 +223,18 @@ class SliceReader:
             while not finished:
                 skips = [skip + step * probe_size for step in range(self._workers)]
                 skip = skips[-1] + probe_size
-                for page in pool.map(lambda at: self._get(window, top=probe_size, skip=at, timestamp_only=True), skips):
+                for page in pool.map(lambda at: self._get_timestamps(window, top=probe_size, skip=at), skips):
                     self._count(histogram, page)
                     finished = finished or len(page) < probe_size
         slices = plan_slices(histogram, window, self._slice_capacity(window))
         log.info("%s: window %s planned as %d slices", self._description, window, len(slices))
         return slices
 
-    def _count(self, histogram: TimestampHistogram, records: list[Record]) -> None:
-        for record in records:
-            if record.get(self._timestamp_field):
-                histogram.add(to_ms(record[self._timestamp_field]))
+    @staticmethod
+    def _count(histogram: TimestampHistogram, stamps: list[datetime | None]) -> None:
+        for stamp in stamps:
+            if stamp is not None:
+                histogram.add(to_ms(stamp))
 
     def _confirms_end(self, part: TimeSlice, returned: int) -> bool:
         """Whether a short answer really ends `part`: nothing may follow it.
@@ -232,7 +246,7 @@ class SliceReader:
         if returned == 0 or self._cap_checked:
             return True
         self._cap_checked = True
-        if not self._get(part, top=1, skip=returned, timestamp_only=True):
+        if not self._get_timestamps(part, top=1, skip=returned):
             return True
         log.warning("%s: the server answers at most %d records per request; reading pages of that size",
                     self._description, returned)

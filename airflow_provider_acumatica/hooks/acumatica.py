@@ -87,6 +87,12 @@ class AcumaticaHook(BaseHook):
             entity, filter=filter, select=select, expand=expand, custom=custom, top=top, skip=skip
         )
 
+    def get_entity_values(
+        self, entity: str, field: str, *, filter: FilterArg = None, top: int, skip: int = 0
+    ) -> list[Any]:
+        """One request: the values of one field of at most `top` records of a REST entity, in server order."""
+        return self.get_conn().get_entity_values(entity, field, filter=filter, top=top, skip=skip)
+
     def iter_odata(
         self, dac_or_gi: str, *, kind: str = "dac", filter: FilterArg = None, select: Names = None,
         orderby: Names = None, page_size: int | None = None,

@@ -205,7 +205,7 @@ class AcumaticaToSqlOperator(BaseOperator):
 
     def _reader(self, source: TableSource, fetch: PageFetcher, page_size: int) -> SliceReader:
         return SliceReader(
-            fetch, timestamp_field=self.timestamp_field, page_size=page_size,
+            fetch, timestamps=source.fetch_timestamps, timestamp_field=self.timestamp_field, page_size=page_size,
             workers=self._hook.max_concurrent_requests, record_id=source.record_id, description=source.describe,
         )
 

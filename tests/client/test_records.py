@@ -134,6 +134,18 @@ def test_page_reader_raises_value_error_on_a_truncated_page():
         reader(json.dumps([_record(2, Hours={"value": 7.5})]).encode()[:-20])
 
 
+def test_field_reader_gives_one_fields_values_as_the_general_decoder_reads_them():
+    decoder = RecordDecoder(DateTimeReader(ZoneInfo("America/New_York")))
+    page = [_record(1, When={"value": "2024-11-03T01:30:00"}), _record(2, When={}), _record(3),
+            _record(4, When={"value": "2024-07-15T10:31:28.402+03:00"})]
+    expected = [record.get("When") for record in decoder.loads(json.dumps(page))]
+    assert decoder.field_reader("When")(json.dumps(page).encode()) == expected
+    assert expected[0] == utc(2024, 11, 3, 5, 30) and expected[1:3] == [None, None]
+    # a field that is not a `{"value": ...}` wrapper is read the general way rather than failing the page
+    details = [_record(5, When=[{"X": {"value": 1}}])]
+    assert decoder.field_reader("When")(json.dumps(details).encode()) == [[{"X": 1}]]
+
+
 def test_truncated_body_raises_value_error():
     with pytest.raises(ValueError):
         RecordDecoder(DateTimeReader(ZoneInfo("UTC"))).loads(b'[{"id": "a", "X": {"val')

@@ -97,8 +97,8 @@ def test_split_at_makes_progress_on_every_side():
 def time_entry_reader(hook: AcumaticaHook, page_size: int) -> SliceReader:
     source = TableSource(hook, table="TimeEntry", kind="entity", timestamp_field="LastModifiedDateTime",
                          key_fields=[], expand=[], describe="TimeEntry")
-    return SliceReader(source.fetch, timestamp_field="LastModifiedDateTime", page_size=page_size, workers=3,
-                       record_id=source.record_id)
+    return SliceReader(source.fetch, timestamps=source.fetch_timestamps, timestamp_field="LastModifiedDateTime",
+                       page_size=page_size, workers=3, record_id=source.record_id)
 
 
 def test_plain_skip_paging_loses_rows_under_deletes_where_the_slice_reader_does_not(new_sandbox, acumatica_connection):
