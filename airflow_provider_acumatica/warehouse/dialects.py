@@ -21,6 +21,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Index,
+    Insert,
     Table,
     create_engine,
     event,
@@ -31,6 +32,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.schema import AddConstraint
 
 from airflow_provider_acumatica.warehouse import statements
 from airflow_provider_acumatica.warehouse.columns import Kind
@@ -133,6 +135,11 @@ class WarehouseDialect:
     def prepare_session(self, connection: Connection) -> None:
         """Tune a load's fresh connection before it stages anything (no-op when portable)."""
 
+    def create_filled(self, connection: Connection, table: Table, fill: Insert) -> None:
+        """Create ``table`` and run ``fill``, an INSERT into it: no one else sees the table before the commit."""
+        table.create(connection)
+        connection.execute(fill)
+
     def drop_superseded(self, connection: Connection, staging: Table, key_columns: Sequence[str]) -> None:
         """Keep only the last staged copy of each key; an index on the key makes this one pass."""
         Index(f"{staging.name}_key", *(staging.c[name] for name in key_columns), staging.c[STAGED_ORDER]).create(
@@ -218,6 +225,15 @@ class PostgresDialect(WarehouseDialect):
 
     def drop_superseded(self, connection: Connection, staging: Table, key_columns: Sequence[str]) -> None:
         connection.execute(statements.drop_superseded(staging, key_columns))  # a hash join: no index needed
+
+    def create_filled(self, connection: Connection, table: Table, fill: Insert) -> None:
+        """Fill the table before adding its primary key: building the key's index once, after the rows, is about
+        three times faster than keeping it up to date row by row. Unnamed, the key gets the name PostgreSQL
+        gives one declared in CREATE TABLE (``<table>_pkey``)."""
+        add_key = AddConstraint(table.primary_key)  # isolate_from_table (default): CREATE TABLE leaves the key out
+        table.create(connection)
+        connection.execute(fill)
+        connection.execute(add_key)
 
     def _stage_fast(self, connection: Connection, staging: Table, rows: Sequence[tuple[Any, ...]]) -> None:
         from psycopg import sql

@@ -305,8 +305,9 @@ class Load:
         synced_at = datetime.now(timezone.utc)
         with self._transaction(writes_warehouse=True) as connection:
             self.warehouse.dialect.lock(connection, f"acumatica:{self.warehouse.schema}.{self.table}")
-            added = self._evolve_table(connection)
-            counts, rows, marked = self._apply_stage(connection, synced_at)
+            new = not self._adopt_existing_table()
+            added = self._evolve_table(connection, new)
+            counts, rows, marked = self._apply_stage(connection, synced_at, new)
             stored = write_state(connection, self._state_table(connection),
                                  dataclasses.replace(state, finished_at=state.finished_at or synced_at))
         self._committed = True
@@ -315,35 +316,37 @@ class Load:
         log.info("Table %s, tenant %r committed: %s", self.table, self.tenant, result)
         return result
 
-    def _evolve_table(self, connection: Connection) -> list[Any]:
-        """Create the table, or add the columns new fields brought; returns the columns added."""
-        exists = self._adopt_existing_table()
-        if self._staging is None and not exists:
+    def _evolve_table(self, connection: Connection, new: bool) -> list[Any]:
+        """Add the columns new fields brought; returns them (for a ``new`` table, all: ``_apply_stage`` creates it)."""
+        if self._staging is None and new:
             return []
         added = self.layout.new_columns()
-        target = self._target_table()
-        if not exists:
-            target.create(connection)
-            log.info("Table %s created with columns %s", self.table, [column.name for column in target.columns])
-        else:
+        if not new:
+            target = self._target_table()
             for column in added:
                 log.info("Table %s: adding column %r (%s)", self.table, column.name, column.kind.value)
                 self.warehouse.dialect.add_column(connection, target, target.c[column.name])
         self.layout.existing.update(column.name for column in added)
         return added
 
-    def _apply_stage(self, connection: Connection, synced_at: datetime) -> tuple[MergeCounts, int, int]:
+    def _apply_stage(self, connection: Connection, synced_at: datetime, new: bool) -> tuple[MergeCounts, int, int]:
+        """Merge the stage (into a ``new`` table: create it filled, as nothing can conflict), then mark deletions."""
         counts, rows, marked = MergeCounts(0, 0, 0), 0, 0
         if not self.layout.existing:
             return counts, rows, marked
-        target, keys = self._target_table(), self.layout.key_columns
+        target, keys, dialect = self._target_table(), self.layout.key_columns, self.warehouse.dialect
         if self._staging is not None:
-            self.warehouse.dialect.drop_superseded(connection, self._staging, keys)
+            dialect.drop_superseded(connection, self._staging, keys)
             rows = connection.execute(select(func.count()).select_from(self._staging)).scalar_one()
             columns = [column.name for column in self.layout.staged_columns()]
-            counts = self.warehouse.dialect.merge(connection, target, self._staging, columns, keys, self.tenant,
-                                                  synced_at, rows)
-        if self.mode == "replace":
+            if new:
+                fill = statements.insert_staged(target, self._staging, columns, self.tenant, synced_at)
+                dialect.create_filled(connection, target, fill)
+                log.info("Table %s created with columns %s", self.table, [column.name for column in target.columns])
+                counts = MergeCounts(inserted=rows, updated=0, stale=0)
+            else:
+                counts = dialect.merge(connection, target, self._staging, columns, keys, self.tenant, synced_at, rows)
+        if self.mode == "replace" and not new:  # a new table holds only staged rows: none is absent
             listed = self._staging if self._staging is not None else self._empty_key_list(connection)
             marked += connection.execute(statements.mark_absent(target, listed, keys, self.tenant, synced_at)).rowcount
         for deletions in self._deletions.values():

@@ -99,14 +99,24 @@ def staged_rows(staging: Table, columns: Sequence[str], tenant: str, synced_at: 
     )
 
 
+def insert_staged(target: Table, staging: Table, columns: Sequence[str], tenant: str, synced_at: datetime,
+                  *conditions: ColumnElement[bool], insert_of: Any = insert) -> Insert:
+    """INSERT ... SELECT of the staged rows (those meeting ``conditions``) as warehouse rows into the target.
+
+    On its own it fills a table created by this load's commit: no row can conflict with one already there.
+    """
+    rows = staged_rows(staging, columns, tenant, synced_at).where(*conditions)
+    return insert_of(target).from_select([TENANT, *columns, SYNCED_AT], rows)
+
+
 def upsert(insert_of: Any, target: Table, staging: Table, columns: Sequence[str], key_columns: Sequence[str],
            tenant: str, synced_at: datetime) -> Insert:
     """INSERT ... SELECT ... ON CONFLICT DO UPDATE for PostgreSQL and SQLite (``insert_of`` is the dialect's insert).
 
     Updating a row clears its ``_deleted_at``: a row that is read again exists again.
     """
-    rows = staged_rows(staging, columns, tenant, synced_at).where(true())  # WHERE: SQLite's upsert grammar
-    statement = insert_of(target).from_select([TENANT, *columns, SYNCED_AT], rows)
+    where_true = true()  # SQLite's upsert grammar needs a WHERE in the SELECT
+    statement = insert_staged(target, staging, columns, tenant, synced_at, where_true, insert_of=insert_of)
     excluded = statement.excluded
     changes = {name: excluded[name] for name in columns if name not in key_columns}
     changes |= {SYNCED_AT: excluded[SYNCED_AT], DELETED_AT: None}
@@ -131,8 +141,7 @@ def insert_missing(target: Table, staging: Table, columns: Sequence[str], key_co
     """Portable other half of a merge: insert the staged rows the warehouse does not hold."""
     existing = target.alias("existing")
     present = exists().where(existing.c[TENANT] == tenant, *same_key(existing, staging, key_columns))
-    rows = staged_rows(staging, columns, tenant, synced_at).where(~present)
-    return insert(target).from_select([TENANT, *columns, SYNCED_AT], rows)
+    return insert_staged(target, staging, columns, tenant, synced_at, ~present)
 
 
 def mark_absent(target: Table, listed: Table, key_columns: Sequence[str], tenant: str, deleted_at: datetime,
