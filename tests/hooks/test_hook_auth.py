@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -119,6 +120,20 @@ def test_sign_ins_equal_sign_outs_after_success_and_after_an_exception(shared_sa
                 raise RuntimeError("stop half way")
     counters = shared_sandbox.control.counters()
     assert counters["logins"] == counters["logouts"] == 2 and counters["open_sessions"] == 0
+
+
+def test_sessions_sign_out_at_the_same_time(new_sandbox, acumatica_connection):
+    # Each sign-out is a round trip (here 300 ms): one after another they would delay the end of every task.
+    sandbox = new_sandbox(rows=30, tenants=("Company",), latency_ms=300)
+    hook = AcumaticaHook(acumatica_connection(sandbox, max_concurrent_requests=3))
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(lambda skip: hook.get_entity_page("TimeEntry", top=10, skip=skip), (0, 10, 20)))
+    assert sandbox.control.counters()["peak_open_sessions"] == 3
+    sandbox.control.reset_counters()
+    hook.close()
+    counters = sandbox.control.counters()
+    assert counters["logouts"] == 3 and counters["open_sessions"] == 0
+    assert counters["peak_concurrency"] == 3  # the three sign-outs were on the server at once
 
 
 def test_expired_session_signs_in_again_once(new_sandbox, acumatica_connection):
