@@ -168,6 +168,8 @@ def to_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, (dict, list, tuple)):
+        if not value:  # the common case (an entity without custom fields): no encoder call per row
+            return "{}" if isinstance(value, dict) else "[]"
         return _JSON.encode(value)
     if isinstance(value, bool):
         return "true" if value else "false"

@@ -169,8 +169,10 @@ class Load:
         if not rows:
             return 0
         for position, row in enumerate(rows):
-            if not isinstance(row, Mapping):
-                raise TypeError(f"table {self.table!r}: row {position} of the batch is a {type(row).__name__}, not a dict")
+            if type(row) is not dict:
+                if not isinstance(row, Mapping):
+                    raise TypeError(f"table {self.table!r}: row {position} of the batch is a {type(row).__name__}, not a dict")
+                rows[position] = dict(row)
         self.layout.discover(rows)
         missing = [field for field, column in zip(self.layout.key_fields, self.layout.key_columns)
                    if column not in {staged.name for staged in self.layout.staged_columns()}]

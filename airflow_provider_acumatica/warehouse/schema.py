@@ -16,6 +16,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -186,7 +187,7 @@ class TableLayout:
     def batch_converter(
         self, adapters: Mapping[Kind, Callable[[Any], Any]]
     ) -> Callable[[Sequence[Mapping[str, Any]], int], list[tuple[Any, ...]]]:
-        """A function turning a batch of rows into staging tuples (arrival order first), values fitted to their kinds.
+        """A function turning a batch of rows (dicts) into staging tuples (arrival order first), values fitted to their kinds.
 
         ``adapters`` turn a kind's canonical value into what the database driver takes (per dialect).
         Conversion goes column by column: values already of their canonical type pass untouched.
@@ -200,7 +201,7 @@ class TableLayout:
         def convert(rows: Sequence[Mapping[str, Any]], first_order: int) -> list[tuple[Any, ...]]:
             columns = [range(first_order, first_order + len(rows))]
             for column, canonical, fit in plan:
-                values = [row.get(column.field) for row in rows]
+                values = list(map(dict.get, rows, repeat(column.field)))
                 if column.key and None in values:
                     raise self._missing_key(rows[values.index(None)], column)
                 try:
@@ -248,6 +249,8 @@ def _fitted(values: list[Any], canonical: type | None, fit: Callable[[Any], Any]
     the aware UTC datetimes the hook delivers (to_timestamp would return them as they are)."""
     if canonical is datetime:
         return [v if v is None or (v.__class__ is datetime and v.tzinfo is timezone.utc) else fit(v) for v in values]
+    if canonical is not None and set(map(type, values)) <= {canonical, type(None)}:
+        return values  # all canonical already: checked in C, no per-value Python step
     return [v if v is None or type(v) is canonical else fit(v) for v in values]
 
 
