@@ -17,7 +17,9 @@ per record, so that streaming stays close to the speed of bare JSON decoding (be
 Pages of one query share one shape, so `RecordDecoder.page_reader` learns the field names from the first page
 and parses the next ones straight into a msgspec Struct of that shape (no wrapper dict per field: about three
 times faster). A page the shape does not fit (a new field, a detail list) is decoded the general way and widens
-the shape; both ways give the same records.
+the shape. Both ways give the same records, with one refinement on typed pages: a field already seen carrying
+text or numbers is a text or number field, so a later value of it that merely looks like a date-time stays as
+it came (the general way, knowing nothing of the field, would turn it into a datetime).
 """
 
 from __future__ import annotations
@@ -153,6 +155,10 @@ class RecordDecoder:
         return flat
 
 
+def _looks_like_datetime(value: Any) -> bool:
+    return value.__class__ is str and DateTimeReader.looks_like_datetime(value)
+
+
 def _read_or_keep(read, text: str) -> Any:
     try:
         return read(text)
@@ -177,7 +183,8 @@ class _PageShape:
     Fields are learned from pages decoded the general way. A record with a field outside the shape, or a
     field that is not a `{"value": ...}` wrapper where one was seen, fails the typed parse (msgspec checks
     the shape in C), and that page is decoded the general way, widening the shape for the next pages.
-    A field missing from one record of a typed page reads as None.
+    A field missing from one record of a typed page reads as None; date-times are looked for only in the
+    fields that have carried one, or no value yet.
     """
 
     def __init__(self, records: RecordDecoder) -> None:
@@ -200,7 +207,7 @@ class _PageShape:
         names, values_of = typed.names, typed.values_of
         rows = [dict(zip(names, values_of(struct))) for struct in typed.decoder.decode(body)]
         cache, read = self._records.datetimes._cache, self._records.datetimes.read
-        for name in typed.wrapped:  # date-times by shape, exactly as the general loop reads them
+        for name in typed.sniffed:  # date-times by shape, as the general loop reads them
             for row in rows:
                 value = row[name]
                 if value.__class__ is str and len(value) > 15 and value[10] == "T" and value[4] == "-":
@@ -220,17 +227,21 @@ class _PageShape:
         known = self._typed
         wrapped = dict.fromkeys(known.wrapped if known else ())
         others = dict.fromkeys(known.others if known else ())
+        text, dated = set(known.text if known else ()), set(known.dated if known else ())
         for record in records:
             for name, value in record.items():
                 if name in _PLAIN_FIELDS or name == "_links" or name in others:
                     continue
                 if type(value) is dict and name != "custom" and (not value or "value" in value):
                     wrapped[name] = None
+                    if value.get("value") is not None:
+                        (dated if _looks_like_datetime(value["value"]) else text).add(name)
                 else:
                     wrapped.pop(name, None)
                     others[name] = None
-        if known is None or (tuple(wrapped), tuple(others)) != (known.wrapped, known.others):
-            self._typed = _TypedShape.of(tuple(wrapped), tuple(others))
+        shape = (tuple(wrapped), tuple(others), tuple(sorted((text - dated) & set(wrapped))), tuple(sorted(dated)))
+        if known is None or shape != (known.wrapped, known.others, known.text, known.dated):
+            self._typed = _TypedShape.of(*shape)
 
 
 class _FieldValues:
@@ -256,12 +267,18 @@ class _TypedShape(NamedTuple):
 
     wrapped: tuple[str, ...]
     others: tuple[str, ...]
+    text: tuple[str, ...]
+    """Wrapped fields seen only with values other than date-times (text, numbers): kept as they are."""
+    dated: tuple[str, ...]
+    """Fields seen with a date-time."""
+    sniffed: tuple[str, ...]
     names: tuple[str, ...]
     decoder: msgspec.json.Decoder
     values_of: Callable[[Any], tuple]
 
     @classmethod
-    def of(cls, wrapped: tuple[str, ...], others: tuple[str, ...]) -> _TypedShape:
+    def of(cls, wrapped: tuple[str, ...], others: tuple[str, ...], text: tuple[str, ...],
+           dated: tuple[str, ...]) -> _TypedShape:
         """A Struct with one attribute per field (named f0, f1...: any field name is safe), and its reader."""
         kinds = [(name, Any, None) for name in _PLAIN_FIELDS]
         kinds += [(name, _Wrapped, _EMPTY) for name in wrapped]
@@ -272,7 +289,9 @@ class _TypedShape(NamedTuple):
                                    forbid_unknown_fields=True, gc=False)
         paths = [f"f{i}.value" if kind is _Wrapped else f"f{i}" for i, (_, kind, _) in enumerate(kinds)]
         names = tuple(name for name, _, _ in kinds)
-        return cls(wrapped, others, names, msgspec.json.Decoder(list[struct]), operator.attrgetter(*paths))
+        sniffed = tuple(name for name in wrapped if name not in text)
+        decoder = msgspec.json.Decoder(list[struct])
+        return cls(wrapped, others, text, dated, sniffed, names, decoder, operator.attrgetter(*paths))
 
 
 class ODataDecoder:

@@ -103,9 +103,10 @@ def test_page_reader_decodes_every_page_as_the_general_decoder_does():
     reader = RecordDecoder(DateTimeReader(zone)).page_reader(("TimeEntry", None, None, None))
     general = RecordDecoder(DateTimeReader(zone))
     for page in PAGES:
-        expected = [{name: record.get(name) for name in _fields_of_shape(page)} for record in general.loads(json.dumps(page))]
+        fields = _fields_of_shape(page)
+        expected = [{name: record.get(name) for name in fields} for record in general.loads(json.dumps(page))]
         decoded = reader(json.dumps(page).encode())
-        assert [{name: record.get(name) for name in _fields_of_shape(page)} for record in decoded] == expected
+        assert [{name: record.get(name) for name in fields} for record in decoded] == expected
         assert all(set(record) >= set(expected_record) for record, expected_record in zip(decoded, expected))
 
 
@@ -125,6 +126,15 @@ def test_page_reader_parses_pages_of_a_known_shape_typed():
     assert reader.__self__._typed is shape
     reader(json.dumps([_record(3, Hours={}, Extra={"value": 1})]).encode())
     assert reader.__self__._typed.wrapped == ("note", "Hours", "Extra")
+
+
+def test_page_reader_keeps_text_fields_text_on_typed_pages():
+    reader = RecordDecoder(DateTimeReader(ZoneInfo("UTC"))).page_reader(("TimeEntry", None, None, None))
+    reader(json.dumps([_record(1, Ref={"value": "INV-001"}, When={"value": "2024-07-15T10:31:28Z"})]).encode())
+    page = [_record(2, Ref={"value": "2024-07-15T10:31:28Z"}, When={"value": "2024-07-16T00:00:00Z"})]
+    later = reader(json.dumps(page).encode())
+    assert later[0]["Ref"] == "2024-07-15T10:31:28Z"  # a reference number that looks like a date-time
+    assert later[0]["When"] == utc(2024, 7, 16)
 
 
 def test_page_reader_raises_value_error_on_a_truncated_page():
