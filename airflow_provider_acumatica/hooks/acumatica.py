@@ -10,6 +10,7 @@ are always signed out.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -46,6 +47,7 @@ class AcumaticaHook(BaseHook):
             acumatica_conn_id, connection.host, connection.login, connection.password, connection.extra_dejson
         )
         self._client: AcumaticaClient | None = None
+        self._client_lock = threading.Lock()
 
     # -- what the connection is -----------------------------------------------------------------------
     @property
@@ -62,11 +64,13 @@ class AcumaticaHook(BaseHook):
         return self._settings.max_concurrent_requests
 
     def get_conn(self) -> AcumaticaClient:
-        """The client behind this hook, created on first use."""
-        if self._client is None:
-            self._client = AcumaticaClient(self._settings, logger=_LOGGER, cipher=_airflow_fernet())
-            self._client.masker.add_listener(_mask_in_airflow)
-        return self._client
+        """The client behind this hook, created on first use; exactly one even when threads race to use it
+        first (a second client would hold sessions that `close()` never signs out)."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = AcumaticaClient(self._settings, logger=_LOGGER, cipher=_airflow_fernet())
+                self._client.masker.add_listener(_mask_in_airflow)
+            return self._client
 
     # -- reads ----------------------------------------------------------------------------------------
     def iter_entity(

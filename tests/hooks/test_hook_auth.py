@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qs, urlparse
 
@@ -134,6 +135,25 @@ def test_sessions_sign_out_at_the_same_time(new_sandbox, acumatica_connection):
     counters = sandbox.control.counters()
     assert counters["logouts"] == 3 and counters["open_sessions"] == 0
     assert counters["peak_concurrency"] == 3  # the three sign-outs were on the server at once
+
+
+def test_threads_that_race_to_use_a_new_hook_share_one_client_and_all_sessions_end(new_sandbox, acumatica_connection):
+    # The operator's first requests may come from several threads at once (a parallel probe): every session
+    # they open must belong to the one client that close() signs out.
+    sandbox = new_sandbox(rows=30, tenants=("Company",), latency_ms=50)
+    hook = AcumaticaHook(acumatica_connection(sandbox, max_concurrent_requests=3))
+    start = threading.Barrier(6)
+
+    def first_use(skip: int):
+        start.wait()
+        return hook.get_conn(), hook.get_entity_page("TimeEntry", top=5, skip=skip)
+
+    with ThreadPoolExecutor(6) as pool:
+        clients = {id(client) for client, _page in pool.map(first_use, range(0, 30, 5))}
+    hook.close()
+    counters = sandbox.control.counters()
+    assert len(clients) == 1
+    assert counters["logins"] == counters["logouts"] and counters["open_sessions"] == 0
 
 
 def test_expired_session_signs_in_again_once(new_sandbox, acumatica_connection):
