@@ -210,22 +210,28 @@ class SliceReader:
         return self._timestamps(part.start, part.end, top=top, skip=skip)
 
     def _plan(self, window: TimeSlice) -> list[TimeSlice]:
-        """Probe the timestamps of the window (cheap $select pages, fetched in parallel) and cut slices."""
-        probe_size = PROBE_PAGE_SIZE
-        first = self._get_timestamps(window, top=probe_size, skip=0)
-        if len(first) < probe_size and not self._confirms_end(window, len(first)):
-            probe_size = len(first)
+        """Probe the timestamps of the window (cheap $select pages, fetched in parallel) and cut slices.
+
+        The first round already asks for as many pages as the licence runs at once. When its first page
+        comes back short with more records behind it, the server caps its pages: the rest of that round
+        is dropped and the probe pages on at the server's size.
+        """
         histogram = TimestampHistogram()
-        self._count(histogram, first)
-        finished = len(first) < probe_size
+        probe_size, skip = PROBE_PAGE_SIZE, 0
         with ThreadPoolExecutor(self._workers) as pool:
-            skip = probe_size
-            while not finished:
+            while True:
                 skips = [skip + step * probe_size for step in range(self._workers)]
-                skip = skips[-1] + probe_size
-                for page in pool.map(lambda at: self._get_timestamps(window, top=probe_size, skip=at), skips):
+                pages = list(pool.map(lambda at: self._get_timestamps(window, top=probe_size, skip=at), skips))
+                first = pages[0]
+                if skip == 0 and len(first) < probe_size and not self._confirms_end(window, len(first)):
+                    self._count(histogram, first)
+                    probe_size = skip = len(first)
+                    continue
+                for page in pages:
                     self._count(histogram, page)
-                    finished = finished or len(page) < probe_size
+                if any(len(page) < probe_size for page in pages):
+                    break
+                skip = skips[-1] + probe_size
         slices = plan_slices(histogram, window, self._slice_capacity(window))
         log.info("%s: window %s planned as %d slices", self._description, window, len(slices))
         return slices
@@ -264,14 +270,16 @@ class SliceReader:
         """Fetch slices in parallel; split the ones that overflow; page the crowded instants.
 
         Freed request slots are refilled before batches are handed on, so the licence's concurrency
-        stays in use while the caller stores a batch.
+        stays in use while the caller stores a batch; and one request more than the licence allows is
+        under way, waiting for the transport's permit, so a slot freed while a page is decoded is taken at once.
         """
         pending = list(reversed(tasks))
         running: dict[Future, TimeSlice | _InstantPaging] = {}
-        with ThreadPoolExecutor(self._workers) as pool:
+        in_flight = self._workers + 1
+        with ThreadPoolExecutor(in_flight) as pool:
 
             def refill() -> None:
-                while pending and len(running) < self._workers:
+                while pending and len(running) < in_flight:
                     task = pending.pop()
                     running[self._submit(pool, task)] = task
 

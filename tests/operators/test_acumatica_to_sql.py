@@ -102,6 +102,8 @@ def test_initial_load_pages_slices_and_crowded_instants_exactly(new_sandbox, acu
     assert summary["rows"] == len(truth) and summary["inserted"] == len(truth)
     assert utc(summary["watermark"]) == newest
     assert as_utc(sync_state(warehouse)["watermark"]) == newest
+    counters = sandbox.control.counters()  # no licence session outlives the run
+    assert counters["logins"] == counters["logouts"] > 0 and counters["open_sessions"] == 0
 
 
 def test_records_changing_while_the_operator_pages_are_neither_lost_nor_doubled(
