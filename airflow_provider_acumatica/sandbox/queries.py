@@ -36,6 +36,7 @@ class QueryEngine:
         self._matches: OrderedDict[tuple, tuple[int, list[Row]]] = OrderedDict()
         self._children: dict[tuple, tuple[int, dict]] = {}
         self._indexes: dict[tuple, tuple[int, list, list[int], list[Row]]] = {}
+        self._flights: dict[tuple, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def matching(self, table: Table, dialect: str, text: str, view: DacView | None = None) -> list[Row]:
@@ -46,16 +47,22 @@ class QueryEngine:
         version = table.version
         with self._lock:
             cached = self._matches.get(cache_key)
+            flight = self._flights.setdefault(cache_key, threading.Lock())
         if cached is not None and cached[0] == version:
             return cached[1]
-        resolve = self.view_resolver(table, view) if view else self.field_resolver(table)
-        predicate = compile_filter(text, dialect, resolve, self.codec)
-        rows = [row for row in self._candidates(table, predicate, view) if predicate(row)]
-        with self._lock:
-            self._matches[cache_key] = (version, rows)
-            self._matches.move_to_end(cache_key)
-            while len(self._matches) > _MATCH_CACHE_SIZE:
-                self._matches.popitem(last=False)
+        with flight:  # requests with the same filter at once (parallel pages) evaluate it once
+            with self._lock:
+                cached = self._matches.get(cache_key)
+            if cached is not None and cached[0] == version:
+                return cached[1]
+            resolve = self.view_resolver(table, view) if view else self.field_resolver(table)
+            predicate = compile_filter(text, dialect, resolve, self.codec)
+            rows = [row for row in self._candidates(table, predicate, view) if predicate(row)]
+            with self._lock:
+                self._matches[cache_key] = (version, rows)
+                self._matches.move_to_end(cache_key)
+                while len(self._matches) > _MATCH_CACHE_SIZE:
+                    self._flights.pop(self._matches.popitem(last=False)[0], None)
         return rows
 
     def _candidates(self, table: Table, predicate: Callable, view: DacView | None) -> list[Row]:
