@@ -148,6 +148,7 @@ class _Parser:
         predicate = _compare(getter, operator, expected)
         if operator in _RANGE_OPERATORS and expected is not None:
             predicate.bounds = ((word, operator, expected),)
+            predicate.only_bounds = True
         return predicate
 
     def _maybe_compared_boolean(self, predicate):
@@ -253,9 +254,11 @@ _COERCE = {"dt": _temporal, "date": _temporal, "int": _number, "dec": _number, "
 
 
 def _conjunction(left, right):
-    """`left and right`; its `bounds` (the range comparisons every match satisfies) are both sides'."""
+    """`left and right`; its `bounds` (the range comparisons every match satisfies) are both sides', and
+    `only_bounds` says whether they are all it tests."""
     predicate = lambda row: left(row) and right(row)  # noqa: E731
     predicate.bounds = getattr(left, "bounds", ()) + getattr(right, "bounds", ())
+    predicate.only_bounds = getattr(left, "only_bounds", False) and getattr(right, "only_bounds", False)
     return predicate
 
 

@@ -57,7 +57,9 @@ class QueryEngine:
                 return cached[1]
             resolve = self.view_resolver(table, view) if view else self.field_resolver(table)
             predicate = compile_filter(text, dialect, resolve, self.codec)
-            rows = [row for row in self._candidates(table, predicate, view) if predicate(row)]
+            rows, exact = self._candidates(table, predicate, view)
+            if not exact:
+                rows = [row for row in rows if predicate(row)]
             with self._lock:
                 self._matches[cache_key] = (version, rows)
                 self._matches.move_to_end(cache_key)
@@ -65,20 +67,26 @@ class QueryEngine:
                     self._flights.pop(self._matches.popitem(last=False)[0], None)
         return rows
 
-    def _candidates(self, table: Table, predicate: Callable, view: DacView | None) -> list[Row]:
+    def _candidates(self, table: Table, predicate: Callable, view: DacView | None) -> tuple[list[Row], bool]:
         """The rows, in key order, that `predicate` may match: all, or those within its bounds on a REST
-        date-time field."""
+        date-time field; and whether they are exactly its matches (a range on that field and nothing else,
+        as a database answers from an index without looking at each row)."""
         types = table.spec.field_types
         bounds = [bound for bound in getattr(predicate, "bounds", ()) if view is None and types.get(bound[0]) == "dt"]
         if not bounds:
-            return table.snapshot()
+            return table.snapshot(), False
         field = bounds[0][0]
-        low = max((value for name, op, value in bounds if name == field and op in ("gt", "ge")), default=None)
-        high = min((value for name, op, value in bounds if name == field and op in ("lt", "le")), default=None)
         values, positions, snapshot = self._index(table, field)
-        start = 0 if low is None else bisect_left(values, low)
-        end = len(values) if high is None else bisect_right(values, high)
-        return [snapshot[position] for position in sorted(positions[start:end])]
+        start, end = 0, len(values)
+        for name, op, value in bounds:
+            if name != field:
+                continue
+            if op in ("gt", "ge"):
+                start = max(start, (bisect_right if op == "gt" else bisect_left)(values, value))
+            else:
+                end = min(end, (bisect_right if op == "le" else bisect_left)(values, value))
+        exact = getattr(predicate, "only_bounds", False) and all(name == field for name, _, _ in bounds)
+        return [snapshot[position] for position in sorted(positions[start:end])], exact
 
     def _index(self, table: Table, field: str) -> tuple[list, list[int], list[Row]]:
         """The non-null values of `field` sorted, each row's place in the key-ordered snapshot, the snapshot."""

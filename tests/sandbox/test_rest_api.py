@@ -24,6 +24,22 @@ def test_endpoint_list_names_default_versions(shared_sandbox):
     assert {(e["name"], e["version"]) for e in endpoints} >= {("Default", "22.200.001"), ("Default", "25.200.001")}
 
 
+@pytest.mark.parametrize("operators", [("gt",), ("ge",), ("lt",), ("le",), ("ge", "le"), ("gt", "lt")])
+def test_pure_time_ranges_answered_from_the_index_are_exact_at_their_bounds(shared_sandbox, shared_session, operators):
+    # A filter of time bounds alone is answered from the index without testing each row: equal timestamps
+    # (an instant many records share) must fall on the right side of each bound.
+    truth = shared_sandbox.control.truth("Company", "TimeEntry")["records"]
+    stamps = [r["LastModifiedDateTime"] for r in truth]
+    instant = max(set(stamps), key=stamps.count)
+    tests = {"gt": str.__gt__, "ge": str.__ge__, "lt": str.__lt__, "le": str.__le__}
+    literal = f"datetimeoffset'{instant.replace('Z', '%2B00:00')}'"
+    flt = " and ".join(f"LastModifiedDateTime {op} {literal}" for op in operators)
+    expected = [r["id"] for r in truth if all(tests[op](r["LastModifiedDateTime"], instant) for op in operators)]
+    response = shared_session.get(f"{shared_sandbox.url}{REST}/TimeEntry?$filter={flt}&$select=Summary")
+    assert stamps.count(instant) > 1 and response.status_code == 200, response.text
+    assert [r["id"] for r in response.json()] == expected
+
+
 @pytest.mark.parametrize(
     ("flt", "check"),
     [
