@@ -6,8 +6,10 @@ one place forward) silently skips rows. So a window is cut into time slices that
 request: a slice answered with fewer than $top records is complete at that instant, whatever moves
 later. A slice that comes back full is split in three at the median of the timestamps it returned
 ([start, m), the instant m, (m, end)), so every split makes progress. Only a single instant holding
-more records than a page (a mass update) is paged with $skip, and it is re-read until one whole pass
-finds nothing new, because only there can a shifting page hide a record.
+more records than a page (a mass update) is paged with $skip, because only there can a shifting page hide
+a record; so after each pass one request lists the keys now at that instant (a single answer: nothing can
+shift under it), and the instant is paged again only if that listing names a record the pass missed.
+(An instant too large for one listing is re-read until a whole pass finds nothing new.)
 
 Before fetching, a cheap probe ($select of the timestamp alone) learns where the records lie, so that
 slices hold about one page each and can be fetched in parallel within the licence's concurrency.
@@ -149,13 +151,17 @@ def plan_slices(histogram: TimestampHistogram, window: TimeSlice, per_slice: int
 
 @dataclass
 class _InstantPaging:
-    """State of $skip paging inside one instant, repeated until a pass finds nothing new."""
+    """State of $skip paging inside one instant, checked after each pass against a listing of its keys."""
 
     part: TimeSlice
     seen_ids: set[str] = field(default_factory=set)
     skip: int = 0
     new_in_pass: int = 0
     passes: int = 1
+    checking: bool = False
+    """The pass is over; one request listing the keys now in `part` is under way."""
+    listable: bool = True
+    """False once `part` held more records than one listing request returns."""
 
 
 class SliceReader:
@@ -166,6 +172,7 @@ class SliceReader:
         fetch: PageFetcher,
         *,
         timestamps: TimestampFetcher,
+        keys: PageFetcher | None = None,
         timestamp_field: str | None,
         page_size: int,
         workers: int = 1,
@@ -174,6 +181,7 @@ class SliceReader:
     ) -> None:
         self._fetch = fetch
         self._timestamps = timestamps
+        self._keys = keys if timestamp_field else None  # a keys-only listing needs something to select
         self._timestamp_field = timestamp_field
         self._page_size = page_size
         self._workers = max(1, workers)
@@ -295,6 +303,8 @@ class SliceReader:
                 yield from (batch for batch in batches if batch)
 
     def _submit(self, pool: ThreadPoolExecutor, task: TimeSlice | _InstantPaging) -> Future:
+        if isinstance(task, _InstantPaging) and task.checking:
+            return pool.submit(self._list_keys, task.part)
         if isinstance(task, _InstantPaging):
             return pool.submit(self._get, task.part, top=self._page_size, skip=task.skip)
         return pool.submit(self._get, task, top=self._page_size, skip=0)
@@ -303,6 +313,8 @@ class SliceReader:
         self, task: TimeSlice | _InstantPaging, records: list[Record]
     ) -> tuple[list[Record], list[TimeSlice | _InstantPaging]]:
         """What a finished request yields, and what must be fetched next because of it."""
+        if isinstance(task, _InstantPaging) and task.checking:
+            return self._settle_check(task, records)
         if isinstance(task, _InstantPaging):
             return self._settle_instant_page(task, records)
         if len(records) < self._page_size:
@@ -334,6 +346,9 @@ class SliceReader:
                     "Check the endpoint with a plain $top/$skip request."
                 )
             return fresh, [paging]
+        if paging.passes < MAX_PASSES and self._keys is not None and paging.listable:
+            paging.checking = True  # one light listing shows whether paging missed anything
+            return fresh, [paging]
         if paging.passes < MAX_PASSES and (paging.passes == 1 or paging.new_in_pass):
             log.info(
                 "%s: instant %s holds %d records; pass %d found %d new, reading it again to be sure",
@@ -347,6 +362,32 @@ class SliceReader:
             log.warning("%s: %s still changing after %d passes; its newest records wait for the next run",
                         self._description, paging.part, paging.passes)
         return fresh, []
+
+    def _list_keys(self, part: TimeSlice) -> list[Record]:
+        self.requests += 1
+        return self._keys(part.start, part.end, top=PROBE_PAGE_SIZE, skip=0)
+
+    def _settle_check(
+        self, paging: _InstantPaging, listed: list[Record]
+    ) -> tuple[list[Record], list[TimeSlice | _InstantPaging]]:
+        """After a pass: done when one listing of every key now in the instant shows none unread.
+
+        A record can only be skipped by $skip paging when another leaves the instant while it is paged;
+        a single unpaged listing has no such gap. Records that left were changed: later reads hold them.
+        """
+        paging.checking = False
+        if len(listed) >= PROBE_PAGE_SIZE:  # too many to list at once: re-read passes decide instead
+            paging.listable = False
+            return self._settle_instant_page(paging, [])
+        unread = sum(self._record_id(record) not in paging.seen_ids for record in listed)
+        if not unread:
+            return [], []
+        log.info("%s: %s holds %d records unread after pass %d (records moved while it was paged); reading "
+                 "it again", self._description, paging.part, unread, paging.passes)
+        paging.passes += 1
+        paging.skip = 0
+        paging.new_in_pass = 0
+        return [], [paging]
 
     def _median_timestamp(self, records: list[Record]) -> datetime:
         stamps = sorted(to_ms(record[self._timestamp_field]) for record in records)

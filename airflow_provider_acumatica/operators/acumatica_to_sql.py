@@ -205,8 +205,9 @@ class AcumaticaToSqlOperator(BaseOperator):
 
     def _reader(self, source: TableSource, fetch: PageFetcher, page_size: int) -> SliceReader:
         return SliceReader(
-            fetch, timestamps=source.fetch_timestamps, timestamp_field=self.timestamp_field, page_size=page_size,
-            workers=self._hook.max_concurrent_requests, record_id=source.record_id, description=source.describe,
+            fetch, timestamps=source.fetch_timestamps, keys=source.fetch_keys, timestamp_field=self.timestamp_field,
+            page_size=page_size, workers=self._hook.max_concurrent_requests, record_id=source.record_id,
+            description=source.describe,
         )
 
     def _with_catch_up(self, window: TimeSlice, started: datetime) -> list[TimeSlice]:

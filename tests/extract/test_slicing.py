@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from airflow_provider_acumatica.client.queries import lt
 from airflow_provider_acumatica.extract.slicing import (
@@ -97,8 +97,9 @@ def test_split_at_makes_progress_on_every_side():
 def time_entry_reader(hook: AcumaticaHook, page_size: int) -> SliceReader:
     source = TableSource(hook, table="TimeEntry", kind="entity", timestamp_field="LastModifiedDateTime",
                          key_fields=[], expand=[], describe="TimeEntry")
-    return SliceReader(source.fetch, timestamps=source.fetch_timestamps, timestamp_field="LastModifiedDateTime",
-                       page_size=page_size, workers=3, record_id=source.record_id)
+    return SliceReader(source.fetch, timestamps=source.fetch_timestamps, keys=source.fetch_keys,
+                       timestamp_field="LastModifiedDateTime", page_size=page_size, workers=3,
+                       record_id=source.record_id)
 
 
 def test_plain_skip_paging_loses_rows_under_deletes_where_the_slice_reader_does_not(new_sandbox, acumatica_connection):
@@ -134,3 +135,36 @@ def test_a_server_that_caps_its_pages_below_top_loses_nothing(new_sandbox, acuma
             read = [record["id"] for batch in time_entry_reader(hook, 500).read(window) for record in batch]
             truth = {record["id"] for record in sandbox.control.truth("Company", "TimeEntry")["records"]}
             assert set(read) == truth and len(read) == len(truth)
+
+
+def _crowded_instant(sandbox) -> TimeSlice:
+    stamps = [record["LastModifiedDateTime"] for record in sandbox.control.truth("Company", "TimeEntry")["records"]]
+    instant = datetime.fromisoformat(max(set(stamps), key=stamps.count).replace("Z", "+00:00"))
+    return TimeSlice(instant, instant + timedelta(milliseconds=1))
+
+
+def test_a_crowded_instant_is_checked_by_one_key_listing_instead_of_a_second_pass(new_sandbox, acumatica_connection):
+    sandbox = new_sandbox(rows=3000, seed=3, tenants=("Company",))  # one instant holds > 1,000 records
+    instant = _crowded_instant(sandbox)
+    with AcumaticaHook(acumatica_connection(sandbox)) as hook:
+        checked, passes_only = time_entry_reader(hook, 200), time_entry_reader(hook, 200)
+        passes_only._keys = None  # as a reader without a key listing: pages the instant again
+        read = [record["id"] for batch in checked.read(instant) for record in batch]
+        again = [record["id"] for batch in passes_only.read(instant) for record in batch]
+    assert sorted(read) == sorted(again) and len(read) == len(set(read)) > 1000
+    pages_per_pass = len(read) // 200 + 1
+    assert passes_only.requests - checked.requests == pages_per_pass - 1  # one listing instead of a whole pass
+
+
+def test_records_deleted_while_a_crowded_instant_is_paged_hide_no_other(new_sandbox, acumatica_connection):
+    sandbox = new_sandbox(rows=3000, seed=3, tenants=("Company",))
+    instant = _crowded_instant(sandbox)
+    # while the instant's second page is asked for, records go, some of them among the first page's
+    sandbox.control.inject_fault("mutate", count=1, path_contains="$skip=200",
+                                 mutation={"tenant": "Company", "entity": "TimeEntry", "op": "delete", "random": 150})
+    with AcumaticaHook(acumatica_connection(sandbox)) as hook:
+        read = {record["id"] for batch in time_entry_reader(hook, 200).read(instant) for record in batch}
+    at_instant = {record["id"] for record in sandbox.control.truth("Company", "TimeEntry")["records"]
+                  if instant.holds(datetime.fromisoformat(record["LastModifiedDateTime"].replace("Z", "+00:00")))}
+    assert at_instant and at_instant - read == set()
+
