@@ -6,6 +6,7 @@ empty because these tasks have no outlets.
 
 from __future__ import annotations
 
+import gc
 import signal
 import subprocess
 import sys
@@ -104,6 +105,21 @@ def test_initial_load_pages_slices_and_crowded_instants_exactly(new_sandbox, acu
     assert as_utc(sync_state(warehouse)["watermark"]) == newest
     counters = sandbox.control.counters()  # no licence session outlives the run
     assert counters["logins"] == counters["logouts"] > 0 and counters["open_sessions"] == 0
+
+
+@pytest.mark.parametrize("frozen_by_host", [False, True])
+def test_the_garbage_collector_is_left_as_the_run_found_it(new_sandbox, acumatica_connection, tmp_path, frozen_by_host):
+    # A run freezes the objects older than the load (see _older_objects_frozen); the task process must get
+    # its collector back as it was, or keep the freeze its host (a forking executor) chose.
+    sandbox = new_sandbox(rows=300)
+    gc.unfreeze()
+    if frozen_by_host:
+        gc.freeze()
+    try:
+        sync(acumatica_connection(sandbox), (f"sqlite:///{tmp_path}/gc.db", None))
+        assert (gc.get_freeze_count() > 0) == frozen_by_host
+    finally:
+        gc.unfreeze()
 
 
 def test_records_changing_while_the_operator_pages_are_neither_lost_nor_doubled(
