@@ -8,11 +8,13 @@ their fast paths; ``fast_path=False`` keeps the portable path on them (used to t
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from itertools import chain, repeat
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -24,7 +26,9 @@ from sqlalchemy import (
     Insert,
     Table,
     create_engine,
+    delete,
     event,
+    exists,
     func,
     insert,
     literal,
@@ -35,13 +39,15 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.schema import AddConstraint
 
 from airflow_provider_acumatica.warehouse import statements
-from airflow_provider_acumatica.warehouse.columns import Kind
-from airflow_provider_acumatica.warehouse.schema import STAGED_ORDER
+from airflow_provider_acumatica.warehouse.columns import Kind, kind_of_sql_type
+from airflow_provider_acumatica.warehouse.schema import STAGED_ORDER, TENANT
 
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 120.0
 """How long a SQLite writer waits for another writer of the same file before failing."""
+SQLITE_MAX_PARAMETERS = 999
+"""The parameters a SQLite statement may take in every SQLite version (later ones allow 32,766)."""
 _SQLITE_IMMEDIATE = "acumatica_sqlite_immediate"
 POSTGRES_TEMP_BUFFERS = "256MB"
 """Session memory for PostgreSQL staging tables; allocated only as staging fills it."""
@@ -84,7 +90,10 @@ def create_warehouse_engine(target: str | URL | Engine) -> tuple[Engine, bool]:
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     """We issue BEGIN ourselves (the sqlite3 module's implicit transactions cannot BEGIN IMMEDIATE); WAL lets
-    readers read while a load writes; synchronous=NORMAL is safe in WAL (a crash never corrupts)."""
+    readers read while a load writes; synchronous=NORMAL is safe in WAL (a crash never corrupts).
+
+    Staging stays in a temporary file (``temp_store`` left at its default): in memory it would hold a whole run
+    (about 70 MB per 200,000 TimeEntry rows) and was no faster; a larger page cache was no faster either."""
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -142,10 +151,14 @@ class WarehouseDialect:
 
     def drop_superseded(self, connection: Connection, staging: Table, key_columns: Sequence[str]) -> None:
         """Keep only the last staged copy of each key; an index on the key makes this one pass."""
-        Index(f"{staging.name}_key", *(staging.c[name] for name in key_columns), staging.c[STAGED_ORDER]).create(
-            connection
-        )
+        self._index_key(connection, staging, key_columns)
         connection.execute(statements.drop_superseded(staging, key_columns))
+
+    @staticmethod
+    def _index_key(connection: Connection, staging: Table, key_columns: Sequence[str]) -> None:
+        """Index the stage on its key, then arrival order."""
+        key = (staging.c[name] for name in key_columns)
+        Index(f"{staging.name}_key", *key, staging.c[STAGED_ORDER]).create(connection)
 
     def stage(self, connection: Connection, staging: Table, rows: Sequence[tuple[Any, ...]]) -> None:
         """Append rows (tuples in the staging table's column order) to the staging table."""
@@ -178,15 +191,73 @@ def _count_existing(connection: Connection, rows: int, target: Table, staging: T
     return MergeCounts(inserted=rows - existing, updated=existing - stale, stale=stale)
 
 
-def _sqlite_timestamp(value: datetime) -> str:
-    """The text SQLAlchemy's SQLite DateTime stores and parses: UTC wall time with microseconds."""
-    return value.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+_SQLITE_TIMESTAMP_TEXT = itemgetter(slice(len("2024-01-31 23:59:59.000000")))
+"""The ISO form of a UTC date-time cut before its ``+00:00``: the UTC wall time SQLAlchemy's SQLite DateTime
+stores and parses, always with microseconds."""
+
+
+def _sqlite_timestamps(values: Iterable[datetime]) -> Iterator[str]:
+    """The SQLite text of aware UTC date-times (only those: the cut drops their offset)."""
+    return map(_SQLITE_TIMESTAMP_TEXT, map(datetime.isoformat, values, repeat(" "), repeat("microseconds")))
+
+
+def _sqlite_dates(values: Iterable[date]) -> Iterator[str]:
+    return map(date.isoformat, values)
+
+
+def _sqlite_booleans(values: Iterable[bool]) -> Iterator[int]:
+    """Booleans as the integers SQLite stores: the driver binds an int directly, a bool (like None) only after
+    looking for an adapter, which makes binding one about five times slower."""
+    return map(int, values)
+
+
+_SQLITE_FORMS: Mapping[Kind, Callable[[Iterable[Any]], Iterator[Any]]] = {
+    Kind.TIMESTAMP: _sqlite_timestamps,
+    Kind.DATE: _sqlite_dates,
+    Kind.BOOLEAN: _sqlite_booleans,
+}
+"""Kinds whose values staging hands SQLite's driver in another form, made a column at a time (see ``SqliteDialect``)."""
+
+
+def _in_sqlite_forms(staging: Table, rows: Sequence[tuple[Any, ...]]) -> Sequence[tuple[Any, ...]]:
+    """The rows with their date-times, dates and booleans in the forms of ``_SQLITE_FORMS``. Each distinct value
+    of a kind is converted once per batch: values recur (``_last_modified`` is the timestamp field again, many
+    rows share a date, booleans have two values)."""
+    positions: dict[Kind, list[int]] = {}
+    for position, column in enumerate(staging.columns):
+        kind = kind_of_sql_type(column.type)
+        if kind in _SQLITE_FORMS:
+            positions.setdefault(kind, []).append(position)
+    if not positions or not rows:
+        return rows
+    columns = list(zip(*rows))
+    for kind, kind_positions in positions.items():
+        forms: dict[Any, Any] = {}
+        for position in kind_positions:
+            new = list(set(columns[position]).difference(forms).difference((None,)))
+            forms.update(zip(new, _SQLITE_FORMS[kind](new)))
+            columns[position] = list(map(forms.get, columns[position]))  # None has no form: stays None
+    return list(zip(*columns))
+
+
+def _sqlite_insert(connection: Connection, staging: Table, rows: int) -> str:
+    """INSERT of ``rows`` rows of the staging table's columns, with positional parameters."""
+    preparer = connection.dialect.identifier_preparer
+    names = ", ".join(preparer.quote(column.name) for column in staging.columns)
+    row = f"({', '.join('?' * len(staging.columns))})"
+    return f"INSERT INTO {preparer.format_table(staging)} ({names}) VALUES {', '.join([row] * rows)}"
 
 
 class SqliteDialect(WarehouseDialect):
-    """SQLite: writers take the write lock up front (BEGIN IMMEDIATE) and wait for each other; upsert by ON CONFLICT."""
+    """SQLite: writers take the write lock up front (BEGIN IMMEDIATE) and wait for each other; upsert by ON CONFLICT.
 
-    _fast_adapters = {Kind.TIMESTAMP: _sqlite_timestamp, Kind.DATE: date.isoformat, Kind.DECIMAL: Decimal.__str__}
+    The driver takes decimals, dates and date-times as text. Decimals get theirs from an adapter, value by value;
+    dates and date-times (and booleans, bound faster as integers) are left to staging, which converts them a
+    column at a time: the batch converter then passes the aware UTC datetimes the hook delivers untouched
+    instead of converting each again on its way to an adapter (which cost about 3 us per date-time).
+    """
+
+    _fast_adapters = {Kind.DECIMAL: Decimal.__str__}
 
     @contextmanager
     def write_transaction(self, connection: Connection) -> Iterator[None]:
@@ -197,9 +268,39 @@ class SqliteDialect(WarehouseDialect):
         finally:
             connection.execution_options(**{_SQLITE_IMMEDIATE: False})
 
+    def drop_superseded(self, connection: Connection, staging: Table, key_columns: Sequence[str]) -> None:
+        """Find the superseded copies in the key index alone, then delete them by rowid: a DELETE ... WHERE EXISTS
+        would read every staged row from the table (about four times slower on a 200,000-row stage)."""
+        self._index_key(connection, staging, key_columns)
+        copy, later = staging.alias("copy"), staging.alias("later")
+        rowid = literal_column("rowid")  # the rowid of the FROM it is selected from: "copy" inside, staging outside
+        superseded = select(rowid).select_from(copy).where(exists().where(
+            *statements.same_key(later, copy, key_columns), later.c[STAGED_ORDER] > copy.c[STAGED_ORDER]
+        ))
+        connection.execute(delete(staging).where(rowid.in_(superseded)))
+
+    def create_filled(self, connection: Connection, table: Table, fill: Insert) -> None:
+        """Run ``fill`` (the INSERT ... SELECT of the stage) in key order, which the stage's key index gives: the
+        primary key's index is then built by appends, about twice as fast as inserting keys in arrival order.
+        The tenant, the same in every row, is left out of the order."""
+        rows = fill.select
+        key = [rows.selected_columns[column.name] for column in table.primary_key if column.name != TENANT]
+        ordered = insert(table).from_select(list(rows.selected_columns.keys()), rows.order_by(*key))
+        super().create_filled(connection, table, ordered)
+
     def _stage_fast(self, connection: Connection, staging: Table, rows: Sequence[tuple[Any, ...]]) -> None:
-        sql = str(insert(staging).compile(dialect=connection.dialect))
-        connection.exec_driver_sql(sql, list(rows))
+        """Insert many rows per statement, as many as its parameters allow: the driver's work per statement (reset,
+        step, change count) then comes once per statement, not once per row (TimeEntry: 4.9 -> 3.2 us per row)."""
+        rows = _in_sqlite_forms(staging, rows)
+        per_insert = max(1, SQLITE_MAX_PARAMETERS // len(staging.columns))
+        whole = len(rows) - len(rows) % per_insert
+        if whole:
+            starts = range(0, whole, per_insert)
+            chunks = [tuple(chain.from_iterable(rows[start:start + per_insert])) for start in starts]
+            connection.exec_driver_sql(_sqlite_insert(connection, staging, per_insert), chunks)
+        if whole < len(rows):
+            rest = tuple(chain.from_iterable(rows[whole:]))
+            connection.exec_driver_sql(_sqlite_insert(connection, staging, len(rows) - whole), rest)
 
     def _merge_fast(self, connection: Connection, rows: int, *args: Any) -> MergeCounts:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy
@@ -43,6 +44,46 @@ def test_the_portable_path_matches_the_fast_path(target, rows_factory, fetch):
                 for row in fetch(table)]
 
     assert comparable("fast") == comparable("portable")
+
+
+def sqlite_forms_rows() -> list[dict]:
+    """Rows whose date-times, dates and booleans SQLite's staging writes itself: a value repeated across columns
+    and rows, no microseconds, a year before 1000, another offset, ISO text, and None."""
+    stamp = datetime(2024, 7, 15, 10, 31, 28, tzinfo=timezone.utc)
+    rows = [
+        {"TimeEntryID": "A", "Date": stamp, "Day": date(2024, 7, 15), "Billable": True, "_last_modified": stamp},
+        {"TimeEntryID": "B", "Date": datetime(999, 1, 2, 20, 4, 5, 6, tzinfo=timezone(timedelta(hours=-5))),
+         "Day": date(999, 1, 2), "Billable": False, "_last_modified": "2024-07-15T12:31:28.5+02:00"},
+        {"TimeEntryID": "C", "Date": None, "Day": None, "Billable": None, "_last_modified": stamp},
+    ]
+    return [row | {"_acumatica_id": row["TimeEntryID"].lower()} for row in rows]
+
+
+def stored_as(path: str, table: str) -> list[dict[str, str]]:
+    """Each row's columns but the sync time as SQLite holds them: storage class and SQL literal."""
+    with sqlite3.connect(path) as connection:
+        columns = [name for _, name, *_ in connection.execute(f"PRAGMA table_info({table})") if name != "_synced_at"]
+        forms = ", ".join(f"typeof({name}) || ' ' || quote({name})" for name in columns)
+        rows = connection.execute(f"SELECT {forms} FROM {table} ORDER BY time_entry_id").fetchall()
+    return [dict(zip(columns, row)) for row in rows]
+
+
+def test_sqlite_fast_staging_stores_the_bytes_sqlalchemy_types_store(sqlite_url):
+    """SQLite's fast staging formats date-times, dates and booleans itself; a reader must find exactly what
+    SQLAlchemy's types store on the portable path (same text, same storage class)."""
+    for table, fast_path in (("fast", True), ("portable", False)):
+        with Warehouse(sqlite_url, fast_path=fast_path) as warehouse:
+            with warehouse.load(table=table, tenant="Company", key_fields=["TimeEntryID"]) as run:
+                run.write(sqlite_forms_rows())
+                run.commit(SyncState("Company", table))
+    path = sqlite_url.removeprefix("sqlite:///")
+    fast = stored_as(path, "fast")
+    assert fast == stored_as(path, "portable")
+    assert [(row["date"], row["day"], row["billable"], row["_last_modified"]) for row in fast] == [
+        ("text '2024-07-15 10:31:28.000000'", "text '2024-07-15'", "integer 1", "text '2024-07-15 10:31:28.000000'"),
+        ("text '0999-01-03 01:04:05.000006'", "text '0999-01-02'", "integer 0", "text '2024-07-15 10:31:28.500000'"),
+        ("null NULL", "null NULL", "null NULL", "text '2024-07-15 10:31:28.000000'"),
+    ]
 
 
 def test_sqlite_writers_of_one_file_wait_for_each_other_instead_of_failing(sqlite_url, rows_factory):
