@@ -153,7 +153,9 @@ class CookieSessions:
 
     def _sign_out(self, slot: SessionSlot) -> None:
         try:
-            self.transport.request("POST", LOGOUT_PATH, credentials=slot, decode=None, max_retries=2)
+            # the full retry budget: sign-outs at once can meet a licence allowing fewer concurrent requests (429),
+            # and a session left open holds a licence slot for ten minutes
+            self.transport.request("POST", LOGOUT_PATH, credentials=slot, decode=None)
         except AcumaticaApiError as error:
             self.transport.log.warning("sign-out failed, the session ends by itself in ~10 min: %s", error)
         slot.signed_in = False
