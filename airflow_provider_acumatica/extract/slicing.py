@@ -163,6 +163,11 @@ class _InstantPaging:
     listable: bool = True
     """False once `part` held more records than one listing request returns."""
 
+    def next_pass(self) -> None:
+        self.passes += 1
+        self.skip = 0
+        self.new_in_pass = 0
+
 
 class SliceReader:
     """Yields batches of records that together hold every record of a window, each at most once per pass."""
@@ -210,12 +215,18 @@ class SliceReader:
         yield from self._read_tasks(self._plan(window))
 
     def _get(self, part: TimeSlice, *, top: int, skip: int) -> list[Record]:
-        self.requests += 1
-        return self._fetch(part.start, part.end, top=top, skip=skip)
+        return self._request(self._fetch, part, top=top, skip=skip)
 
     def _get_timestamps(self, part: TimeSlice, *, top: int, skip: int) -> list[datetime | None]:
+        return self._request(self._timestamps, part, top=top, skip=skip)
+
+    def _list_keys(self, part: TimeSlice) -> list[Record]:
+        return self._request(self._keys, part, top=PROBE_PAGE_SIZE, skip=0)
+
+    def _request(self, fetcher: Callable[..., list], part: TimeSlice, *, top: int, skip: int) -> list:
+        """One request of `fetcher` for `part`, counted."""
         self.requests += 1
-        return self._timestamps(part.start, part.end, top=top, skip=skip)
+        return fetcher(part.start, part.end, top=top, skip=skip)
 
     def _plan(self, window: TimeSlice) -> list[TimeSlice]:
         """Probe the timestamps of the window (cheap $select pages, fetched in parallel) and cut slices.
@@ -346,26 +357,24 @@ class SliceReader:
                     "Check the endpoint with a plain $top/$skip request."
                 )
             return fresh, [paging]
+        return fresh, self._after_pass(paging)
+
+    def _after_pass(self, paging: _InstantPaging) -> list[TimeSlice | _InstantPaging]:
+        """What follows a whole pass over `paging.part`: a key listing, another pass, or nothing."""
         if paging.passes < MAX_PASSES and self._keys is not None and paging.listable:
             paging.checking = True  # one light listing shows whether paging missed anything
-            return fresh, [paging]
+            return [paging]
         if paging.passes < MAX_PASSES and (paging.passes == 1 or paging.new_in_pass):
             log.info(
                 "%s: instant %s holds %d records; pass %d found %d new, reading it again to be sure",
                 self._description, paging.part.start, len(paging.seen_ids), paging.passes, paging.new_in_pass,
             )
-            paging.passes += 1
-            paging.skip = 0
-            paging.new_in_pass = 0
-            return fresh, [paging]
+            paging.next_pass()
+            return [paging]
         if paging.new_in_pass:
             log.warning("%s: %s still changing after %d passes; its newest records wait for the next run",
                         self._description, paging.part, paging.passes)
-        return fresh, []
-
-    def _list_keys(self, part: TimeSlice) -> list[Record]:
-        self.requests += 1
-        return self._keys(part.start, part.end, top=PROBE_PAGE_SIZE, skip=0)
+        return []
 
     def _settle_check(
         self, paging: _InstantPaging, listed: list[Record]
@@ -378,15 +387,13 @@ class SliceReader:
         paging.checking = False
         if len(listed) >= PROBE_PAGE_SIZE:  # too many to list at once: re-read passes decide instead
             paging.listable = False
-            return self._settle_instant_page(paging, [])
+            return [], self._after_pass(paging)
         unread = sum(self._record_id(record) not in paging.seen_ids for record in listed)
         if not unread:
             return [], []
         log.info("%s: %s holds %d records unread after pass %d (records moved while it was paged); reading "
                  "it again", self._description, paging.part, unread, paging.passes)
-        paging.passes += 1
-        paging.skip = 0
-        paging.new_in_pass = 0
+        paging.next_pass()
         return [], [paging]
 
     def _median_timestamp(self, records: list[Record]) -> datetime:
