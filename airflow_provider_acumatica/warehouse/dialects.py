@@ -26,9 +26,7 @@ from sqlalchemy import (
     Insert,
     Table,
     create_engine,
-    delete,
     event,
-    exists,
     func,
     insert,
     literal,
@@ -269,15 +267,9 @@ class SqliteDialect(WarehouseDialect):
             connection.execution_options(**{_SQLITE_IMMEDIATE: False})
 
     def drop_superseded(self, connection: Connection, staging: Table, key_columns: Sequence[str]) -> None:
-        """Find the superseded copies in the key index alone, then delete them by rowid: a DELETE ... WHERE EXISTS
-        would read every staged row from the table (about four times slower on a 200,000-row stage)."""
+        """Index the stage on its key, then delete the superseded copies by rowid, found in that index alone."""
         self._index_key(connection, staging, key_columns)
-        copy, later = staging.alias("copy"), staging.alias("later")
-        rowid = literal_column("rowid")  # the rowid of the FROM it is selected from: "copy" inside, staging outside
-        superseded = select(rowid).select_from(copy).where(exists().where(
-            *statements.same_key(later, copy, key_columns), later.c[STAGED_ORDER] > copy.c[STAGED_ORDER]
-        ))
-        connection.execute(delete(staging).where(rowid.in_(superseded)))
+        connection.execute(statements.drop_superseded_by_rowid(staging, key_columns))
 
     def create_filled(self, connection: Connection, table: Table, fill: Insert) -> None:
         """Run ``fill`` (the INSERT ... SELECT of the stage) in key order, which the stage's key index gives: the

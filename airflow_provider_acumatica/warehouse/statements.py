@@ -27,6 +27,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     or_,
     select,
     true,
@@ -78,9 +79,21 @@ def is_current(target: Table, staged: Any) -> ColumnElement[bool]:
 
 def drop_superseded(staging: Table, key_columns: Sequence[str]) -> Delete:
     """Delete staged rows whose key was staged again later: the last copy read is the one to load."""
-    later = staging.alias("later")
-    superseded = exists().where(*same_key(later, staging, key_columns), later.c[STAGED_ORDER] > staging.c[STAGED_ORDER])
-    return delete(staging).where(superseded)
+    return delete(staging).where(_staged_again(staging, staging.alias("later"), key_columns))
+
+
+def drop_superseded_by_rowid(staging: Table, key_columns: Sequence[str]) -> Delete:
+    """`drop_superseded` for SQLite: the superseded rowids are found in the stage's key index alone, then deleted
+    by rowid (a DELETE ... WHERE EXISTS reads every staged row from the table, about four times slower)."""
+    copy = staging.alias("copy")
+    rowid = literal_column("rowid")  # the rowid of the FROM it is selected from: "copy" inside, staging outside
+    superseded = select(rowid).select_from(copy).where(_staged_again(copy, staging.alias("later"), key_columns))
+    return delete(staging).where(rowid.in_(superseded))
+
+
+def _staged_again(copy: Any, later: Any, key_columns: Sequence[str]) -> ColumnElement[bool]:
+    """Whether a row of `later` (the stage again) has the key of the staged `copy` and arrived after it."""
+    return exists().where(*same_key(later, copy, key_columns), later.c[STAGED_ORDER] > copy.c[STAGED_ORDER])
 
 
 def count_existing(target: Table, staging: Table, key_columns: Sequence[str], tenant: str) -> Select:
