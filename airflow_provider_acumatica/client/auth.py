@@ -17,7 +17,6 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import requests
@@ -89,12 +88,13 @@ class CookieSessions:
         return False
 
     def sign_out_all(self) -> None:
-        """Sign out every open session (sessions in use by other threads included), all at once: each
-        sign-out is a round trip, and the end of a task need not wait for them one after another."""
+        """Sign out every open session (sessions in use by other threads included), on the calling thread: it may
+        be a signal handler (on_kill) that interrupted a thread holding a lock, such as a log handler's, which
+        helper threads would wait for forever."""
         with self._changed:
             slots = [slot for slot in self._slots if slot.signed_in]
-        with ThreadPoolExecutor(max(1, len(slots)), thread_name_prefix="acumatica-sign-out") as pool:
-            list(pool.map(self._sign_out, slots))
+        for slot in slots:
+            self._sign_out(slot)
 
     def close(self) -> None:
         """Sign out everything and refuse new sessions from now on."""
@@ -153,9 +153,7 @@ class CookieSessions:
 
     def _sign_out(self, slot: SessionSlot) -> None:
         try:
-            # the full retry budget: sign-outs at once can meet a licence allowing fewer concurrent requests (429),
-            # and a session left open holds a licence slot for ten minutes
-            self.transport.request("POST", LOGOUT_PATH, credentials=slot, decode=None)
+            self.transport.request("POST", LOGOUT_PATH, credentials=slot, decode=None, max_retries=2)
         except AcumaticaApiError as error:
             self.transport.log.warning("sign-out failed, the session ends by itself in ~10 min: %s", error)
         slot.signed_in = False
