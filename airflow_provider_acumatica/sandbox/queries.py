@@ -86,6 +86,8 @@ class QueryEngine:
             else:
                 end = min(end, (bisect_right if op == "le" else bisect_left)(values, value))
         exact = getattr(predicate, "only_bounds", False) and all(name == field for name, _, _ in bounds)
+        if end - start == len(snapshot):  # the bounds hold every row: the key-ordered snapshot as it is
+            return snapshot, exact
         return [snapshot[position] for position in sorted(positions[start:end])], exact
 
     def _index(self, table: Table, field: str) -> tuple[list, list[int], list[Row]]:

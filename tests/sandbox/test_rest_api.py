@@ -61,6 +61,7 @@ def test_pure_time_ranges_answered_from_the_index_are_exact_at_their_bounds(shar
          "LastModifiedDateTime le datetimeoffset'2026-09-01T00:00:00Z'",
          lambda r: "2026-05-01T00:00:00.000Z" < r["LastModifiedDateTime"] <= "2026-09-01T00:00:00.000Z"
          and r["EarningType"] == "OT"),
+        ("LastModifiedDateTime lt datetimeoffset'2100-01-01T00:00:00Z'", lambda r: True),  # bounds holding every row
         ("LastModifiedDateTime lt datetimeoffset'2026-05-01T00:00:00Z' or EarningType eq 'OT'",
          lambda r: r["LastModifiedDateTime"] < "2026-05-01" or r["EarningType"] == "OT"),
         ("not (LastModifiedDateTime lt datetimeoffset'2026-05-01T00:00:00Z')",
