@@ -201,11 +201,15 @@ class AcumaticaClient:
         if isinstance(self.authenticator, auth.CookieSessions):
             self.authenticator.sign_out_all()
 
-    def close(self) -> None:
-        """Sign out every session and release connections; the client refuses further work."""
+    def close(self, *, parallel: bool = False) -> None:
+        """Sign out every session and release connections; the client refuses further work. Safe to call again.
+
+        Sequential on the calling thread by default, as a signal handler (on_kill) needs; `parallel=True`
+        signs out all sessions at once, for the normal end of work only (see CookieSessions.sign_out_all).
+        """
         try:
             if isinstance(self.authenticator, auth.CookieSessions):
-                self.authenticator.close()
+                self.authenticator.close(parallel=parallel)
         finally:
             self.transport.close()
 
@@ -213,7 +217,7 @@ class AcumaticaClient:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        self.close(parallel=True)  # the end of a with block, never a signal handler itself
 
     # -- helpers --------------------------------------------------------------------------------------
     def _pages(self, name: str, size: int, fetch) -> Iterator[dict]:

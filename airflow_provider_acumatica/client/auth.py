@@ -2,12 +2,14 @@
 
 Cookie sessions are signed in lazily, one per concurrently running request at most (so never more than
 `max_concurrent_requests` licence slots), reused while the client lives, and ALWAYS signed out by
-`close()`. A sign-in refused with "API Login Limit" is retried with backoff by the transport, within its
-bounds. OAuth2 tokens come from the shared `TokenStore` (see tokens.py for why and how); an access token is
-reused until shortly before it expires. A 401 takes a newer token from the store or refreshes; the renewal
-tells the transport whether the refused token may simply have been too old (it had expired by our clock: a
-slow request on a loaded machine; or another worker got it, on its clock and its timing), in which case a
-refusal of the renewed token still deserves another renewal rather than a failure.
+`close()`: one after another on the calling thread (safe in a signal handler, such as on_kill), or, with
+`parallel=True` at the normal end of work, all at once. A sign-in refused with "API Login Limit" is
+retried with backoff by the transport, within its bounds. OAuth2 tokens come from the shared `TokenStore`
+(see tokens.py for why and how); an access token is reused until shortly before it expires. A 401 takes a
+newer token from the store or refreshes; the renewal tells the transport whether the refused token may
+simply have been too old (it had expired by our clock: a slow request on a loaded machine; or another
+worker got it, on its clock and its timing), in which case a refusal of the renewed token still deserves
+another renewal rather than a failure.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import requests
@@ -42,6 +45,9 @@ class SessionSlot:
     def __init__(self, masker: SecretMasker) -> None:
         self.jar = RequestsCookieJar()
         self.signed_in = False
+        # held while the session is being signed out: whoever fails to take it leaves the sign-out to its
+        # holder, another thread or this one interrupted by a signal (a non-reentrant lock tells them apart)
+        self.ending = threading.Lock()
         self._masker = masker
 
     def apply(self, request_kwargs: dict[str, Any]) -> None:
@@ -87,21 +93,33 @@ class CookieSessions:
         self._sign_in(slot)
         return False
 
-    def sign_out_all(self) -> None:
-        """Sign out every open session (sessions in use by other threads included), on the calling thread: it may
-        be a signal handler (on_kill) that interrupted a thread holding a lock, such as a log handler's, which
-        helper threads would wait for forever."""
+    def sign_out_all(self, *, parallel: bool = False) -> None:
+        """Sign out every open session (sessions in use by other threads included), each exactly once.
+
+        By default one after another on the calling thread, without a concurrency permit and with 2 retries:
+        it may be a signal handler (on_kill) that interrupted a thread holding a permit or a lock, such as a
+        log handler's, which helper threads or a permit would wait for forever. `parallel=True`, for the
+        normal end of work only, signs them out all at once on helper threads (a round trip in all rather
+        than one per session), each through a concurrency permit with the full retry budget, since sign-outs
+        at once can meet a licence allowing fewer concurrent requests (429) and a session left open holds a
+        licence slot for ten minutes. The calling thread holds no lock while it waits for them; a sequential
+        sign-out meanwhile (on_kill) skips the sessions they are ending instead of waiting.
+        """
         with self._changed:
             slots = [slot for slot in self._slots if slot.signed_in]
-        for slot in slots:
-            self._sign_out(slot)
+        if not parallel:
+            for slot in slots:
+                self._sign_out(slot, parallel=False)
+        elif slots:
+            with ThreadPoolExecutor(len(slots), thread_name_prefix="acumatica-sign-out") as pool:
+                list(pool.map(lambda slot: self._sign_out(slot, parallel=True), slots))
 
-    def close(self) -> None:
-        """Sign out everything and refuse new sessions from now on."""
+    def close(self, *, parallel: bool = False) -> None:
+        """Refuse new sessions from now on and sign out everything (see `sign_out_all` for `parallel`)."""
         with self._changed:
             self._closed = True
             self._changed.notify_all()
-        self.sign_out_all()
+        self.sign_out_all(parallel=parallel)
 
     @property
     def open_sessions(self) -> int:
@@ -151,14 +169,44 @@ class CookieSessions:
         slot.signed_in = True
         self.transport.trace(f"signed in to tenant {settings.tenant} ({self.open_sessions} open sessions)")
 
-    def _sign_out(self, slot: SessionSlot) -> None:
+    def _sign_out(self, slot: SessionSlot, *, parallel: bool) -> None:
+        """Sign `slot` out unless it is signed out already or being signed out (then leave it to that caller)."""
+        if not slot.ending.acquire(blocking=False):
+            return
         try:
-            self.transport.request("POST", LOGOUT_PATH, credentials=slot, decode=None, max_retries=2)
+            if slot.signed_in:
+                self._log_out(slot, parallel)
+        finally:
+            slot.ending.release()
+
+    def _log_out(self, slot: SessionSlot, parallel: bool) -> None:
+        route: dict[str, Any]
+        if parallel:  # a concurrency permit and the full retry budget (see sign_out_all)
+            route = {"authenticator": _EndingSession(slot)}
+        else:  # on the calling thread, perhaps a signal handler: no permit, and on_kill must end soon
+            route = {"credentials": slot, "max_retries": 2}
+        try:
+            self.transport.request("POST", LOGOUT_PATH, decode=None, **route)
         except AcumaticaApiError as error:
             self.transport.log.warning("sign-out failed, the session ends by itself in ~10 min: %s", error)
         slot.signed_in = False
         slot.jar.clear()
         self.transport.trace(f"signed out of tenant {self.settings.tenant}")
+
+
+class _EndingSession:
+    """The authenticator of one parallel sign-out: it leases the session being ended, so that the request holds
+    a concurrency permit like every other; a 401 means the session has ended already, so it is not renewed."""
+
+    def __init__(self, slot: SessionSlot) -> None:
+        self._slot = slot
+
+    @contextlib.contextmanager
+    def lease(self) -> Iterator[SessionSlot]:
+        yield self._slot
+
+    def renew(self, credentials: SessionSlot) -> bool:
+        raise AcumaticaAuthError("POST", LOGOUT_PATH, 401, "the session had ended already")
 
 
 def _login_retryable(status: int | None, message: str) -> bool:

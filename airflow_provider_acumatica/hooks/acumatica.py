@@ -3,8 +3,8 @@
 The hook reads the connection, validates its settings at creation (errors name the connection and the
 field), registers every secret with Airflow's masker, and hands the work to
 `airflow_provider_acumatica.client.api.AcumaticaClient`, which knows HTTP and nothing of Airflow.
-Use it as a context manager, or call `close()` (operators call it from `on_kill` too): cookie sessions
-are always signed out.
+Use it as a context manager, or call `close(parallel=True)` at the normal end of work and `close()` from
+`on_kill`: cookie sessions are always signed out.
 """
 
 from __future__ import annotations
@@ -154,16 +154,23 @@ class AcumaticaHook(BaseHook):
         """For the UI's Test button: sign in, read `/entity`, sign out."""
         return self.get_conn().test_connection()
 
-    def close(self) -> None:
-        """Sign out every session and release connections (safe to call twice, and from on_kill)."""
+    def close(self, *, parallel: bool = False) -> None:
+        """Sign out every session and release connections (safe to call twice, and from on_kill).
+
+        `parallel=True` signs the sessions out all at once (a round trip in all, not one per session) and is
+        for the normal end of work only. on_kill runs in a signal handler, where waiting for helper threads
+        could wait forever for a lock the interrupted thread holds: it calls plain `close()`, one sign-out
+        after another on its own thread; called during or after a parallel close, it skips the sessions
+        already signed out or being signed out, without waiting for them.
+        """
         if self._client is not None:
-            self._client.close()
+            self._client.close(parallel=parallel)
 
     def __enter__(self) -> AcumaticaHook:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.close()
+        self.close(parallel=True)  # the end of a with block, never a signal handler itself
 
 
 def _airflow_fernet():
