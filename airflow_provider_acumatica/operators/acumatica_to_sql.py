@@ -160,7 +160,7 @@ class AcumaticaToSqlOperator(BaseOperator):
                 if self.track_deletes and not source.tracks_deletions:
                     result = self._reconcile_keys(warehouse, source, result, tenant=tenant, target=target)
         finally:
-            hook.close()
+            hook.close(parallel=True)  # not a signal handler: on_kill, which is, closes sequentially
             self._hook = None
         summary = _summary(tenant, self.table, plan, result, highest)
         self.log.info("%s: done: %s", describe, summary)
