@@ -18,6 +18,7 @@ slices hold about one page each and can be fetched in parallel within the licenc
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 OPEN_SLICE_FILL = 0.8
 #: Timestamps per probe request: only one field travels and is decoded, so pages can be large (few round trips).
 PROBE_PAGE_SIZE = 50000
+#: Records sharing one millisecond within a probe page from which that instant is counted exactly (a mass update).
+CROWDED_INSTANT = 64
 #: Passes over one crowded instant (or a table without timestamps) before its stragglers wait for the next run.
 MAX_PASSES = 5
 #: Pages past the distinct records seen after which $skip is taken to be ignored by the server.
@@ -94,22 +97,35 @@ def _is_empty(part: TimeSlice) -> bool:
 
 
 class TimestampHistogram:
-    """Counts of timestamps per bucket of `resolution_ms`, coarsened as needed to stay under `max_buckets`.
+    """Counts of timestamps per bucket of `resolution_ms`, coarsened as needed to stay under `max_buckets`; and,
+    exactly to the millisecond, the crowded instants (mass updates) found within a probe page.
 
-    Memory stays bounded whatever the table size; a bucket crowded beyond a page simply becomes a slice
-    that overflows and is split when fetched.
+    Memory stays bounded whatever the table size. A crowded instant is planned as a slice of its own instead of
+    being discovered by the overflow of a coarse bucket's slice (a wasted request and a split per instant).
     """
 
     def __init__(self, max_buckets: int = 50_000) -> None:
         self.max_buckets = max_buckets
         self.resolution_ms = 1
         self.counts: dict[int, int] = {}
+        self.crowded: dict[int, int] = {}
+        """Records per instant (ms), for instants holding at least CROWDED_INSTANT records in one probe page."""
 
-    def add(self, ms: int) -> None:
+    def add(self, ms: int, count: int = 1) -> None:
         bucket = ms // self.resolution_ms
-        self.counts[bucket] = self.counts.get(bucket, 0) + 1
+        self.counts[bucket] = self.counts.get(bucket, 0) + count
         if len(self.counts) > self.max_buckets:
             self._coarsen()
+
+    def add_page(self, stamps: list[datetime | None]) -> None:
+        """Count one probe page's timestamps (None: a record without one, not counted)."""
+        for ms, count in Counter(to_ms(stamp) for stamp in stamps if stamp is not None).items():
+            self.add(ms, count)
+            if count >= CROWDED_INSTANT:
+                self.crowded[ms] = self.crowded.get(ms, 0) + count
+        if len(self.crowded) > self.max_buckets:  # keep the most crowded half: the others fit coarse slices
+            kept = sorted(self.crowded.items(), key=lambda item: item[1])[-(self.max_buckets // 2):]
+            self.crowded = dict(kept)
 
     def _coarsen(self) -> None:
         coarser: dict[int, int] = {}
@@ -118,20 +134,55 @@ class TimestampHistogram:
         self.counts = coarser
         self.resolution_ms *= 2
 
-    def buckets(self) -> list[tuple[int, int, int]]:
-        """(start ms, end ms, count) of every non-empty bucket, in time order."""
+    def pieces(self) -> list[tuple[int, int, int]]:
+        """(start ms, end ms, count) in time order: every non-empty bucket, with each crowded instant carved out
+        of its bucket as a 1 ms piece; the bucket's other records are spread over the rest by width."""
         size = self.resolution_ms
-        return [(bucket * size, (bucket + 1) * size, self.counts[bucket]) for bucket in sorted(self.counts)]
+        crowded_in: dict[int, list[int]] = {}
+        for ms in sorted(self.crowded):
+            crowded_in.setdefault(ms // size, []).append(ms)
+        pieces = []
+        for bucket in sorted(self.counts):
+            start, end, count = bucket * size, (bucket + 1) * size, self.counts[bucket]
+            instants = crowded_in.get(bucket)
+            if not instants or size == 1:
+                pieces.append((start, end, count))
+                continue
+            pieces += _carved(start, end, count, {ms: self.crowded[ms] for ms in instants})
+        return pieces
+
+
+def _carved(start: int, end: int, count: int, instants: dict[int, int]) -> list[tuple[int, int, int]]:
+    """The bucket [start, end) of `count` records as pieces: each crowded instant alone, the gaps between them
+    sharing the remaining records in proportion to their widths."""
+    rest = max(0, count - sum(instants.values()))
+    gaps, cursor = [], start
+    for ms in instants:
+        gaps.append((cursor, ms))
+        cursor = ms + 1
+    gaps.append((cursor, end))
+    width = sum(gap_end - gap_start for gap_start, gap_end in gaps) or 1
+    pieces, shared, covered = [], 0, 0
+    for (gap_start, gap_end), ms in zip(gaps, [*instants, None]):
+        covered += gap_end - gap_start
+        share = rest * covered // width - shared
+        shared += share
+        if gap_end > gap_start:
+            pieces.append((gap_start, gap_end, share))
+        if ms is not None:
+            pieces.append((ms, ms + 1, instants[ms]))
+    return pieces
 
 
 def plan_slices(histogram: TimestampHistogram, window: TimeSlice, per_slice: int) -> list[TimeSlice]:
     """Cut `window` into contiguous slices of about `per_slice` records each, from the probed histogram.
 
-    A bucket holding more than `per_slice` records becomes a slice of its own (an instant, at 1 ms).
+    A piece holding more than `per_slice` records becomes a slice of its own (an instant, where it is a
+    crowded instant or the histogram is at 1 ms).
     """
     slices: list[TimeSlice] = []
     cursor, filled = window.start, 0
-    for start_ms, end_ms, count in histogram.buckets():
+    for start_ms, end_ms, count in histogram.pieces():
         if filled and filled + count > per_slice:
             boundary = from_ms(start_ms)
             slices.append(TimeSlice(cursor, boundary))
@@ -229,37 +280,57 @@ class SliceReader:
         return fetcher(part.start, part.end, top=top, skip=skip)
 
     def _plan(self, window: TimeSlice) -> list[TimeSlice]:
-        """Probe the timestamps of the window (cheap $select pages, fetched in parallel) and cut slices.
-
-        The first round already asks for as many pages as the licence runs at once. When its first page
-        comes back short with more records behind it, the server caps its pages: the rest of that round
-        is dropped and the probe pages on at the server's size.
-        """
-        histogram = TimestampHistogram()
-        probe_size, skip = PROBE_PAGE_SIZE, 0
-        with ThreadPoolExecutor(self._workers) as pool:
-            while True:
-                skips = [skip + step * probe_size for step in range(self._workers)]
-                pages = list(pool.map(lambda at: self._get_timestamps(window, top=probe_size, skip=at), skips))
-                first = pages[0]
-                if skip == 0 and len(first) < probe_size and not self._confirms_end(window, len(first)):
-                    self._count(histogram, first)
-                    probe_size = skip = len(first)
-                    continue
-                for page in pages:
-                    self._count(histogram, page)
-                if any(len(page) < probe_size for page in pages):
-                    break
-                skip = skips[-1] + probe_size
+        """Probe the timestamps of the window (cheap $select pages, fetched in parallel) and cut slices."""
+        histogram = self._probe(window)
         slices = plan_slices(histogram, window, self._slice_capacity(window))
         log.info("%s: window %s planned as %d slices", self._description, window, len(slices))
         return slices
 
-    @staticmethod
-    def _count(histogram: TimestampHistogram, stamps: list[datetime | None]) -> None:
-        for stamp in stamps:
-            if stamp is not None:
-                histogram.add(to_ms(stamp))
+    def _probe(self, window: TimeSlice) -> TimestampHistogram:
+        """Every timestamp of the window, counted.
+
+        When the first page comes back short with more records behind it, the server caps its pages: what was
+        counted past it at the wrong size is dropped, and the probe pages on at the server's size.
+        """
+        histogram = TimestampHistogram()
+        pool = ThreadPoolExecutor(self._workers + 1)
+        try:
+            first = self._probe_pages(pool, window, histogram, PROBE_PAGE_SIZE, skip=0)
+            if len(first) < PROBE_PAGE_SIZE and not self._confirms_end(window, len(first)):
+                histogram = TimestampHistogram()
+                histogram.add_page(first)
+                self._probe_pages(pool, window, histogram, len(first), skip=len(first))
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)  # pages asked for past the end are not waited for
+        return histogram
+
+    def _probe_pages(
+        self, pool: ThreadPoolExecutor, window: TimeSlice, histogram: TimestampHistogram, size: int, *, skip: int
+    ) -> list[datetime | None]:
+        """Count timestamp pages of `size` from `skip` on until one comes back short; return the first page.
+
+        One request more than the licence runs at once is kept under way (it waits for the transport's
+        permit), so no slot idles between pages, and each page is counted while the next ones travel. Pages
+        asked for past the short one are not needed: they are left to finish on their own.
+        """
+        running: dict[Future, int] = {}
+        first_skip, first = skip, []
+        end: int | None = None
+        """The skip of the first short page, once one came back."""
+        while True:
+            while end is None and len(running) <= self._workers:
+                running[pool.submit(self._get_timestamps, window, top=size, skip=skip)] = skip
+                skip += size
+            needed = [future for future, at in running.items() if end is None or at < end]
+            if not needed:
+                return first
+            done, _ = wait(needed, return_when=FIRST_COMPLETED)
+            for future in done:
+                at, page = running.pop(future), future.result()
+                first = page if at == first_skip else first
+                histogram.add_page(page)
+                if len(page) < size:
+                    end = at if end is None else min(end, at)
 
     def _confirms_end(self, part: TimeSlice, returned: int) -> bool:
         """Whether a short answer really ends `part`: nothing may follow it.

@@ -83,6 +83,31 @@ def test_a_coarsened_histogram_stays_bounded_and_still_partitions_the_window():
         assert inside <= 300 or part.end - part.start <= histogram.resolution_ms * ONE_MS
 
 
+def test_a_mass_update_inside_a_coarse_bucket_is_planned_as_an_instant_of_its_own():
+    # Coarsened, the histogram alone would plan the instant's whole bucket as one slice that overflows when
+    # fetched (a wasted request and a split per mass update). Counted exactly from the probe pages, the instant
+    # becomes its own slice, and the rest of its bucket still falls in slices of at most a page.
+    rng = random.Random(5)
+    crowd = BASE + 123_456_789
+    stamps = [BASE + rng.randrange(0, 10**9) for _ in range(20_000)] + [crowd] * 700
+    rng.shuffle(stamps)
+    histogram = TimestampHistogram(max_buckets=500)
+    for start in range(0, len(stamps), 5000):  # probe pages in server order: the crowd is spread over all
+        histogram.add_page([from_ms(ms) for ms in stamps[start:start + 5000]])
+    assert histogram.resolution_ms > 1 and list(histogram.crowded) == [crowd]
+    assert 600 <= histogram.crowded[crowd] <= 700  # pages holding only a few of its records leave those uncounted
+    assert sum(count for _, _, count in histogram.pieces()) == len(stamps)
+    window = TimeSlice(None, from_ms(BASE + 10**9))
+    slices = plan_slices(histogram, window, per_slice=300)
+    assert TimeSlice(from_ms(crowd), from_ms(crowd) + ONE_MS) in slices
+    assert slices[0].start is None and slices[-1].end == window.end
+    assert all(left.end == right.start for left, right in zip(slices, slices[1:]))
+    bucket = crowd // histogram.resolution_ms * histogram.resolution_ms
+    for part in slices:
+        if part.start is not None and from_ms(bucket) <= part.start < from_ms(bucket + histogram.resolution_ms):
+            assert part.is_instant or sum(contains(part, ms) for ms in stamps) <= 300
+
+
 def test_split_at_makes_progress_on_every_side():
     part = TimeSlice(from_ms(BASE), from_ms(BASE + 100))
     pieces = part.split_at(from_ms(BASE + 40))
