@@ -73,7 +73,7 @@ class SandboxApp:
             if fault.kind == "mutate":
                 self.apply_mutation(fault.mutation)
             elif fault.kind == "slow":
-                self.faults.released.wait(fault.delay_ms / 1000)
+                self.faults.hold(fault.delay_ms)
         kinds = {fault.kind for fault in fired}
         if "drop" in kinds:
             return Response(0, drop=True)

@@ -55,6 +55,10 @@ class SandboxControl:
         """Arm a fault (see the control API); returns its id."""
         return self._call("POST", "/_sandbox/faults", {"kind": kind, **options})["id"]
 
+    def wait_held(self, count: int = 1, timeout: float = 30) -> int:
+        """Wait until at least `count` requests are held in a slow fault (at most `timeout` s); how many are."""
+        return self._call("POST", "/_sandbox/faults/held", {"count": count, "timeout_seconds": timeout})["held"]
+
     def clear_faults(self) -> None:
         self._call("DELETE", "/_sandbox/faults")
 

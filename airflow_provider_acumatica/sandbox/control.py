@@ -45,6 +45,9 @@ def _route(app: SandboxApp, method: str, path: str, payload) -> Response:
         return json_response({"now": _iso(_move_clock(app, payload))})
     if path == "/_sandbox/faults" and method == "POST":
         return json_response({"id": app.faults.add(payload)})
+    if path == "/_sandbox/faults/held" and method == "POST":
+        return json_response({"held": app.faults.wait_held(int(payload.get("count", 1)),
+                                                           float(payload.get("timeout_seconds", 30)))})
     if path == "/_sandbox/faults" and method == "DELETE":
         app.faults.clear()
         return json_response({"cleared": True})

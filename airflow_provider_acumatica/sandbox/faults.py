@@ -59,7 +59,9 @@ class FaultBook:
         self.seed = seed
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
-        self.released = threading.Event()
+        self._released = threading.Event()
+        self._held = 0  # requests sleeping in a slow fault now
+        self._held_changed = threading.Condition(self._lock)
         self._added = 0
 
     def add(self, options: dict) -> int:
@@ -74,8 +76,28 @@ class FaultBook:
         """Disarm every fault and wake requests sleeping in a slow fault."""
         with self._lock:
             self._faults.clear()
-            released, self.released = self.released, threading.Event()
+            released, self._released = self._released, threading.Event()
         released.set()
+
+    def hold(self, delay_ms: int) -> None:
+        """Sleep in a slow fault until `delay_ms` pass or `clear` wakes the request (counted for `wait_held`)."""
+        with self._lock:
+            released = self._released
+            self._held += 1
+            self._held_changed.notify_all()
+        try:
+            released.wait(delay_ms / 1000)
+        finally:
+            with self._lock:
+                self._held -= 1
+                self._held_changed.notify_all()
+
+    def wait_held(self, count: int, timeout: float) -> int:
+        """Wait until at least `count` requests sleep in a slow fault, at most `timeout` s; how many do.
+        Tests use it to act while a request is surely held, with no sleep and no polling."""
+        with self._held_changed:
+            self._held_changed.wait_for(lambda: self._held >= count, timeout)
+            return self._held
 
     def take(self, path: str, is_login: bool) -> list[Fault]:
         """The faults firing for this request (each spends one of its `count`)."""

@@ -32,21 +32,21 @@ def test_dropped_connection_and_truncated_body(sandbox):
     assert session.get(f"{sandbox.url}{REST}/CostCode").status_code == 200
 
 
-def test_slow_answer_is_released_by_clearing_faults(sandbox):
+def test_slow_answer_is_held_until_faults_are_cleared_and_the_control_api_waits_for_it(sandbox):
     import threading
 
     session = sign_in(sandbox)
     sandbox.control.inject_fault("slow", delay_ms=60_000)
+    assert sandbox.control.wait_held(1, timeout=0) == 0  # timeout 0: a look, no wait
     answers = []
     worker = threading.Thread(target=lambda: answers.append(session.get(f"{sandbox.url}{REST}/CostCode").status_code))
     worker.start()
-    for _ in range(500):  # bounded poll of real server state: the request is being held
-        if sandbox.control.counters()["concurrent_requests"] == 1:
-            break
+    assert sandbox.control.wait_held(1) == 1  # returns once the request sleeps in the fault
     assert answers == []
     sandbox.control.clear_faults()
     worker.join()
     assert answers == [200]
+    assert sandbox.control.wait_held(1, timeout=0) == 0  # it left the fault
 
 
 def test_login_limit_fault_refuses_logins_only(sandbox):
