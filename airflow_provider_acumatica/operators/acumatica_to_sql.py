@@ -7,6 +7,7 @@ import gc
 import logging
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -193,7 +194,20 @@ class AcumaticaToSqlOperator(BaseOperator):
                 rows=progress.rows,
                 mode=plan.mode,
             )
-            return load.commit(state), progress.highest
+            with self._signing_out(unless=self.track_deletes and not source.tracks_deletions):
+                return load.commit(state), progress.highest
+
+    @contextmanager
+    def _signing_out(self, *, unless: bool) -> Iterator[None]:
+        """Sign out of Acumatica while the warehouse commits, when nothing more is read (`unless` more reads
+        follow): the sign-out round trip hides behind the commit instead of following it."""
+        if unless:
+            yield
+            return
+        with ThreadPoolExecutor(1, thread_name_prefix="acumatica-sign-out") as pool:
+            signed_out = pool.submit(self._hook.close, parallel=True)  # the normal end of work, no signal handler
+            yield
+            signed_out.result()
 
     def _reconcile_keys(
         self, warehouse: Warehouse, source: TableSource, result: LoadResult, *, tenant: str, target: str
