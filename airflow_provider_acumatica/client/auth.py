@@ -1,14 +1,15 @@
 """Signing in to Acumatica: cookie sessions, OAuth2 bearer tokens (requests-oauthlib), HTTP Basic for OData.
 
 Cookie sessions are signed in lazily, one per concurrently running request at most (so never more than
-`max_concurrent_requests` licence slots), reused while the client lives, and ALWAYS signed out by
-`close()`: one after another on the calling thread (safe in a signal handler, such as on_kill), or, with
-`parallel=True` at the normal end of work, all at once. A sign-in refused with "API Login Limit" is
-retried with backoff by the transport, within its bounds. OAuth2 tokens come from the shared `TokenStore`
-(see tokens.py for why and how); an access token is reused until shortly before it expires. A 401 takes a
-newer token from the store or refreshes; the renewal tells the transport whether the refused token may
-simply have been too old (it had expired by our clock: a slow request on a loaded machine; or another
-worker got it, on its clock and its timing), in which case a refusal of the renewed token still deserves
+`max_concurrent_requests` licence slots), reused while the client lives, and ALWAYS signed out by `close()`:
+one after another on the calling thread (safe in a signal handler, such as on_kill), or, with `parallel=True`
+at the normal end of work, all at once. A sign-in still under way then signs its own session out and fails
+with AcumaticaClosedError; a 401 after close() fails so without signing in again. A sign-in refused with "API
+Login Limit" is retried with backoff by the transport, within its bounds. OAuth2 tokens come from the shared
+`TokenStore` (see tokens.py for why and how); an access token is reused until shortly before it expires. A 401
+takes a newer token from the store or refreshes; the renewal tells the transport whether the refused token may
+simply have been too old (it had expired by our clock: a slow request on a loaded machine; or another worker
+got it, on its clock and its timing), in which case a refusal of the renewed token still deserves
 another renewal rather than a failure.
 """
 
@@ -87,9 +88,13 @@ class CookieSessions:
             self._give_back(slot)
 
     def renew(self, slot: SessionSlot) -> bool:
-        """The session expired (401): sign in again. False: the server's idle clock is unknown here."""
-        slot.jar.clear()
-        slot.signed_in = False
+        """The session expired (401): sign in again, unless the pool is closed (close() may well be what ended
+        it). False: the server's idle clock is unknown here."""
+        with self._changed:  # atomic with close()'s listing: a session it lists is not being renewed
+            if self._closed:
+                raise self._closed_error()
+            slot.jar.clear()
+            slot.signed_in = False
         self._sign_in(slot)
         return False
 
@@ -130,7 +135,7 @@ class CookieSessions:
         with self._changed:
             while True:
                 if self._closed:
-                    raise AcumaticaClosedError(f"Acumatica connection {self.settings.conn_id!r} is closed")
+                    raise self._closed_error()
                 if self._idle:
                     return self._idle.pop()
                 if len(self._slots) < self.settings.max_concurrent_requests:
@@ -166,8 +171,16 @@ class CookieSessions:
                 f"sign-in of user {settings.login!r} to tenant {settings.tenant!r} refused: {error.message}. "
                 "Check the connection's username, password, tenant and branch.",
             ) from None
-        slot.signed_in = True
+        with self._changed:  # atomic with close()'s listing: either it lists this session, or we see it closed
+            slot.signed_in = True
+            closed = self._closed
+        if closed:  # closed while signing in: close() may have missed this session, so end it here, at once
+            self._sign_out(slot, parallel=False)
+            raise self._closed_error()
         self.transport.trace(f"signed in to tenant {settings.tenant} ({self.open_sessions} open sessions)")
+
+    def _closed_error(self) -> AcumaticaClosedError:
+        return AcumaticaClosedError(f"Acumatica connection {self.settings.conn_id!r} is closed")
 
     def _sign_out(self, slot: SessionSlot, *, parallel: bool) -> None:
         """Sign `slot` out unless it is signed out already or being signed out (then leave it to that caller)."""
