@@ -63,9 +63,15 @@ def raw_floor(url: str, select: str | None = None, page: int = BATCH) -> tuple[i
 
 def warm_up(url: str) -> None:
     """The sandbox generates and renders its data on first use: render the full records and the
-    timestamp-only variant the operator probes with (in large pages: few round trips under latency)."""
+    timestamp-only variant the operator probes with (in large pages: few round trips under latency), and
+    build its sorted index of the timestamps, which a database has ready but the sandbox sorts on the first
+    filter by time (about 2 s at 1,000,000 rows)."""
     raw_floor(url, page=50_000)
     raw_floor(url, select="LastModifiedDateTime", page=50_000)
+    time_filter = "LastModifiedDateTime lt datetimeoffset'2100-01-01T00:00:00Z'"
+    session = signed_in(url)
+    session.get(f"{url}/entity/Default/24.200.001/TimeEntry", params={"$filter": time_filter, "$top": 1}).raise_for_status()
+    session.post(f"{url}/entity/auth/logout")
 
 
 def load_in_child(url: str, warehouse_url: str, schema: str | None, concurrency: int = 3) -> dict:
