@@ -3,7 +3,8 @@
 For each size (default 200,000 and 1,000,000 TimeEntry rows) a sandbox runs in its own process; in the same
 run we time (1) the raw floor: a bare requests loop fetching and JSON-decoding the same 2,000-record pages,
 and (2) the operator's initial load into SQLite and into PostgreSQL, each in a child process that reports
-its own peak RSS. The sandbox caches each record's rendering per $select, so both the full records and the
+its own peak RSS; the raw floor is timed again after each load, and each load is compared with the floors
+just before and after it. The sandbox caches each record's rendering per $select, so both the full records and the
 timestamp-only variant the operator probes with are rendered once before anything is timed: neither side
 pays the sandbox's first render. Then, with --latency-ms 500 and a licence of 3 concurrent requests, a large
 initial load (--latency-rows, default 200,000) is timed against pages x 0.5 s / 3, and the sandbox's peak
@@ -129,24 +130,33 @@ def drop_postgres_schema(url: str, schema: str) -> None:
 
 
 def measure_size(rows: int, postgres_url: str, workdir: str) -> dict:
-    results = {}
+    """Each load's ratio is to the raw floor measured just before and just after it (their mean): this
+    machine's speed drifts by 20% and more within minutes, and a ratio to a floor taken earlier would carry it."""
+    results, floors = {}, []
     with sandbox(rows) as url:
         warm_up(url)
-        count, raw_seconds = raw_floor(url)
-        results["raw"] = {"rows": count, "seconds": raw_seconds, "peak_rss_mb": None}
-        results["sqlite"] = load_in_child(url, f"sqlite:///{workdir}/bench_{rows}.db", None)
+        count, seconds = raw_floor(url)
+        floors.append(seconds)
+        loads = [("sqlite", f"sqlite:///{workdir}/bench_{rows}.db", None)]
         schema = fresh_postgres_schema(postgres_url)
         if schema:
-            try:
-                results["postgresql"] = load_in_child(url, postgres_url, schema)
-            finally:
+            loads.append(("postgresql", postgres_url, schema))
+        try:
+            for name, warehouse_url, target_schema in loads:
+                results[name] = load_in_child(url, warehouse_url, target_schema)
+                floors.append(raw_floor(url)[1])
+                results[name]["floor"] = (floors[-2] + floors[-1]) / 2
+        finally:
+            if schema:
                 drop_postgres_schema(postgres_url, schema)
+    print(f"{rows:>9,} rows  {'raw':>10}: {count:>9,} rows in {sum(floors) / len(floors):7.2f} s = "
+          f"{count * len(floors) / sum(floors):>8,.0f} rows/s   (mean of {len(floors)}: "
+          f"{', '.join(f'{seconds:.2f}' for seconds in floors)} s)")
     for name, figures in results.items():
         rate = figures["rows"] / figures["seconds"]
-        ratio = figures["seconds"] / raw_seconds
-        rss = f"{figures['peak_rss_mb']:.0f} MB" if figures["peak_rss_mb"] else "-"
         print(f"{rows:>9,} rows  {name:>10}: {figures['rows']:>9,} rows in {figures['seconds']:7.2f} s = "
-              f"{rate:>8,.0f} rows/s   {ratio:4.2f}x the raw floor's time   peak RSS {rss}")
+              f"{rate:>8,.0f} rows/s   {figures['seconds'] / figures['floor']:4.2f}x the raw floor's time   "
+              f"peak RSS {figures['peak_rss_mb']:.0f} MB")
     return results
 
 
