@@ -57,6 +57,8 @@ class SandboxApp:
         path and query) when given, else the path."""
         self.counters.add("requests")
         fired = self.faults.take(target or path, path in _LOGIN_PATHS)
+        if any(fault.kind == "ignore_skip" for fault in fired):
+            params = {name: value for name, value in params.items() if name != "$skip"}
         try:
             self.throttle.enter(self.store.clock.now())
         except ApiError as error:

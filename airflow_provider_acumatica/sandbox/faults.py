@@ -1,5 +1,10 @@
-"""Injected faults: 500, 503, dropped connection, slow answer, truncated body, login limit, and a
-mutation applied right before answering a matching request (a change in the middle of a client's paging)."""
+"""Injected faults: 500, 503, dropped connection, slow answer, truncated body, login limit, a mutation
+applied right before answering a matching request (a change in the middle of a client's paging), and
+$skip ignored.
+
+`ignore_skip` answers a matching list request (REST entity or OData) as if it had no $skip: every page
+is the first page, as behind some misconfigured proxies or customizations. Real Acumatica honours $skip:
+this fault exists only to test how a client copes with a hostile server."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from dataclasses import dataclass, field
 
 from airflow_provider_acumatica.sandbox.errors import ApiError
 
-KINDS = ("500", "503", "drop", "slow", "truncate", "login_limit", "mutate")
+KINDS = ("500", "503", "drop", "slow", "truncate", "login_limit", "mutate", "ignore_skip")
 
 
 @dataclass

@@ -90,3 +90,19 @@ def test_bad_fault_options_are_refused(sandbox):
         sandbox.control.inject_fault("explode")
     with pytest.raises(SandboxControlError, match="mutation"):
         sandbox.control.inject_fault("mutate")
+
+
+def test_ignore_skip_answers_every_matching_page_as_the_first(sandbox):
+    """Hostility testing only (real Acumatica honours $skip): matching requests lose their $skip, others keep it."""
+    session = sign_in(sandbox)
+    url = f"{sandbox.url}{REST}/TimeEntry"
+
+    def ids(skip: int) -> list[str]:
+        return [record["id"] for record in session.get(url, params={"$top": 100, "$skip": skip,
+                                                                   "$select": "Summary"}).json()]
+
+    first, honoured = ids(0), ids(100)
+    sandbox.control.inject_fault("ignore_skip", count=2, path_contains="TimeEntry")
+    assert ids(100) == first and ids(200) == first
+    assert ids(100) == honoured  # the count is spent: $skip is honoured again
+    assert set(first).isdisjoint(honoured)
