@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Connection, Engine, MetaData, String, Table, func, inspect, select
+from sqlalchemy import BigInteger, Column, Connection, Engine, MetaData, String, Table, inspect
 from sqlalchemy.engine import URL
 
 from airflow_provider_acumatica.warehouse import statements
@@ -338,8 +338,7 @@ class Load:
             return counts, rows, marked
         target, keys, dialect = self._target_table(), self.layout.key_columns, self.warehouse.dialect
         if self._staging is not None:
-            dialect.drop_superseded(connection, self._staging, keys)
-            rows = connection.execute(select(func.count()).select_from(self._staging)).scalar_one()
+            rows = dialect.drop_superseded(connection, self._staging, keys)
             columns = [column.name for column in self.layout.staged_columns()]
             if new:
                 fill = statements.insert_staged(target, self._staging, columns, self.tenant, synced_at)

@@ -157,3 +157,27 @@ def test_engines_are_made_for_the_warehouse(tmp_path):
     with Warehouse(given) as warehouse:
         assert warehouse.engine is not given and warehouse.engine.url == given.url  # ours: WAL, waiting writers
     given.dispose()
+
+
+def test_a_postgres_key_of_a_type_without_a_hash_function_still_keeps_its_last_copy(postgres_schema):
+    """PostgreSQL looks for keys staged twice by hashing them, which it cannot do for a few types (bit varying here,
+    in a table someone else created): such keys go to the self-join that deletes superseded copies directly."""
+    url, schema = postgres_schema
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            f'CREATE TABLE "{schema}".flags (_tenant varchar(255), code varbit, label text, '
+            "_acumatica_id varchar(450), _last_modified timestamptz, _synced_at timestamptz, _deleted_at timestamptz, "
+            "PRIMARY KEY (_tenant, code))"
+        )
+    with Warehouse(url, schema=schema) as warehouse:
+        with warehouse.load(table="flags", tenant="Company", key_fields=["Code"]) as load:
+            load.write([{"Code": "101", "Label": "first", "_acumatica_id": "a"},
+                        {"Code": "11", "Label": "other", "_acumatica_id": "b"}])
+            load.write([{"Code": "101", "Label": "second", "_acumatica_id": "a"}])
+            result = load.commit(SyncState("Company", "flags"))
+    with engine.connect() as connection:
+        stored = connection.exec_driver_sql(f'SELECT code::text, label FROM "{schema}".flags ORDER BY code').all()
+    engine.dispose()
+    assert (result.rows, result.inserted) == (2, 2)
+    assert stored == [("101", "second"), ("11", "other")]

@@ -21,12 +21,19 @@ DELETED_AT = datetime(2024, 7, 16, tzinfo=timezone.utc)
 """After the scenario's rows were last modified, so marking one deleted takes effect."""
 
 
-def first_load_scenario(warehouse: Warehouse, table: str, mode: str, rows_factory: Callable[..., list]) -> LoadResult:
-    """Four keys, two of them staged again later in the run, one marked deleted."""
-    with warehouse.load(table=table, tenant="Company", key_fields=KEY, mode=mode) as run:
+KEYS = {"one field": KEY, "text and time": ["ProjectID", "Date"]}
+"""Keys the scenario runs with: one text column, and two columns of two types (both unique per synthetic row)."""
+
+
+def first_load_scenario(warehouse: Warehouse, table: str, mode: str, rows_factory: Callable[..., list],
+                        key: list[str]) -> LoadResult:
+    """Four keys: one staged three times (the last two copies in one batch), one twice, one marked deleted."""
+    with warehouse.load(table=table, tenant="Company", key_fields=key, mode=mode) as run:
         run.write(rows_factory(4))
         run.write(rows_factory(2, start=1, version=3))
-        run.mark_deleted(["TE000003"], DELETED_AT)
+        run.write(rows_factory(1, start=1, version=4) + rows_factory(1, start=1, version=5))
+        deleted = rows_factory(1, start=3)[0]
+        run.mark_deleted([tuple(deleted[field] for field in key)], DELETED_AT)
         return run.commit(SyncState("Company", table))
 
 
@@ -34,16 +41,18 @@ def counts(result: LoadResult) -> tuple[int, ...]:
     return result.rows, result.inserted, result.updated, result.skipped_stale, result.marked_deleted
 
 
+@pytest.mark.parametrize("key", KEYS.values(), ids=KEYS.keys())
 @pytest.mark.parametrize("fast_path", [True, False], ids=["fast", "portable"])
 @pytest.mark.parametrize("mode", ["merge", "replace"])
-def test_a_new_table_holds_what_merging_into_an_existing_one_gives(target, fast_path, mode, rows_factory, fetch):
-    """The same run into a new table and into one that another tenant created: same counts, same rows."""
+def test_a_new_table_holds_what_merging_into_an_existing_one_gives(target, fast_path, mode, key, rows_factory, fetch):
+    """The same run into a new table and into one that another tenant created: same counts, same rows, and of each
+    key staged several times only the copy read last."""
     with Warehouse(*target, fast_path=fast_path) as warehouse:
-        with warehouse.load(table="existing", tenant="Other", key_fields=KEY) as other:
+        with warehouse.load(table="existing", tenant="Other", key_fields=key) as other:
             other.write(rows_factory(1))
             other.commit(SyncState("Other", "existing"))
-        new = first_load_scenario(warehouse, "new", mode, rows_factory)
-        merged = first_load_scenario(warehouse, "existing", mode, rows_factory)
+        new = first_load_scenario(warehouse, "new", mode, rows_factory, key)
+        merged = first_load_scenario(warehouse, "existing", mode, rows_factory, key)
 
     assert counts(new) == counts(merged) == (4, 4, 0, 0, 1)
 
@@ -54,8 +63,8 @@ def test_a_new_table_holds_what_merging_into_an_existing_one_gives(target, fast_
     stored = comparable(fetch("new"))
     assert stored == comparable(fetch("existing"))
     assert [(row["time_entry_id"], row["time_spent"]) for row in stored] == [
-        ("TE000000", 0), ("TE000001", 13), ("TE000002", 23), ("TE000003", 30)
-    ], "the later staged copy of a key wins"
+        ("TE000000", 0), ("TE000001", 15), ("TE000002", 23), ("TE000003", 30)
+    ], "the copy staged last wins, also over an earlier copy in the same batch"
     assert [row["_deleted_at"] is not None for row in stored] == [False, False, False, True]
     assert all(row["synced"] for row in stored)
 
