@@ -196,8 +196,8 @@ class CookieSessions:
         route: dict[str, Any]
         if parallel:  # a concurrency permit and the full retry budget (see sign_out_all)
             route = {"authenticator": _EndingSession(slot)}
-        else:  # on the calling thread, perhaps a signal handler: no permit, and on_kill must end soon
-            route = {"credentials": slot, "max_retries": 2}
+        else:  # on the calling thread, perhaps a signal handler: no permit nor rate limiter lock; on_kill ends soon
+            route = {"credentials": slot, "max_retries": 2, "wait_for_rate": False}
         try:
             self.transport.request("POST", LOGOUT_PATH, decode=None, **route)
         except AcumaticaApiError as error:

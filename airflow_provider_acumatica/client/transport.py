@@ -14,6 +14,7 @@ are formatted here and redacted by the `SecretMasker`; credential headers are ne
 
 from __future__ import annotations
 
+import bisect
 import collections
 import contextlib
 import http.cookiejar
@@ -40,6 +41,7 @@ _TRANSIENT_ERRORS = (
 )
 _BODY_LOG_LIMIT = 4000
 _WINDOW_SECONDS = 60.0
+_UNWAITED_RECHECK_SECONDS = 0.5
 
 
 class Credentials(Protocol):
@@ -67,6 +69,12 @@ class RateLimiter:
     A request holds its place from the moment it is sent until 60 s after its answer arrived: the server
     counts it at some instant in between, so however long requests travel (a loaded worker, a slow
     network), no minute of the server's ever sees more than `limit` of them.
+
+    A request that must not wait (a sign-out, perhaps from on_kill's signal handler) takes a place at once,
+    free or not, and without the lock: the handler runs on the main thread, which it may have interrupted
+    inside this limiter, holding the lock it would then wait for forever. Its place still counts, so the
+    requests that do wait stay within the limit; at worst the sign-out itself is one too many, which the
+    server delays or answers with a 429 that its retries absorb.
     """
 
     def __init__(self, limit: int, clock: Callable[[], float] = time.monotonic, sleep=time.sleep) -> None:
@@ -76,10 +84,22 @@ class RateLimiter:
         self._finished: collections.deque[float] = collections.deque()
         self._in_flight = 0
         self._released = threading.Condition(threading.Lock())
+        # places of requests that did not wait: [answer time, None until answered], added without the lock
+        # (a deque's append is atomic, also against a signal handler) and moved to `_finished` under it
+        self._unwaited: collections.deque[list[float | None]] = collections.deque()
 
     @contextlib.contextmanager
-    def slot(self) -> Iterator[float]:
-        """Hold a place for one request while it is sent and answered; yields the seconds waited for it."""
+    def slot(self, *, wait: bool = True) -> Iterator[float]:
+        """Hold a place for one request while it is sent and answered; yields the seconds waited for it.
+        `wait=False` takes a place at once without touching the lock (see the class)."""
+        if not wait:
+            place: list[float | None] = [None]
+            self._unwaited.append(place)
+            try:
+                yield 0.0
+            finally:
+                place[0] = self.clock()
+            return
         waited = self._acquire()
         try:
             yield waited
@@ -94,17 +114,25 @@ class RateLimiter:
         while True:
             with self._released:
                 now = self.clock()
+                self._collect_unwaited()
                 while self._finished and now - self._finished[0] >= _WINDOW_SECONDS:
                     self._finished.popleft()
-                if self._in_flight + len(self._finished) < self.limit:
+                if self._in_flight + len(self._unwaited) + len(self._finished) < self.limit:
                     self._in_flight += 1
                     return waited
                 if not self._finished:  # every place is held by a request still under way
-                    self._released.wait()
+                    # one that did not wait cannot take the lock to say it is done: look again after a while
+                    self._released.wait(_UNWAITED_RECHECK_SECONDS if self._unwaited else None)
                     continue
                 pause = _WINDOW_SECONDS - (now - self._finished[0])
             self.sleep(pause)
             waited += pause
+
+    def _collect_unwaited(self) -> None:
+        """Move the answered places of requests that did not wait (oldest first) among the finished ones, in
+        answer-time order; one still under way keeps those behind it where they are, counted all the same."""
+        while self._unwaited and self._unwaited[0][0] is not None:
+            bisect.insort(self._finished, self._unwaited.popleft()[0])
 
 
 class RetryPolicy:
@@ -205,18 +233,22 @@ class Transport:
         decode: Callable[[bytes], Any] | None = json.loads,
         retryable: Callable[[int | None, str], bool] = default_retryable,
         max_retries: int | None = None,
+        wait_for_rate: bool = True,
     ) -> Reply:
         """Send, retrying transient failures; return the status, headers and decoded body (None when empty).
 
         With `authenticator`, each attempt holds a concurrency permit and leased credentials (renewed once
         on 401). With `credentials` (sign-in and sign-out), the request goes out directly with them.
+        `wait_for_rate=False` (sign-outs that may run in a signal handler) never waits for the per-minute
+        limiter, its lock included, yet counts in its window (see RateLimiter).
         """
         started = time.monotonic()
         attempt, renewed = 0, False
         limit = self.retry.max_retries if max_retries is None else max_retries
         while True:
             try:
-                response = self._attempt(method, path, authenticator, credentials, params, json_body, headers)
+                response = self._attempt(method, path, authenticator, credentials, params, json_body, headers,
+                                         wait_for_rate)
                 return _decoded(response, decode)
             except _Renew as renewal:
                 if renewed and not renewal.maybe_stale:
@@ -244,14 +276,16 @@ class Transport:
                 )
                 time.sleep(delay)
 
-    def _attempt(self, method, path, authenticator, credentials, params, json_body, headers) -> requests.Response:
+    def _attempt(
+        self, method, path, authenticator, credentials, params, json_body, headers, wait_for_rate
+    ) -> requests.Response:
         """One exchange. The concurrency permit and the session are given back before the body is decoded,
         so that the next request is already on its way while this answer's records are being parsed."""
         if authenticator is None:
-            return self._send(method, path, credentials, params, json_body, headers)
+            return self._send(method, path, credentials, params, json_body, headers, wait_for_rate)
         with self._permit(), authenticator.lease() as leased:
             try:
-                return self._send(method, path, leased, params, json_body, headers)
+                return self._send(method, path, leased, params, json_body, headers, wait_for_rate)
             except _Failure as failure:
                 if failure.status != 401:
                     raise
@@ -269,7 +303,7 @@ class Transport:
         finally:
             permits.release()
 
-    def _send(self, method, path, credentials, params, json_body, headers) -> requests.Response:
+    def _send(self, method, path, credentials, params, json_body, headers, wait_for_rate) -> requests.Response:
         kwargs: dict[str, Any] = {"params": params, "timeout": self.settings.timeout, "verify": self.settings.verify_ssl}
         if headers:
             kwargs["headers"] = dict(headers)
@@ -277,7 +311,8 @@ class Transport:
             kwargs["json"] = json_body
         if credentials is not None:
             credentials.apply(kwargs)
-        rate = self.limits.rate.slot() if self.limits.rate is not None else contextlib.nullcontext(0.0)
+        limiter = self.limits.rate
+        rate = limiter.slot(wait=wait_for_rate) if limiter is not None else contextlib.nullcontext(0.0)
         with rate as waited:
             if waited:
                 self.trace(f"rate limit: waited {waited:.2f} s")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 
 from airflow_provider_acumatica.client.transport import RateLimiter, RetryPolicy
@@ -61,3 +62,46 @@ def test_backoff_grows_is_jittered_bounded_and_honours_retry_after():
     assert policy.allows(5, started=time.monotonic(), delay=1)
     assert not policy.allows(6, started=time.monotonic(), delay=1)
     assert not policy.allows(1, started=time.monotonic() - 99.5, delay=1)
+
+
+def test_places_taken_without_waiting_count_in_the_window_answered_or_not():
+    clock = FakeClock()
+    limiter = RateLimiter(2, clock=clock, sleep=clock.sleep)
+    with limiter.slot(wait=False) as waited:  # a sign-out under way from 1000 holds one place of two
+        assert waited == 0
+        with limiter.slot():
+            clock.now += 1  # answered at 1001: the last place is taken until 1061
+        with limiter.slot():
+            assert clock.now == 1061
+    clock.now = 2000
+    for _ in range(3):  # the third finds no free place and goes all the same: a sign-out never waits
+        with limiter.slot(wait=False) as waited:
+            assert waited == 0 and clock.now == 2000
+    with limiter.slot():  # 3 places taken at 2000: waits until only one is left in its minute
+        assert clock.now == 2060
+
+
+def test_a_request_waiting_only_for_a_place_taken_without_waiting_gets_one_once_it_is_answered():
+    # An answer that did not wait cannot take the lock to wake the waiting: they must look again by themselves
+    # (without that, this test hangs in join()).
+    clock, looked = FakeClock(), threading.Event()
+
+    def read_clock() -> float:
+        looked.set()
+        return clock()
+
+    limiter = RateLimiter(1, clock=read_clock, sleep=clock.sleep)
+    got_place_at: list[float] = []
+
+    def wait_for_a_place() -> None:
+        with limiter.slot():
+            got_place_at.append(clock.now)
+
+    waiting = threading.Thread(target=wait_for_a_place, name="waits-for-the-rate-limiter")
+    with limiter.slot(wait=False):  # the only place, under way
+        waiting.start()
+        looked.wait()  # it read the clock under the lock, and holds it until it waits for a place
+        with limiter._released:
+            pass  # so it waits now
+    waiting.join()
+    assert got_place_at == [1060]  # answered at 1000, its place free a minute later
