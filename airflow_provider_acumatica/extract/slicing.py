@@ -311,7 +311,8 @@ class SliceReader:
 
         One request more than the licence runs at once is kept under way (it waits for the transport's
         permit), so no slot idles between pages, and each page is counted while the next ones travel. Pages
-        asked for past the short one are not needed: they are left to finish on their own.
+        asked for past the short one are not needed: they are left to finish on their own. A full page equal to
+        the first ends the probe too: otherwise a server that ignores $skip would be probed forever.
         """
         running: dict[Future, int] = {}
         first_skip, first = skip, []
@@ -329,7 +330,9 @@ class SliceReader:
                 at, page = running.pop(future), future.result()
                 first = page if at == first_skip else first
                 histogram.add_page(page)
-                if len(page) < size:
+                if len(page) < size or (at != first_skip and page == first):
+                    # a short page ends the window; the first page again means a server ignoring $skip (or one
+                    # instant filling both): what is counted is enough to plan, the fetch's own guard tells which
                     end = at if end is None else min(end, at)
 
     def _confirms_end(self, part: TimeSlice, returned: int) -> bool:

@@ -86,3 +86,15 @@ def test_a_part_still_changing_after_max_passes_is_left_for_the_next_run_with_a_
     waiting = ids_in(sandbox, part) - read
     assert before <= read  # what was there from the start is all read
     assert waiting and not waiting & before  # only records that arrived while it was read wait
+
+
+def test_a_server_ignoring_skip_on_every_request_ends_the_probe_too(new_sandbox, acumatica_connection):
+    # The timestamp probe pages with $skip as well: a page equal to its first one ends it, and the fetch's guard
+    # then names the problem. 60 requests lose their $skip: without the probe's check it would page until they are
+    # spent, then read everything normally, and this test would fail (no error) rather than hang.
+    sandbox = new_sandbox(rows=3000, seed=3, tenants=("Company",))
+    part = part_of(sandbox, timestamped=True)
+    sandbox.control.inject_fault("ignore_skip", count=60)
+    with AcumaticaHook(acumatica_connection(sandbox)) as hook, pytest.raises(RuntimeError, match="ignore \\$skip"):
+        for _ in reader(hook, timestamped=True).read(part):
+            pass
