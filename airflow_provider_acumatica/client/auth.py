@@ -346,11 +346,10 @@ class OAuthTokens:
             session = OAuth2Session(client_id=settings.client_id, client=client, scope=settings.scope)
             session.register_compliance_hook("access_token_response", _check_token_response)
             session.register_compliance_hook("refresh_token_response", _check_token_response)
-            if self.transport.limits.rate is not None:
-                self.transport.limits.rate.acquire()
+            rate = self.transport.limits.rate
             sent_at = time.time()
             try:
-                with session:
+                with session, rate.slot() if rate is not None else contextlib.nullcontext():
                     return call(session, client_id=settings.client_id, client_secret=settings.client_secret,
                                 timeout=settings.timeout, verify=settings.verify_ssl), sent_at
             except Warning as scope_changed:  # oauthlib: the server granted other scopes than asked for

@@ -6,6 +6,8 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
 from airflow_provider_acumatica.sandbox import SANDBOX_CLIENT_SECRET, SANDBOX_PASSWORD
 
@@ -28,9 +30,10 @@ def test_thousand_requests_with_ten_percent_faults_return_exactly_the_records(ne
     assert counters["requests"] >= 1000 + 60  # faults did fire (about 100 expected) and were retried
 
 
-def test_requests_per_minute_is_never_exceeded(new_sandbox, acumatica_connection):
+@pytest.mark.parametrize("auth_type", ["cookie", "oauth2_password"])  # token requests go through the limiter too
+def test_requests_per_minute_is_never_exceeded(new_sandbox, acumatica_connection, auth_type):
     sandbox = new_sandbox(rows=100, tenants=("Company",), requests_per_minute=12)
-    with AcumaticaHook(acumatica_connection(sandbox, requests_per_minute=12)) as hook:
+    with AcumaticaHook(acumatica_connection(sandbox, requests_per_minute=12, auth_type=auth_type)) as hook:
         limiter = hook.get_conn().transport.limits.rate
         # Waiting out real minutes does not fit in a test: the limiter reads and "sleeps" on the sandbox's
         # controllable clock instead, which is the clock the sandbox counts its per-minute window on.
