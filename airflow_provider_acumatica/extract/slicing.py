@@ -293,7 +293,7 @@ class SliceReader:
         counted past it at the wrong size is dropped, and the probe pages on at the server's size.
         """
         histogram = TimestampHistogram()
-        pool = ThreadPoolExecutor(self._workers + 1)
+        pool = ThreadPoolExecutor(self._workers)
         try:
             first = self._probe_pages(pool, window, histogram, PROBE_PAGE_SIZE, skip=0)
             if len(first) < PROBE_PAGE_SIZE and not self._confirms_end(window, len(first)):
@@ -309,8 +309,9 @@ class SliceReader:
     ) -> list[datetime | None]:
         """Count timestamp pages of `size` from `skip` on until one comes back short; return the first page.
 
-        One request more than the licence runs at once is kept under way (it waits for the transport's
-        permit), so no slot idles between pages, and each page is counted while the next ones travel. Pages
+        As many requests as the licence runs at once are kept under way, and each page is counted while the next
+        ones travel; not one more, as the fetch keeps: a probe page is large while it is read (50,000 records of
+        a timestamp alone are ~19 MB of JSON), and one more would add to the run's peak memory. Pages
         asked for past the short one are not needed: they are left to finish on their own. A full page equal to
         the first ends the probe too: otherwise a server that ignores $skip would be probed forever.
         """
@@ -318,10 +319,14 @@ class SliceReader:
         first_skip, first = skip, []
         end: int | None = None
         """The skip of the first short page, once one came back."""
+        arrived: list[list[datetime | None]] = []
         while True:
-            while end is None and len(running) <= self._workers:
+            while end is None and len(running) < self._workers:
                 running[pool.submit(self._get_timestamps, window, top=size, skip=skip)] = skip
                 skip += size
+            for page in arrived:  # counted once the next requests are on their way
+                histogram.add_page(page)
+            arrived = []
             needed = [future for future, at in running.items() if end is None or at < end]
             if not needed:
                 return first
@@ -329,7 +334,7 @@ class SliceReader:
             for future in done:
                 at, page = running.pop(future), future.result()
                 first = page if at == first_skip else first
-                histogram.add_page(page)
+                arrived.append(page)
                 if len(page) < size or (at != first_skip and page == first):
                     # a short page ends the window; the first page again means a server ignoring $skip (or one
                     # instant filling both): what is counted is enough to plan, the fetch's own guard tells which
