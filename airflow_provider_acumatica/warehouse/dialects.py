@@ -147,17 +147,16 @@ class WarehouseDialect:
         table.create(connection)
         connection.execute(fill)
 
-    def drop_superseded(self, connection: Connection, staging: Table, key_columns: Sequence[str]) -> int:
-        """Keep only the last staged copy of each key; returns the rows kept. A key index makes this one pass."""
-        self._index_key(connection, staging, key_columns)
-        connection.execute(statements.drop_superseded(staging, key_columns))
-        return _count(connection, staging)
+    _superseded = staticmethod(statements.drop_superseded)
+    """The DELETE of the staged copies whose key was staged again later."""
 
-    @staticmethod
-    def _index_key(connection: Connection, staging: Table, key_columns: Sequence[str]) -> None:
-        """Index the stage on its key, then arrival order."""
+    def drop_superseded(self, connection: Connection, staging: Table, key_columns: Sequence[str]) -> int:
+        """Keep only the last staged copy of each key; returns the rows kept. An index on the stage's key, then
+        arrival order, makes this one pass."""
         key = (staging.c[name] for name in key_columns)
         Index(f"{staging.name}_key", *key, staging.c[STAGED_ORDER]).create(connection)
+        connection.execute(self._superseded(staging, key_columns))
+        return _count(connection, staging)
 
     def stage(self, connection: Connection, staging: Table, rows: Sequence[tuple[Any, ...]]) -> None:
         """Append rows (tuples in the staging table's column order) to the staging table."""
@@ -271,11 +270,7 @@ class SqliteDialect(WarehouseDialect):
         finally:
             connection.execution_options(**{_SQLITE_IMMEDIATE: False})
 
-    def drop_superseded(self, connection: Connection, staging: Table, key_columns: Sequence[str]) -> int:
-        """Index the stage on its key, then delete the superseded copies by rowid, found in that index alone."""
-        self._index_key(connection, staging, key_columns)
-        connection.execute(statements.drop_superseded_by_rowid(staging, key_columns))
-        return _count(connection, staging)
+    _superseded = staticmethod(statements.drop_superseded_by_rowid)  # found in the stage's key index alone
 
     def create_filled(self, connection: Connection, table: Table, fill: Insert) -> None:
         """Run ``fill`` (the INSERT ... SELECT of the stage) in key order, which the stage's key index gives: the

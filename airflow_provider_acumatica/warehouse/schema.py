@@ -16,8 +16,8 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import repeat
 from datetime import datetime, timezone
+from itertools import repeat
 from typing import Any, Callable
 
 from sqlalchemy.types import TypeEngine
