@@ -57,14 +57,28 @@ class DateTimeReader:
         cached = self._cache.get(text)
         if cached is not None:
             return cached
-        value = datetime.datetime.fromisoformat(text)
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=self.profile_zone, fold=0)
-        value = value.astimezone(self.output_zone)
+        value = self.parse(text)
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()
         self._cache[text] = value
         return value
+
+    def parse(self, text: str) -> datetime.datetime:
+        """`read` without the cache; raises ValueError when `text` is not an ISO date-time."""
+        value = datetime.datetime.fromisoformat(text)
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=self.profile_zone, fold=0)
+        return value.astimezone(self.output_zone)
+
+    def read_column(self, values: list) -> list:
+        """`read_if_datetime` of each text in `values` (other values kept), uncached: for values that seldom repeat,
+        such as a probe's timestamps, where the cache only costs (about 0.9 -> 0.5 us per value)."""
+        parse = self.parse
+        return [
+            _read_or_keep(parse, value)
+            if value.__class__ is str and len(value) > 15 and value[10] == "T" and value[4] == "-" else value
+            for value in values
+        ]
 
     def read_if_datetime(self, text: str) -> Any:
         """`read(text)` when it has the shape of a date-time, else `text` unchanged."""
@@ -258,8 +272,7 @@ class _FieldValues:
             values = [struct.f0.value for struct in self._decoder.decode(body)]
         except msgspec.ValidationError:  # not a `{"value": ...}` field: the general way
             return [record.get(self._field) for record in self._records.loads(body)]
-        read_if_datetime = self._records.datetimes.read_if_datetime
-        return [read_if_datetime(value) if value.__class__ is str else value for value in values]
+        return self._records.datetimes.read_column(values)
 
 
 class _TypedShape(NamedTuple):

@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from itertools import repeat
+from operator import floordiv, rshift
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
@@ -107,7 +109,7 @@ class TimestampHistogram:
     def __init__(self, max_buckets: int = 50_000) -> None:
         self.max_buckets = max_buckets
         self.resolution_ms = 1
-        self.counts: dict[int, int] = {}
+        self.counts: Counter[int] = Counter()
         self.crowded: dict[int, int] = {}
         """Records per instant (ms), for instants holding at least CROWDED_INSTANT records in one probe page."""
 
@@ -118,21 +120,37 @@ class TimestampHistogram:
             self._coarsen()
 
     def add_page(self, stamps: list[datetime | None]) -> None:
-        """Count one probe page's timestamps (None: a record without one, not counted)."""
-        for ms, count in Counter(to_ms(stamp) for stamp in stamps if stamp is not None).items():
-            self.add(ms, count)
+        """Count one probe page's timestamps (None: a record without one, not counted). Counted in C (Counter of
+        an iterable), not record by record in Python: a probe counts every record of the window."""
+        instants = [to_ms(stamp) for stamp in stamps if stamp is not None]
+        per_instant = Counter(instants)
+        for ms, count in per_instant.items():
             if count >= CROWDED_INSTANT:
                 self.crowded[ms] = self.crowded.get(ms, 0) + count
+        size = self.resolution_ms
+        self.counts.update(instants if size == 1 else map(floordiv, instants, repeat(size)))
+        if len(self.counts) > self.max_buckets:
+            self._coarsen()
         if len(self.crowded) > self.max_buckets:  # keep the most crowded half: the others fit coarse slices
             kept = sorted(self.crowded.items(), key=lambda item: item[1])[-(self.max_buckets // 2):]
             self.crowded = dict(kept)
 
     def _coarsen(self) -> None:
-        coarser: dict[int, int] = {}
+        """Widen the buckets by the smallest power of two that brings them under `max_buckets`, in one pass over
+        them (sparse timestamps need many doublings before buckets merge: found by bisection, counted in C)."""
+        fewest, most = 1, 64
+        while fewest < most:
+            shift = (fewest + most) // 2
+            if len(set(map(rshift, self.counts, repeat(shift)))) <= self.max_buckets:
+                most = shift
+            else:
+                fewest = shift + 1
+        coarser: Counter[int] = Counter()
         for bucket, count in self.counts.items():
-            coarser[bucket // 2] = coarser.get(bucket // 2, 0) + count
+            coarse = bucket >> fewest
+            coarser[coarse] = coarser.get(coarse, 0) + count
         self.counts = coarser
-        self.resolution_ms *= 2
+        self.resolution_ms <<= fewest
 
     def pieces(self) -> list[tuple[int, int, int]]:
         """(start ms, end ms, count) in time order: every non-empty bucket, with each crowded instant carved out

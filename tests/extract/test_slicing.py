@@ -95,6 +95,7 @@ def test_a_mass_update_inside_a_coarse_bucket_is_planned_as_an_instant_of_its_ow
     for start in range(0, len(stamps), 5000):  # probe pages in server order: the crowd is spread over all
         histogram.add_page([from_ms(ms) for ms in stamps[start:start + 5000]])
     assert histogram.resolution_ms > 1 and list(histogram.crowded) == [crowd]
+    assert len(histogram.counts) <= 500 < len({ms // (histogram.resolution_ms // 2) for ms in stamps})  # no coarser than needed
     assert 600 <= histogram.crowded[crowd] <= 700  # pages holding only a few of its records leave those uncounted
     assert sum(count for _, _, count in histogram.pieces()) == len(stamps)
     window = TimeSlice(None, from_ms(BASE + 10**9))
