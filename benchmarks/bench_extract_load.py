@@ -178,7 +178,7 @@ def main() -> None:
     cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     cli.add_argument("--sizes", default="200000,1000000")
     cli.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    cli.add_argument("--latency-rows", type=int, default=200_000)
+    cli.add_argument("--latency-rows", type=int, default=200_000, help="0 skips the latency run")
     cli.add_argument("--child", nargs=2, metavar=("WAREHOUSE_URL", "SCHEMA"), help=argparse.SUPPRESS)
     arguments = cli.parse_args()
     if arguments.child:
@@ -196,7 +196,8 @@ def main() -> None:
                 if all(name in peaks[size] for size in sizes):
                     growth = peaks[sizes[-1]][name]["peak_rss_mb"] - peaks[sizes[0]][name]["peak_rss_mb"]
                     print(f"peak RSS growth {sizes[0]:,} -> {sizes[-1]:,} rows ({name}): {growth:+.0f} MB")
-        measure_latency(arguments.postgres, workdir, arguments.latency_rows)
+        if arguments.latency_rows:
+            measure_latency(arguments.postgres, workdir, arguments.latency_rows)
 
 
 if __name__ == "__main__":
