@@ -147,6 +147,20 @@ class WarehouseDialect:
         table.create(connection)
         connection.execute(fill)
 
+    @property
+    def stages_new_tables_in_place(self) -> bool:
+        """Whether a load of a table absent when it starts moves its staged rows, every few batches, into a hidden
+        table of the target's layout that its commit renames (``move_staged``), instead of having its commit copy
+        them all into a new table."""
+        return False
+
+    def move_staged(self, connection: Connection, table: Table, staging: Table, columns: Sequence[str],
+                    key_columns: Sequence[str], tenant: str, synced_at: datetime) -> None:
+        """Move the staged rows into ``table``, of the target's layout, as the tenant's rows synced at ``synced_at``,
+        and empty the stage. A key already in ``table`` takes the staged copy; of several staged copies of a key
+        the last staged wins, as ``drop_superseded`` decides."""
+        raise NotImplementedError(f"{type(self).__name__} stages new tables in a temporary table only")
+
     _superseded = staticmethod(statements.drop_superseded)
     """The DELETE of the staged copies whose key was staged again later."""
 
@@ -271,6 +285,23 @@ class SqliteDialect(WarehouseDialect):
             connection.execution_options(**{_SQLITE_IMMEDIATE: False})
 
     _superseded = staticmethod(statements.drop_superseded_by_rowid)  # found in the stage's key index alone
+
+    @property
+    def stages_new_tables_in_place(self) -> bool:
+        """On the fast path: SQLite's DDL is transactional, so the rename that publishes the table commits with the
+        state, and the copy a commit would make (about 0.55 s per 200,000 TimeEntry rows, all after the last page
+        arrived) is made a few batches at a time while pages are fetched."""
+        return self.fast_path
+
+    def move_staged(self, connection: Connection, table: Table, staging: Table, columns: Sequence[str],
+                    key_columns: Sequence[str], tenant: str, synced_at: datetime) -> None:
+        """One ``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` in key order: the key's index takes each leaf page's
+        new keys together (in arrival order, random keys such as GUIDs made the moves about twice as costly)."""
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        connection.execute(statements.move_staged(sqlite_insert, table, staging, columns, key_columns, tenant,
+                                                  synced_at))
+        connection.execute(staging.delete())
 
     def create_filled(self, connection: Connection, table: Table, fill: Insert) -> None:
         """Run ``fill`` (the INSERT ... SELECT of the stage) in key order, which the stage's key index gives: the

@@ -1,8 +1,9 @@
 """The SQL a load runs, built from Table objects so every identifier is quoted: portable statements first.
 
-``target`` is the warehouse table, ``staging`` the load's temporary table (no ``_tenant`` column:
-all its rows are the load's tenant). A staged row is *current* unless the warehouse already holds a
-newer version of it (a higher ``_last_modified``); older copies never overwrite newer ones.
+``target`` is the warehouse table, ``staging`` the load's stage: a temporary table (no ``_tenant`` column:
+all its rows are the load's tenant) or, for a SQLite load that staged in place, a table of the target's
+layout. A staged row is *current* unless the warehouse already holds a newer version of it (a higher
+``_last_modified``); older copies never overwrite newer ones.
 """
 
 from __future__ import annotations
@@ -65,6 +66,20 @@ def _compile_add_column(element: AddColumn, compiler: DDLCompiler, **kw: Any) ->
         f"ALTER TABLE {preparer.format_table(element.table)} "
         f"ADD COLUMN {guard}{preparer.format_column(element.column)} {column_type}"
     )
+
+
+class RenameTable(ExecutableDDLElement):
+    """``ALTER TABLE ... RENAME TO ...`` (within the table's schema) with quoted identifiers."""
+
+    def __init__(self, table: Table, new_name: str) -> None:
+        self.table = table
+        self.new_name = new_name
+
+
+@compiles(RenameTable)
+def _compile_rename_table(element: RenameTable, compiler: DDLCompiler, **kw: Any) -> str:
+    preparer = compiler.preparer
+    return f"ALTER TABLE {preparer.format_table(element.table)} RENAME TO {preparer.quote(element.new_name)}"
 
 
 def same_key(left: Table, right: Table, key_columns: Sequence[str]) -> list[ColumnElement[bool]]:
@@ -144,6 +159,20 @@ def upsert(insert_of: Any, target: Table, staging: Table, columns: Sequence[str]
     changes |= {SYNCED_AT: excluded[SYNCED_AT], DELETED_AT: None}
     return statement.on_conflict_do_update(
         index_elements=[TENANT, *key_columns], set_=changes, where=is_current(target, excluded)
+    )
+
+
+def move_staged(insert_of: Any, target: Table, staging: Table, columns: Sequence[str], key_columns: Sequence[str],
+                tenant: str, synced_at: datetime) -> Insert:
+    """INSERT ... SELECT ... ON CONFLICT DO UPDATE of every staged row, in key order and a key's copies in arrival
+    order, so the copy staged last wins whatever its ``_last_modified`` (as ``drop_superseded`` decides)."""
+    order = [*(staging.c[name] for name in key_columns), staging.c[STAGED_ORDER]]
+    rows = staged_rows(staging, columns, tenant, synced_at).where(true()).order_by(*order)  # WHERE: see `upsert`
+    statement = insert_of(target).from_select([TENANT, *columns, SYNCED_AT], rows)
+    excluded = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=[TENANT, *key_columns],
+        set_={name: excluded[name] for name in [*columns, SYNCED_AT] if name not in key_columns},
     )
 
 
