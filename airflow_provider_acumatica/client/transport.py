@@ -279,18 +279,22 @@ class Transport:
     def _attempt(
         self, method, path, authenticator, credentials, params, json_body, headers, wait_for_rate
     ) -> requests.Response:
-        """One exchange. The concurrency permit and the session are given back before the body is decoded,
-        so that the next request is already on its way while this answer's records are being parsed."""
+        """One exchange. The concurrency permit and the session are given back before the exchange is logged and
+        its body decoded, so that the next request is already on its way while this answer is being handled
+        (with several threads decoding, the log line alone held the licence's slot for milliseconds per request)."""
         if authenticator is None:
-            return self._send(method, path, credentials, params, json_body, headers, wait_for_rate)
-        with self._permit(), authenticator.lease() as leased:
-            try:
-                return self._send(method, path, leased, params, json_body, headers, wait_for_rate)
-            except _Failure as failure:
-                if failure.status != 401:
-                    raise
-                self.trace(f"{method} {path}: 401, renewing credentials")
-                raise _Renew(authenticator.renew(leased)) from None
+            response, seconds = self._send(method, path, credentials, params, json_body, headers, wait_for_rate)
+        else:
+            with self._permit(), authenticator.lease() as leased:
+                try:
+                    response, seconds = self._send(method, path, leased, params, json_body, headers, wait_for_rate)
+                except _Failure as failure:
+                    if failure.status != 401:
+                        raise
+                    self.trace(f"{method} {path}: 401, renewing credentials")
+                    raise _Renew(authenticator.renew(leased)) from None
+        self._log_exchange(response, json_body, seconds)
+        return response
 
     @contextlib.contextmanager
     def _permit(self) -> Iterator[None]:
@@ -303,7 +307,10 @@ class Transport:
         finally:
             permits.release()
 
-    def _send(self, method, path, credentials, params, json_body, headers, wait_for_rate) -> requests.Response:
+    def _send(
+        self, method, path, credentials, params, json_body, headers, wait_for_rate
+    ) -> tuple[requests.Response, float]:
+        """The request sent and its answer read: the response and its seconds (a failure is logged and raised)."""
         kwargs: dict[str, Any] = {"params": params, "timeout": self.settings.timeout, "verify": self.settings.verify_ssl}
         if headers:
             kwargs["headers"] = dict(headers)
@@ -321,12 +328,13 @@ class Transport:
                 response = self.session.request(method, self.url(path), **kwargs)
             except _TRANSIENT_ERRORS as error:
                 raise _Failure(None, f"{type(error).__name__} (connection reset, timeout or truncated answer)") from None
+        seconds = time.monotonic() - started
         if credentials is not None:
             credentials.absorb(response)
-        self._log_exchange(response, json_body, time.monotonic() - started)
         if response.status_code >= 400:
+            self._log_exchange(response, json_body, seconds)
             raise _failure_of(response)
-        return response
+        return response, seconds
 
     def _log_exchange(self, response: requests.Response, json_body: Any, seconds: float) -> None:
         verbosity = self.settings.verbosity
