@@ -2,10 +2,11 @@
 
 Cookie sessions are signed in lazily, one per concurrently running request at most (so never more than
 `max_concurrent_requests` licence slots), reused while the client lives, and ALWAYS signed out by `close()`:
-one after another on the calling thread (safe in a signal handler, such as on_kill), or, with `parallel=True`
-at the normal end of work, all at once. A sign-in still under way then signs its own session out and fails
-with AcumaticaClosedError; a 401 after close() fails so without signing in again. A sign-in refused with "API
-Login Limit" is retried with backoff by the transport, within its bounds. OAuth2 tokens come from the shared
+one after another on the calling thread (safe in a signal handler, such as on_kill) within
+`SIGN_OUT_DEADLINE_SECONDS` in all, or, with `parallel=True` at the normal end of work, all at once. A sign-in
+still under way then signs its own session out and fails with AcumaticaClosedError; a 401 after close() fails
+so without signing in again. A sign-in refused with "API Login Limit" is retried with backoff by the transport,
+within its bounds. OAuth2 tokens come from the shared
 `TokenStore` (see tokens.py for why and how); an access token is reused until shortly before it expires. A 401
 takes a newer token from the store or refreshes; the renewal tells the transport whether the refused token may
 simply have been too old (it had expired by our clock: a slow request on a loaded machine; or another worker
@@ -16,6 +17,7 @@ another renewal rather than a failure.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import threading
 import time
@@ -39,11 +41,18 @@ LOGOUT_PATH = "/entity/auth/logout"
 TOKEN_PATH = "/identity/connect/token"
 AUTHORIZE_PATH = "/identity/connect/authorize"
 
+SIGN_OUT_DEADLINE_SECONDS = 4.0
+"""How long a sequential close (on_kill's) may take to sign out all its sessions together: Airflow's supervisor
+SIGKILLs a task 5 s after its SIGTERM (`escalation_delay` in airflow.sdk.execution_time.supervisor), and on_kill
+must return before that, with a little time left to do so. Each sign-out's timeout is cut to what is left and a
+retry happens only if its wait ends in time; the sessions still open then are named in one warning."""
+
 
 class SessionSlot:
     """One signed-in cookie session; its cookies live here, not in the shared requests.Session."""
 
-    def __init__(self, masker: SecretMasker) -> None:
+    def __init__(self, masker: SecretMasker, number: int) -> None:
+        self.number = number  # names the session in warnings (its cookies are secret)
         self.jar = RequestsCookieJar()
         self.signed_in = False
         # held while the session is being signed out: whoever fails to take it leaves the sign-out to its
@@ -64,6 +73,8 @@ class SessionSlot:
 class CookieSessions:
     """A pool of cookie sessions, at most one per concurrent request, each signed out on close."""
 
+    sign_out_deadline_seconds = SIGN_OUT_DEADLINE_SECONDS  # of a sequential close; tests may shorten it
+
     def __init__(self, settings: AcumaticaSettings, transport: Transport, masker: SecretMasker) -> None:
         self.settings = settings
         self.transport = transport
@@ -72,6 +83,7 @@ class CookieSessions:
         self._idle: list[SessionSlot] = []
         self._changed = threading.Condition(threading.RLock())
         self._closed = False
+        self._numbers = itertools.count(1)
 
     @contextlib.contextmanager
     def lease(self) -> Iterator[SessionSlot]:
@@ -98,7 +110,7 @@ class CookieSessions:
         self._sign_in(slot)
         return False
 
-    def sign_out_all(self, *, parallel: bool = False) -> None:
+    def sign_out_all(self, *, parallel: bool = False, deadline: float | None = None) -> None:
         """Sign out every open session (sessions in use by other threads included), each exactly once.
 
         By default one after another on the calling thread, without a concurrency permit and with 2 retries:
@@ -108,23 +120,27 @@ class CookieSessions:
         than one per session), each through a concurrency permit with the full retry budget, since sign-outs
         at once can meet a licence allowing fewer concurrent requests (429) and a session left open holds a
         licence slot for ten minutes. The calling thread holds no lock while it waits for them; a sequential
-        sign-out meanwhile (on_kill) skips the sessions they are ending instead of waiting.
+        sign-out meanwhile (on_kill) skips the sessions they are ending instead of waiting. `deadline` (a
+        time.monotonic() instant, sequential only) bounds the sign-outs together, see SIGN_OUT_DEADLINE_SECONDS.
+        Sessions that could not be signed out are named in one warning.
         """
         with self._changed:
             slots = [slot for slot in self._slots if slot.signed_in]
-        if not parallel:
-            for slot in slots:
-                self._sign_out(slot, parallel=False)
-        elif slots:
+        if parallel and slots:
             with ThreadPoolExecutor(len(slots), thread_name_prefix="acumatica-sign-out") as pool:
-                list(pool.map(lambda slot: self._sign_out(slot, parallel=True), slots))
+                failures = list(pool.map(lambda slot: self._sign_out(slot, parallel=True), slots))
+        else:
+            failures = [self._sign_out(slot, parallel=False, deadline=deadline) for slot in slots]
+        self._warn_left_open(slots, failures, within_deadline=deadline is not None)
 
     def close(self, *, parallel: bool = False) -> None:
-        """Refuse new sessions from now on and sign out everything (see `sign_out_all` for `parallel`)."""
+        """Refuse new sessions from now on and sign out everything (see `sign_out_all` for `parallel`); one after
+        another, within `sign_out_deadline_seconds` in all, unless `parallel`."""
+        deadline = None if parallel else time.monotonic() + self.sign_out_deadline_seconds
         with self._changed:
             self._closed = True
             self._changed.notify_all()
-        self.sign_out_all(parallel=parallel)
+        self.sign_out_all(parallel=parallel, deadline=deadline)
 
     @property
     def open_sessions(self) -> int:
@@ -139,7 +155,7 @@ class CookieSessions:
                 if self._idle:
                     return self._idle.pop()
                 if len(self._slots) < self.settings.max_concurrent_requests:
-                    slot = SessionSlot(self.masker)
+                    slot = SessionSlot(self.masker, next(self._numbers))
                     self._slots.append(slot)
                     return slot
                 self._changed.wait()
@@ -175,36 +191,56 @@ class CookieSessions:
             slot.signed_in = True
             closed = self._closed
         if closed:  # closed while signing in: close() may have missed this session, so end it here, at once
-            self._sign_out(slot, parallel=False)
+            self._warn_left_open([slot], [self._sign_out(slot, parallel=False)])
             raise self._closed_error()
         self.transport.trace(f"signed in to tenant {settings.tenant} ({self.open_sessions} open sessions)")
 
     def _closed_error(self) -> AcumaticaClosedError:
         return AcumaticaClosedError(f"Acumatica connection {self.settings.conn_id!r} is closed")
 
-    def _sign_out(self, slot: SessionSlot, *, parallel: bool) -> None:
-        """Sign `slot` out unless it is signed out already or being signed out (then leave it to that caller)."""
+    def _sign_out(
+        self, slot: SessionSlot, *, parallel: bool, deadline: float | None = None
+    ) -> AcumaticaApiError | None:
+        """Sign `slot` out unless it is signed out already or being signed out (then leave it to that caller);
+        the error of a sign-out that failed, else None."""
         if not slot.ending.acquire(blocking=False):
-            return
+            return None
         try:
-            if slot.signed_in:
-                self._log_out(slot, parallel)
+            return self._log_out(slot, parallel, deadline) if slot.signed_in else None
         finally:
             slot.ending.release()
 
-    def _log_out(self, slot: SessionSlot, parallel: bool) -> None:
+    def _log_out(self, slot: SessionSlot, parallel: bool, deadline: float | None) -> AcumaticaApiError | None:
         route: dict[str, Any]
         if parallel:  # a concurrency permit and the full retry budget (see sign_out_all)
             route = {"authenticator": _EndingSession(slot)}
         else:  # on the calling thread, perhaps a signal handler: no permit nor rate limiter lock; on_kill ends soon
-            route = {"credentials": slot, "max_retries": 2, "wait_for_rate": False}
+            route = {"credentials": slot, "max_retries": 2, "wait_for_rate": False, "deadline": deadline}
+        failure = None
         try:
             self.transport.request("POST", LOGOUT_PATH, decode=None, **route)
         except AcumaticaApiError as error:
-            self.transport.log.warning("sign-out failed, the session ends by itself in ~10 min: %s", error)
-        slot.signed_in = False
+            failure = error
+        slot.signed_in = False  # signed out, or it ends by itself: either way not ours to use or end any more
         slot.jar.clear()
-        self.transport.trace(f"signed out of tenant {self.settings.tenant}")
+        if failure is None:
+            self.transport.trace(f"signed out of tenant {self.settings.tenant}")
+        return failure
+
+    def _warn_left_open(
+        self, slots: list[SessionSlot], failures: list[AcumaticaApiError | None], *, within_deadline: bool = False
+    ) -> None:
+        """One warning naming the sessions whose sign-out failed, and why."""
+        left_open = [f"session {slot.number}: {error}" for slot, error in zip(slots, failures) if error is not None]
+        if not left_open:
+            return
+        within = (f" within the {self.sign_out_deadline_seconds:g} s a sequential close (on_kill) has before "
+                  "Airflow's SIGKILL") if within_deadline else ""
+        self.transport.log.warning(
+            "Acumatica tenant %r: %d of %d sessions not signed out%s; each ends by itself in about 10 minutes, "
+            "holding a licence slot until then (%s)",
+            self.settings.tenant, len(left_open), len(slots), within, "; ".join(left_open),
+        )
 
 
 class _EndingSession:

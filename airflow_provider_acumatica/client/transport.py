@@ -9,7 +9,8 @@ credentials (new sign-in, newer token from the store, or token refresh) and an i
 is always allowed; more only while the authenticator says the refused credentials may just have been too
 old (on a loaded machine a request can reach the server after its token died, and so can the retry), each
 one counted against the retry budget: fresh credentials refused after a renewal is a real refusal. Log lines
-are formatted here and redacted by the `SecretMasker`; credential headers are never shown.
+are formatted here and redacted by the `SecretMasker`; credential headers are never shown. A caller's
+deadline (on_kill's sign-outs) bounds a request too: its timeouts and its retries.
 """
 
 from __future__ import annotations
@@ -151,8 +152,12 @@ class RetryPolicy:
         ceiling = min(self.cap_seconds, self.base_seconds * 2 ** (attempt - 1))
         return random.uniform(ceiling / 2, ceiling)
 
-    def allows(self, attempt: int, started: float, delay: float) -> bool:
-        return attempt <= self.max_retries and time.monotonic() - started + delay <= self.max_seconds
+    def allows(self, attempt: int, started: float, delay: float, deadline: float | None = None) -> bool:
+        """Whether retry `attempt` may wait `delay` s: within the count and total time, and before `deadline`
+        (a time.monotonic() instant) when there is one."""
+        now = time.monotonic()
+        return (attempt <= self.max_retries and now - started + delay <= self.max_seconds
+                and (deadline is None or now + delay < deadline))
 
 
 class _Limits:
@@ -234,13 +239,16 @@ class Transport:
         retryable: Callable[[int | None, str], bool] = default_retryable,
         max_retries: int | None = None,
         wait_for_rate: bool = True,
+        deadline: float | None = None,
     ) -> Reply:
         """Send, retrying transient failures; return the status, headers and decoded body (None when empty).
 
         With `authenticator`, each attempt holds a concurrency permit and leased credentials (renewed once
         on 401). With `credentials` (sign-in and sign-out), the request goes out directly with them.
         `wait_for_rate=False` (sign-outs that may run in a signal handler) never waits for the per-minute
-        limiter, its lock included, yet counts in its window (see RateLimiter).
+        limiter, its lock included, yet counts in its window (see RateLimiter). `deadline`, a time.monotonic()
+        instant (on_kill's sign-outs, which Airflow cuts short with SIGKILL), bounds the whole request: each
+        attempt's timeout is cut to what is left of it, and a retry happens only if its wait ends before it.
         """
         started = time.monotonic()
         attempt, renewed = 0, False
@@ -248,7 +256,7 @@ class Transport:
         while True:
             try:
                 response = self._attempt(method, path, authenticator, credentials, params, json_body, headers,
-                                         wait_for_rate)
+                                         wait_for_rate, self._timeout(deadline))
                 return _decoded(response, decode)
             except _Renew as renewal:
                 if renewed and not renewal.maybe_stale:
@@ -265,7 +273,7 @@ class Transport:
                 attempt += 1
                 delay = self.retry.delay(attempt, failure.retry_after)
                 if not retryable(failure.status, failure.message) or attempt > limit or not self.retry.allows(
-                    attempt, started, delay
+                    attempt, started, delay, deadline
                 ):
                     raise self._error(method, path, failure) from None
                 self.log.warning(
@@ -276,18 +284,29 @@ class Transport:
                 )
                 time.sleep(delay)
 
+    def _timeout(self, deadline: float | None) -> float:
+        """The connection's request timeout, cut to what is left before `deadline` (nothing left: a failure)."""
+        if deadline is None:
+            return self.settings.timeout
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _Failure(None, "not sent: its deadline had passed")
+        return min(self.settings.timeout, left)
+
     def _attempt(
-        self, method, path, authenticator, credentials, params, json_body, headers, wait_for_rate
+        self, method, path, authenticator, credentials, params, json_body, headers, wait_for_rate, timeout
     ) -> requests.Response:
         """One exchange. The concurrency permit and the session are given back before the exchange is logged and
         its body decoded, so that the next request is already on its way while this answer is being handled
         (with several threads decoding, the log line alone held the licence's slot for milliseconds per request)."""
         if authenticator is None:
-            response, seconds = self._send(method, path, credentials, params, json_body, headers, wait_for_rate)
+            response, seconds = self._send(method, path, credentials, params, json_body, headers, wait_for_rate,
+                                           timeout)
         else:
             with self._permit(), authenticator.lease() as leased:
                 try:
-                    response, seconds = self._send(method, path, leased, params, json_body, headers, wait_for_rate)
+                    response, seconds = self._send(method, path, leased, params, json_body, headers, wait_for_rate,
+                                                   timeout)
                 except _Failure as failure:
                     if failure.status != 401:
                         raise
@@ -308,10 +327,10 @@ class Transport:
             permits.release()
 
     def _send(
-        self, method, path, credentials, params, json_body, headers, wait_for_rate
+        self, method, path, credentials, params, json_body, headers, wait_for_rate, timeout
     ) -> tuple[requests.Response, float]:
         """The request sent and its answer read: the response and its seconds (a failure is logged and raised)."""
-        kwargs: dict[str, Any] = {"params": params, "timeout": self.settings.timeout, "verify": self.settings.verify_ssl}
+        kwargs: dict[str, Any] = {"params": params, "timeout": timeout, "verify": self.settings.verify_ssl}
         if headers:
             kwargs["headers"] = dict(headers)
         if json_body is not None:

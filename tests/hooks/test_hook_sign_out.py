@@ -1,4 +1,5 @@
-"""Signing out over real HTTP: all sessions at once at the normal end of work, one by one from on_kill."""
+"""Signing out over real HTTP: all sessions at once at the normal end of work, one by one from on_kill within
+its deadline."""
 
 from __future__ import annotations
 
@@ -123,3 +124,71 @@ def test_on_kill_during_a_parallel_close_neither_waits_nor_signs_out_twice(
     counters = sandbox.control.counters()
     assert requests_during_on_kill == [0]  # on_kill left the three sessions to the threads signing them out
     assert counters["requests"] == counters["logouts"] == 3 and counters["open_sessions"] == 0
+
+
+def _close_with_hang_guard(hook: AcumaticaHook) -> None:
+    """hook.close() as on_kill calls it, on a thread: failing, instead of hanging the suite, if it is still
+    running after a minute (far beyond its deadline, far below anything the tests make the sandbox wait)."""
+    closing = threading.Thread(target=hook.close, name="on-kill-close")
+    closing.start()
+    closing.join(timeout=60)
+    assert not closing.is_alive(), "close() is still signing out past its deadline"
+
+
+def _left_open_warnings(caplog) -> list[str]:
+    return [record.getMessage() for record in caplog.records if "not signed out" in record.getMessage()]
+
+
+def test_a_sequential_close_gives_up_on_a_sign_out_the_server_holds_and_names_the_sessions_left_open(
+    new_sandbox, acumatica_connection, caplog
+):
+    # The sandbox holds sign-outs and never answers until released. Within its deadline (1 s here instead of
+    # 4 s, to keep the test short) close() must stop waiting for the first and not even send the second
+    # (or give it only what is left), then name both in one warning, leaving nothing of its own running.
+    sandbox = new_sandbox(rows=20, tenants=("Company",))
+    hook = _hook_with_sessions(sandbox, acumatica_connection, sessions=2)
+    client = hook.get_conn()
+    client.authenticator.sign_out_deadline_seconds = 1.0
+    sandbox.control.inject_fault("slow", count=2, path_contains=LOGOUT, delay_ms=600_000)
+    threads_before = set(threading.enumerate())
+    try:
+        with caplog.at_level(logging.WARNING, logger=client.log.name):
+            _close_with_hang_guard(hook)
+        assert sandbox.control.wait_held(1, timeout=0) >= 1  # close() returned while the server still held it
+    finally:
+        sandbox.control.clear_faults()
+    [warning] = _left_open_warnings(caplog)
+    assert "2 of 2 sessions not signed out" in warning and "session 1:" in warning and "session 2:" in warning
+    left_running = [thread for thread in set(threading.enumerate()) - threads_before
+                    if "process_request_thread" not in thread.name]  # the sandbox's own request threads aside
+    assert left_running == []
+
+
+def test_a_sequential_close_does_not_wait_for_a_retry_after_beyond_its_deadline(
+    new_sandbox, acumatica_connection, caplog
+):
+    # The sandbox's licence allows 2 requests a minute, spent by the two sign-ins: each sign-out meets a 429
+    # whose Retry-After (tens of seconds) ends after the 4 s deadline, so it is tried once and not retried
+    # (before the deadline, close() waited up to 60 s for each of its 2 retries, per session).
+    sandbox = new_sandbox(rows=20, tenants=("Company",), requests_per_minute=2)
+    hook = _hook_with_sessions(sandbox, acumatica_connection, sessions=2)
+    sandbox.control.reset_counters()
+    with caplog.at_level(logging.WARNING, logger=hook.get_conn().log.name):
+        _close_with_hang_guard(hook)
+    counters = sandbox.control.counters()
+    assert counters["requests"] == counters["throttled_429"] == 2 and counters["open_sessions"] == 2
+    [warning] = _left_open_warnings(caplog)
+    assert "2 of 2 sessions not signed out" in warning and "HTTP 429" in warning
+
+
+def test_a_sequential_close_signs_out_every_session_of_a_normal_server(new_sandbox, acumatica_connection, caplog):
+    # Sign-outs of 100 ms each, one after another, fit the deadline together: all signed out, no warning.
+    sandbox = new_sandbox(rows=20, tenants=("Company",))
+    hook = _hook_with_sessions(sandbox, acumatica_connection)
+    sandbox.control.inject_fault("slow", count=3, path_contains=LOGOUT, delay_ms=100)
+    sandbox.control.reset_counters()
+    with caplog.at_level(logging.WARNING, logger=hook.get_conn().log.name):
+        _close_with_hang_guard(hook)
+    counters = sandbox.control.counters()
+    assert counters["logouts"] == 3 and counters["open_sessions"] == 0
+    assert _left_open_warnings(caplog) == []
