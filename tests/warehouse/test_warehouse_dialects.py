@@ -86,6 +86,23 @@ def test_sqlite_fast_staging_stores_the_bytes_sqlalchemy_types_store(sqlite_url)
     ]
 
 
+@pytest.mark.skipif(not hasattr(sqlite3.Connection, "setlimit"), reason="Python 3.11+ tells SQLite's limits")
+def test_sqlite_staging_splits_a_batch_into_statements_of_the_connections_parameter_limit(sqlite_url, rows_factory):
+    """A batch holding more parameters than one statement may take goes in several statements and a shorter last
+    one; what lands is what the portable path stores (the limit is lowered here: at SQLite's usual 32,766 or more,
+    a 2,000-row batch fits in one or two statements)."""
+    batch = rows_factory(23)
+    for table, fast_path in (("fast", True), ("portable", False)):
+        with Warehouse(sqlite_url, fast_path=fast_path) as warehouse:
+            with warehouse.load(table=table, tenant="Company", key_fields=["TimeEntryID"]) as run:
+                driver = run.connection.connection.driver_connection
+                driver.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 100)  # a few rows per statement
+                assert run.write(batch) == 23
+                assert run.commit(SyncState("Company", table)).inserted == 23
+    path = sqlite_url.removeprefix("sqlite:///")
+    assert len(stored_as(path, "fast")) == 23 and stored_as(path, "fast") == stored_as(path, "portable")
+
+
 def test_sqlite_writers_of_one_file_wait_for_each_other_instead_of_failing(sqlite_url, rows_factory):
     first, second = Warehouse(sqlite_url), Warehouse(sqlite_url)
     try:
