@@ -103,6 +103,23 @@ def test_sqlite_staging_splits_a_batch_into_statements_of_the_connections_parame
     assert len(stored_as(path, "fast")) == 23 and stored_as(path, "fast") == stored_as(path, "portable")
 
 
+def test_sqlite_staging_prepares_a_few_distinct_statements_whatever_the_batch_sizes(sqlite_url, rows_factory):
+    """The driver caches every distinct statement it prepares, and a statement of thousands of parameters takes
+    megabytes: batches of every size from 1 to 64 rows must share a handful of statements (powers of two of rows)."""
+    inserts: set[str] = set()
+    with Warehouse(sqlite_url) as warehouse:
+        sqlalchemy.event.listen(warehouse.engine, "before_cursor_execute",
+                                lambda _c, _cur, statement, *_: inserts.add(statement)
+                                if statement.startswith("INSERT INTO _acumatica_stage_") else None)
+        with warehouse.load(table="sizes", tenant="Company", key_fields=["TimeEntryID"]) as run:
+            start = 0
+            for size in range(1, 65):
+                run.write(rows_factory(size, start=start))
+                start += size
+            assert run.commit(SyncState("Company", "sizes")).inserted == start
+    assert len(inserts) <= 7  # 1, 2, 4, ... 64 rows
+
+
 def test_sqlite_writers_of_one_file_wait_for_each_other_instead_of_failing(sqlite_url, rows_factory):
     first, second = Warehouse(sqlite_url), Warehouse(sqlite_url)
     try:
