@@ -5,11 +5,13 @@ filter whose result set moves (a record updated or deleted while we page shifts 
 one place forward) silently skips rows. So a window is cut into time slices that each fit in ONE
 request: a slice answered with fewer than $top records is complete at that instant, whatever moves
 later. A slice that comes back full is split in three at the median of the timestamps it returned
-([start, m), the instant m, (m, end)), so every split makes progress. Only a single instant holding
-more records than a page (a mass update) is paged with $skip, because only there can a shifting page hide
-a record; so after each pass one request lists the keys now at that instant (a single answer: nothing can
-shift under it), and the instant is paged again only if that listing names a record the pass missed.
-(An instant too large for one listing is re-read until a whole pass finds nothing new.)
+([start, m), the instant m, (m, end)), so every split makes progress. A single instant holding more
+records than a page (a mass update) that the probe counted is asked for whole, in one answer of up to
+INSTANT_PAGE_LIMIT records (no more than the server has shown it answers at once). Otherwise, or when that
+answer comes back full, the instant is paged with $skip, because only there can a shifting page hide a record;
+so after each pass one request lists the keys now at that instant (a single answer: nothing can shift under
+it), and the instant is paged again only if that listing names a record the pass missed. (An instant too
+large for one listing is re-read until a whole pass finds nothing new.)
 
 Before fetching, a cheap probe ($select of the timestamp alone) learns where the records lie, so that
 slices hold about one page each and can be fetched in parallel within the licence's concurrency.
@@ -39,6 +41,8 @@ PROBE_PAGE_SIZE = 50000
 CROWDED_INSTANT = 64
 #: Passes over one crowded instant (or a table without timestamps) before its stragglers wait for the next run.
 MAX_PASSES = 5
+#: The most records one request asks for to read a mass-updated instant whole (the largest batch_size).
+INSTANT_PAGE_LIMIT = 10_000
 #: Pages past the distinct records seen after which $skip is taken to be ignored by the server.
 RUNAWAY_PAGES = 10
 
@@ -74,6 +78,8 @@ class TimeSlice:
 
     start: datetime | None
     end: datetime | None
+    expected: int = field(default=0, compare=False)
+    """Records the probe counted in it, where it planned the slice around them (0: unknown)."""
 
     @property
     def is_instant(self) -> bool:
@@ -209,7 +215,7 @@ def plan_slices(histogram: TimestampHistogram, window: TimeSlice, per_slice: int
             start, end = from_ms(start_ms), from_ms(end_ms)
             if cursor is None or cursor < start:
                 slices.append(TimeSlice(cursor, start))
-            slices.append(TimeSlice(start, end))
+            slices.append(TimeSlice(start, end, count))
             cursor = end
             continue
         filled += count
@@ -262,6 +268,8 @@ class SliceReader:
         self._record_id = record_id
         self._description = description
         self._cap_checked = False
+        self._answered = 0
+        """The most records the server gave in one answer (a probe page): larger $top may be capped silently."""
         self.requests = 0
 
     def read(self, window: TimeSlice) -> Iterator[list[Record]]:
@@ -351,6 +359,7 @@ class SliceReader:
             done, _ = wait(needed, return_when=FIRST_COMPLETED)
             for future in done:
                 at, page = running.pop(future), future.result()
+                self._answered = max(self._answered, len(page))
                 first = page if at == first_skip else first
                 arrived.append(page)
                 if len(page) < size or (at != first_skip and page == first):
@@ -415,7 +424,16 @@ class SliceReader:
             return pool.submit(self._list_keys, task.part)
         if isinstance(task, _InstantPaging):
             return pool.submit(self._get, task.part, top=self._page_size, skip=task.skip)
-        return pool.submit(self._get, task, top=self._page_size, skip=0)
+        return pool.submit(self._get, task, top=self._top(task), skip=0)
+
+    def _top(self, part: TimeSlice) -> int:
+        """$top for a slice: a page; but an instant the probe counted more records in than a page holds is asked
+        for whole (with a margin), when the server has answered that many at once and INSTANT_PAGE_LIMIT allows:
+        one answer, in which nothing can shift, instead of a page per batch_size and a listing of its keys."""
+        if not part.is_instant or part.expected < self._page_size:
+            return self._page_size
+        whole = part.expected + part.expected // 4 + 1
+        return whole if whole <= min(INSTANT_PAGE_LIMIT, self._answered) else self._page_size
 
     def _settle(
         self, task: TimeSlice | _InstantPaging, records: list[Record]
@@ -425,9 +443,9 @@ class SliceReader:
             return self._settle_check(task, records)
         if isinstance(task, _InstantPaging):
             return self._settle_instant_page(task, records)
-        if len(records) < self._page_size:
+        if len(records) < self._top(task):
             return records, []
-        if task.is_instant:
+        if task.is_instant:  # a whole-instant answer that came back full counts as a first pass over it
             paging = _InstantPaging(task)
             return self._settle_instant_page(paging, records)
         middle = self._median_timestamp(records)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from datetime import datetime, timedelta, timezone
 
 from airflow_provider_acumatica.client.queries import lt
+from airflow_provider_acumatica.extract import slicing
 from airflow_provider_acumatica.extract.slicing import (
     ONE_MS, SliceReader, TimestampHistogram, TimeSlice, from_ms, plan_slices, to_ms,
 )
@@ -193,3 +195,51 @@ def test_records_deleted_while_a_crowded_instant_is_paged_hide_no_other(new_sand
                   if instant.holds(datetime.fromisoformat(record["LastModifiedDateTime"].replace("Z", "+00:00")))}
     assert at_instant and at_instant - read == set()
 
+
+
+def _read_from_the_beginning(hook: AcumaticaHook, reader: SliceReader) -> list[str]:
+    return [record["id"] for batch in reader.read(TimeSlice(None, datetime.now(timezone.utc))) for record in batch]
+
+
+def test_a_mass_updated_instant_the_probe_counted_is_read_in_one_request(new_sandbox, acumatica_connection,
+                                                                          monkeypatch):
+    """The probe knows how many records the instant holds: asked for whole, it needs no $skip pages and no listing
+    of its keys (one answer: nothing can shift in it). Read the paged way too (whole reads switched off)."""
+    sandbox = new_sandbox(rows=3000, seed=3, tenants=("Company",))  # one instant holds > 1,000 records
+    truth = sorted(record["id"] for record in sandbox.control.truth("Company", "TimeEntry")["records"])
+    crowd = len(truth) - len({record["LastModifiedDateTime"]
+                              for record in sandbox.control.truth("Company", "TimeEntry")["records"]})
+    with AcumaticaHook(acumatica_connection(sandbox)) as hook:
+        whole = time_entry_reader(hook, 200)
+        read_whole = _read_from_the_beginning(hook, whole)
+        monkeypatch.setattr(slicing, "INSTANT_PAGE_LIMIT", 0)
+        paged = time_entry_reader(hook, 200)
+        read_paged = _read_from_the_beginning(hook, paged)
+    assert sorted(read_whole) == sorted(read_paged) == truth and crowd > 1000
+    assert paged.requests - whole.requests >= crowd // 200  # its pages after the first, and the key listing
+
+
+def test_an_instant_holding_more_than_the_probe_counted_is_paged_after_all(new_sandbox, acumatica_connection):
+    """A whole-instant answer that comes back full (the probe counted too few: records spread thinly over probe
+    pages, or arriving late) is not taken as complete: it counts as a first pass, and the key listing after it
+    sends the instant to be paged again."""
+    sandbox = new_sandbox(rows=3000, seed=3, tenants=("Company",))
+    truth = sorted(record["id"] for record in sandbox.control.truth("Company", "TimeEntry")["records"])
+    with AcumaticaHook(acumatica_connection(sandbox)) as hook:
+        reader = time_entry_reader(hook, 200)
+        planned = reader._plan
+
+        def undercounted(window: TimeSlice) -> list[TimeSlice]:  # the real plan, its instants' counts halved
+            return [dataclasses.replace(part, expected=part.expected // 2) for part in planned(window)]
+
+        reader._plan = undercounted
+        assert sorted(_read_from_the_beginning(hook, reader)) == truth
+
+
+def test_an_instant_is_not_asked_for_whole_beyond_what_the_server_answers_at_once(new_sandbox, acumatica_connection):
+    """An instance capping its answers at 150 records would cut a whole-instant answer short without a sign: the
+    instant is paged at the cap instead, and nothing is lost."""
+    sandbox = new_sandbox(rows=3000, seed=3, tenants=("Company",), max_page_size=150)
+    truth = sorted(record["id"] for record in sandbox.control.truth("Company", "TimeEntry")["records"])
+    with AcumaticaHook(acumatica_connection(sandbox)) as hook:
+        assert sorted(_read_from_the_beginning(hook, time_entry_reader(hook, 500))) == truth
