@@ -160,8 +160,9 @@ class AcumaticaHook(BaseHook):
         `parallel=True` signs the sessions out all at once (a round trip in all, not one per session) and is
         for the normal end of work only. on_kill runs in a signal handler, where waiting for helper threads
         could wait forever for a lock the interrupted thread holds: it calls plain `close()`, one sign-out
-        after another on its own thread; called during or after a parallel close, it skips the sessions
-        already signed out or being signed out, without waiting for them.
+        after another on its own thread, all within SIGN_OUT_DEADLINE_SECONDS (Airflow kills the task 5 s after
+        asking it to stop; sessions not signed out by then are named in a warning); called during or after a
+        parallel close, it skips the sessions already signed out or being signed out, without waiting for them.
         """
         if self._client is not None:
             self._client.close(parallel=parallel)
