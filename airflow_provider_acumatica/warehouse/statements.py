@@ -137,29 +137,22 @@ def staged_rows(staging: Table, columns: Sequence[str], tenant: str, synced_at: 
 
 
 def insert_staged(target: Table, staging: Table, columns: Sequence[str], tenant: str, synced_at: datetime,
-                  *conditions: ColumnElement[bool], insert_of: Any = insert) -> Insert:
-    """INSERT ... SELECT of the staged rows (those meeting ``conditions``) as warehouse rows into the target.
+                  *conditions: ColumnElement[bool], insert_of: Any = insert, order_by: Sequence[Any] = ()) -> Insert:
+    """INSERT ... SELECT of the staged rows (those meeting ``conditions``, in ``order_by``) as warehouse rows into
+    the target.
 
     On its own it fills a table created by this load's commit: no row can conflict with one already there.
     """
-    rows = staged_rows(staging, columns, tenant, synced_at).where(*conditions)
+    rows = staged_rows(staging, columns, tenant, synced_at).where(*conditions).order_by(*order_by)
     return insert_of(target).from_select([TENANT, *columns, SYNCED_AT], rows)
 
 
 def upsert(insert_of: Any, target: Table, staging: Table, columns: Sequence[str], key_columns: Sequence[str],
            tenant: str, synced_at: datetime) -> Insert:
-    """INSERT ... SELECT ... ON CONFLICT DO UPDATE for PostgreSQL and SQLite (``insert_of`` is the dialect's insert).
-
-    Updating a row clears its ``_deleted_at``: a row that is read again exists again.
-    """
-    where_true = true()  # SQLite's upsert grammar needs a WHERE in the SELECT
-    statement = insert_staged(target, staging, columns, tenant, synced_at, where_true, insert_of=insert_of)
-    excluded = statement.excluded
-    changes = {name: excluded[name] for name in columns if name not in key_columns}
-    changes |= {SYNCED_AT: excluded[SYNCED_AT], DELETED_AT: None}
-    return statement.on_conflict_do_update(
-        index_elements=[TENANT, *key_columns], set_=changes, where=is_current(target, excluded)
-    )
+    """INSERT ... SELECT ... ON CONFLICT DO UPDATE for PostgreSQL and SQLite (``insert_of`` is the dialect's insert),
+    where the staged copy is current (see ``is_current``)."""
+    statement = insert_staged(target, staging, columns, tenant, synced_at, true(), insert_of=insert_of)
+    return _updating_on_conflict(statement, columns, key_columns, where=is_current(target, statement.excluded))
 
 
 def move_staged(insert_of: Any, target: Table, staging: Table, columns: Sequence[str], key_columns: Sequence[str],
@@ -167,13 +160,19 @@ def move_staged(insert_of: Any, target: Table, staging: Table, columns: Sequence
     """INSERT ... SELECT ... ON CONFLICT DO UPDATE of every staged row, in key order and a key's copies in arrival
     order, so the copy staged last wins whatever its ``_last_modified`` (as ``drop_superseded`` decides)."""
     order = [*(staging.c[name] for name in key_columns), staging.c[STAGED_ORDER]]
-    rows = staged_rows(staging, columns, tenant, synced_at).where(true()).order_by(*order)  # WHERE: see `upsert`
-    statement = insert_of(target).from_select([TENANT, *columns, SYNCED_AT], rows)
+    statement = insert_staged(target, staging, columns, tenant, synced_at, true(), insert_of=insert_of,
+                              order_by=order)
+    return _updating_on_conflict(statement, columns, key_columns)
+
+
+def _updating_on_conflict(statement: Any, columns: Sequence[str], key_columns: Sequence[str],
+                          where: ColumnElement[bool] | None = None) -> Insert:
+    """``statement`` (an INSERT ... SELECT ... WHERE: SQLite's upsert grammar needs the WHERE) updating the row
+    already there on a key conflict. Updating a row clears its ``_deleted_at``: a row read again exists again."""
     excluded = statement.excluded
-    return statement.on_conflict_do_update(
-        index_elements=[TENANT, *key_columns],
-        set_={name: excluded[name] for name in [*columns, SYNCED_AT] if name not in key_columns},
-    )
+    changes = {name: excluded[name] for name in columns if name not in key_columns}
+    changes |= {SYNCED_AT: excluded[SYNCED_AT], DELETED_AT: None}
+    return statement.on_conflict_do_update(index_elements=[TENANT, *key_columns], set_=changes, where=where)
 
 
 def update_existing(target: Table, staging: Table, columns: Sequence[str], key_columns: Sequence[str],
