@@ -187,6 +187,17 @@ class Reply(NamedTuple):
     data: Any
 
 
+class _Call(NamedTuple):
+    """What one request sends, the same for each of its attempts."""
+
+    method: str
+    path: str
+    params: dict[str, str] | None
+    json_body: Any
+    headers: dict[str, str] | None
+    wait_for_rate: bool
+
+
 class _Failure(Exception):
     """One failed attempt: retryable or not, with what the final error should say."""
 
@@ -253,10 +264,10 @@ class Transport:
         started = time.monotonic()
         attempt, renewed = 0, False
         limit = self.retry.max_retries if max_retries is None else max_retries
+        call = _Call(method, path, params, json_body, headers, wait_for_rate)
         while True:
             try:
-                response = self._attempt(method, path, authenticator, credentials, params, json_body, headers,
-                                         wait_for_rate, self._timeout(deadline))
+                response = self._attempt(call, authenticator, credentials, self._timeout(deadline))
                 return _decoded(response, decode)
             except _Renew as renewal:
                 if renewed and not renewal.maybe_stale:
@@ -293,26 +304,23 @@ class Transport:
             raise _Failure(None, "not sent: its deadline had passed")
         return min(self.settings.timeout, left)
 
-    def _attempt(
-        self, method, path, authenticator, credentials, params, json_body, headers, wait_for_rate, timeout
-    ) -> requests.Response:
+    def _attempt(self, call: _Call, authenticator: Authenticator | None, credentials: Credentials | None,
+                 timeout: float) -> requests.Response:
         """One exchange. The concurrency permit and the session are given back before the exchange is logged and
         its body decoded, so that the next request is already on its way while this answer is being handled
         (with several threads decoding, the log line alone held the licence's slot for milliseconds per request)."""
         if authenticator is None:
-            response, seconds = self._send(method, path, credentials, params, json_body, headers, wait_for_rate,
-                                           timeout)
+            response, seconds = self._send(call, credentials, timeout)
         else:
             with self._permit(), authenticator.lease() as leased:
                 try:
-                    response, seconds = self._send(method, path, leased, params, json_body, headers, wait_for_rate,
-                                                   timeout)
+                    response, seconds = self._send(call, leased, timeout)
                 except _Failure as failure:
                     if failure.status != 401:
                         raise
-                    self.trace(f"{method} {path}: 401, renewing credentials")
+                    self.trace(f"{call.method} {call.path}: 401, renewing credentials")
                     raise _Renew(authenticator.renew(leased)) from None
-        self._log_exchange(response, json_body, seconds)
+        self._log_exchange(response, call.json_body, seconds)
         return response
 
     @contextlib.contextmanager
@@ -326,32 +334,30 @@ class Transport:
         finally:
             permits.release()
 
-    def _send(
-        self, method, path, credentials, params, json_body, headers, wait_for_rate, timeout
-    ) -> tuple[requests.Response, float]:
+    def _send(self, call: _Call, credentials: Credentials | None, timeout: float) -> tuple[requests.Response, float]:
         """The request sent and its answer read: the response and its seconds (a failure is logged and raised)."""
-        kwargs: dict[str, Any] = {"params": params, "timeout": timeout, "verify": self.settings.verify_ssl}
-        if headers:
-            kwargs["headers"] = dict(headers)
-        if json_body is not None:
-            kwargs["json"] = json_body
+        kwargs: dict[str, Any] = {"params": call.params, "timeout": timeout, "verify": self.settings.verify_ssl}
+        if call.headers:
+            kwargs["headers"] = dict(call.headers)
+        if call.json_body is not None:
+            kwargs["json"] = call.json_body
         if credentials is not None:
             credentials.apply(kwargs)
         limiter = self.limits.rate
-        rate = limiter.slot(wait=wait_for_rate) if limiter is not None else contextlib.nullcontext(0.0)
+        rate = limiter.slot(wait=call.wait_for_rate) if limiter is not None else contextlib.nullcontext(0.0)
         with rate as waited:
             if waited:
                 self.trace(f"rate limit: waited {waited:.2f} s")
             started = time.monotonic()
             try:
-                response = self.session.request(method, self.url(path), **kwargs)
+                response = self.session.request(call.method, self.url(call.path), **kwargs)
             except _TRANSIENT_ERRORS as error:
                 raise _Failure(None, f"{type(error).__name__} (connection reset, timeout or truncated answer)") from None
         seconds = time.monotonic() - started
         if credentials is not None:
             credentials.absorb(response)
         if response.status_code >= 400:
-            self._log_exchange(response, json_body, seconds)
+            self._log_exchange(response, call.json_body, seconds)
             raise _failure_of(response)
         return response, seconds
 
