@@ -8,7 +8,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -17,7 +17,7 @@ from airflow_provider_acumatica.client.errors import AcumaticaApiError, Acumatic
 from airflow_provider_acumatica.client.masking import SecretMasker
 from airflow_provider_acumatica.client.metadata import ODataEntitySet, parse_metadata
 from airflow_provider_acumatica.client.queries import ODataFilter, ge, join_names, query_params, render_filter
-from airflow_provider_acumatica.client.records import DateTimeReader, ODataDecoder, RecordDecoder
+from airflow_provider_acumatica.client.records import DateTimeReader, ODataDecoder, RecordBatch, RecordDecoder
 from airflow_provider_acumatica.client.settings import AcumaticaSettings
 from airflow_provider_acumatica.client.tokens import Cipher, TokenStore, derived_cipher
 from airflow_provider_acumatica.client.transport import Transport
@@ -81,13 +81,29 @@ class AcumaticaClient:
         custom: Names = None, top: int, skip: int = 0,
     ) -> list[dict]:
         """One request: at most `top` records of `entity` after skipping `skip`, decoded."""
+        return _as_list(self._read_entity(self.records.page_reader, entity, filter=filter, select=select,
+                                          expand=expand, custom=custom, top=top, skip=skip))
+
+    def get_entity_batch(
+        self, entity: str, *, filter: FilterArg = None, select: Names = None, expand: Names = None,
+        custom: Names = None, top: int, skip: int = 0,
+    ) -> RecordBatch:
+        """`get_entity_page` as a `RecordBatch` (the records held by field): for loading many records."""
+        batch = self._read_entity(self.records.batch_reader, entity, filter=filter, select=select, expand=expand,
+                                  custom=custom, top=top, skip=skip)
+        return RecordBatch({}, 0) if batch is None else batch
+
+    def _read_entity(
+        self, reader: Callable[[Hashable], Callable[[bytes], Any]], entity: str, *, filter: FilterArg,
+        select: Names, expand: Names, custom: Names, top: int, skip: int,
+    ) -> Any:
+        """One page of `entity`, decoded by `reader`'s decoder for this query."""
         _check_page(top, skip)
         params = query_params(filter=render_filter(filter, 3), select=join_names(select), expand=join_names(expand),
                               custom=join_names(custom), top=top, skip=skip)
-        pages = self.records.page_reader((entity, params.get("$select"), params.get("$expand"), params.get("$custom")))
-        reply = self.transport.request("GET", self.entity_path(entity), authenticator=self.authenticator,
-                                       params=params, decode=pages)
-        return _as_list(reply.data)
+        decode = reader((entity, params.get("$select"), params.get("$expand"), params.get("$custom")))
+        return self.transport.request("GET", self.entity_path(entity), authenticator=self.authenticator,
+                                      params=params, decode=decode).data
 
     def get_entity_values(
         self, entity: str, field: str, *, filter: FilterArg = None, top: int, skip: int = 0,

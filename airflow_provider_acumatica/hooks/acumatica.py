@@ -20,6 +20,7 @@ from airflow.sdk.bases.hook import BaseHook
 from airflow_provider_acumatica.client import auth
 from airflow_provider_acumatica.client.api import AcumaticaClient, FilterArg, Names
 from airflow_provider_acumatica.client.metadata import ODataEntitySet
+from airflow_provider_acumatica.client.records import RecordBatch
 from airflow_provider_acumatica.client.settings import AcumaticaSettings
 
 
@@ -88,6 +89,15 @@ class AcumaticaHook(BaseHook):
     ) -> list[dict]:
         """One page (one request) of a REST entity."""
         return self.get_conn().get_entity_page(
+            entity, filter=filter, select=select, expand=expand, custom=custom, top=top, skip=skip
+        )
+
+    def get_entity_batch(
+        self, entity: str, *, filter: FilterArg = None, select: Names = None, expand: Names = None,
+        custom: Names = None, top: int, skip: int = 0,
+    ) -> RecordBatch:
+        """`get_entity_page` as a `RecordBatch`: the records held by field, no dict per record (for loaders)."""
+        return self.get_conn().get_entity_batch(
             entity, filter=filter, select=select, expand=expand, custom=custom, top=top, skip=skip
         )
 

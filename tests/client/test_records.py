@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from airflow_provider_acumatica.client.metadata import parse_metadata
-from airflow_provider_acumatica.client.records import DateTimeReader, ODataDecoder, RecordDecoder
+from airflow_provider_acumatica.client.records import DateTimeReader, ODataDecoder, RecordBatch, RecordDecoder
 
 UTC = datetime.timezone.utc
 
@@ -112,6 +112,33 @@ def test_page_reader_decodes_every_page_as_the_general_decoder_does():
 
 def _fields_of_shape(page: list[dict]) -> set[str]:
     return {name for record in page for name in record if name != "_links"}
+
+
+def test_batch_reader_holds_by_field_the_records_the_general_decoder_gives():
+    zone = ZoneInfo("America/New_York")
+    general = RecordDecoder(DateTimeReader(zone))
+    batches = RecordDecoder(DateTimeReader(zone)).batch_reader(("TimeEntry", None, None, None))
+    for page in PAGES:  # the first page general, then typed ones and ones that widen the shape
+        expected = general.loads(json.dumps(page))
+        batch = batches(json.dumps(page).encode())
+        assert len(batch) == len(expected)
+        for name in _fields_of_shape(page):
+            assert list(batch.column(name)) == [record.get(name) for record in expected], name
+
+
+def test_batch_reader_takes_a_single_record_answer_as_a_batch_of_one():
+    batches = RecordDecoder(DateTimeReader(ZoneInfo("UTC"))).batch_reader(("TimeEntry", None, None, None))
+    batch = batches(json.dumps(_record(1, Hours={"value": 7.5})).encode())
+    assert len(batch) == 1 and batch.column("Hours") == [7.5]
+    assert len(batches(b"[]")) == 0
+
+
+def test_record_batch_columns_and_positions():
+    batch = RecordBatch.of_records([{"id": "a", "X": 1}, {"id": "b"}, {"id": "c", "Y": True}])
+    assert list(batch.fields) == ["id", "X", "Y"] and len(batch) == 3
+    assert batch.column("X") == [1, None, None] and batch.column("Missing") == [None, None, None]
+    assert batch.take([2, 0]).records() == [{"id": "c", "X": None, "Y": True}, {"id": "a", "X": 1, "Y": None}]
+    assert RecordBatch({}, 2).records() == [{}, {}]
 
 
 def test_page_reader_parses_pages_of_a_known_shape_typed():
