@@ -69,7 +69,10 @@ class DateTimeReader:
 
     def parse(self, text: str) -> datetime.datetime:
         """`read` without the cache; raises ValueError when `text` is not an ISO date-time."""
-        value = datetime.datetime.fromisoformat(text)
+        return self.place(datetime.datetime.fromisoformat(text))
+
+    def place(self, value: datetime.datetime) -> datetime.datetime:
+        """A parsed date-time as an instant in the output zone; without an offset it is profile-zone wall time."""
         if value.tzinfo is None:
             value = value.replace(tzinfo=self.profile_zone, fold=0)
         return value.astimezone(self.output_zone)
@@ -237,6 +240,15 @@ class _Wrapped(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True
 
 
 _EMPTY = _Wrapped()
+
+
+class _WrappedInstant(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
+    """A REST date-time field, parsed by msgspec (RFC 3339: seconds required; beyond microseconds it rounds)."""
+
+    value: datetime.datetime | None = None
+
+
+_NO_INSTANT = _WrappedInstant()
 _NO_LINKS = msgspec.Raw(b"null")
 _PLAIN_FIELDS = ("id", "rowNumber")
 
@@ -290,9 +302,11 @@ class _PageShape:
         fields: dict[str, Sequence[Any]] = dict(zip(typed.names, zip(*map(typed.values_of, structs))))
         if not structs:
             return RecordBatch({}, 0)
-        read_column = self._records.datetimes.read_column
+        datetimes = self._records.datetimes
+        for name in typed.instants:
+            fields[name] = [None if value is None else datetimes.place(value) for value in fields[name]]
         for name in typed.sniffed:  # date-times by shape, as the general loop reads them
-            fields[name] = read_column(fields[name])
+            fields[name] = datetimes.read_column(fields[name])
         for name in typed.others:  # custom fields, details, linked entities: the general loop itself
             fields[name] = [self._other(name, value) for value in fields[name]]
         return RecordBatch(fields, len(structs))
@@ -321,7 +335,7 @@ class _PageShape:
                 else:
                     wrapped.pop(name, None)
                     others[name] = None
-        shape = (tuple(wrapped), tuple(others), tuple(sorted((text - dated) & set(wrapped))), tuple(sorted(dated)))
+        shape = (tuple(wrapped), tuple(others), tuple(sorted(text & set(wrapped))), tuple(sorted(dated)))
         if known is None or shape != (known.wrapped, known.others, known.text, known.dated):
             self._typed = _TypedShape.of(*shape)
 
@@ -349,10 +363,14 @@ class _TypedShape(NamedTuple):
     wrapped: tuple[str, ...]
     others: tuple[str, ...]
     text: tuple[str, ...]
-    """Wrapped fields seen only with values other than date-times (text, numbers): kept as they are."""
+    """Wrapped fields seen with values other than date-times (text, numbers); kept as they are if never dated."""
     dated: tuple[str, ...]
     """Fields seen with a date-time."""
+    instants: tuple[str, ...]
+    """Fields seen with date-times only: msgspec parses their values (a page where one is not a date-time
+    fails the typed parse, is decoded the general way, and the field joins `text`)."""
     sniffed: tuple[str, ...]
+    """Fields whose values are date-times when they have the shape of one (never valued yet, or mixed)."""
     names: tuple[str, ...]
     decoder: msgspec.json.Decoder
     values_of: Callable[[Any], tuple]
@@ -362,17 +380,19 @@ class _TypedShape(NamedTuple):
            dated: tuple[str, ...]) -> _TypedShape:
         """A Struct with one attribute per field (named f0, f1...: any field name is safe), and its reader."""
         kinds = [(name, Any, None) for name in _PLAIN_FIELDS]
-        kinds += [(name, _Wrapped, _EMPTY) for name in wrapped]
+        instants = tuple(name for name in wrapped if name in dated and name not in text)
+        kinds += [(name, _WrappedInstant, _NO_INSTANT) if name in instants else (name, _Wrapped, _EMPTY)
+                  for name in wrapped]
         kinds += [(name, Any, None) for name in others]
         fields = [(f"f{i}", kind, default) for i, (_, kind, default) in enumerate(kinds)]
         rename = {f"f{i}": name for i, (name, _, _) in enumerate(kinds)} | {"links": "_links"}
         struct = msgspec.defstruct("AcumaticaRecord", [*fields, ("links", msgspec.Raw, _NO_LINKS)], rename=rename,
                                    forbid_unknown_fields=True, gc=False)
-        paths = [f"f{i}.value" if kind is _Wrapped else f"f{i}" for i, (_, kind, _) in enumerate(kinds)]
+        paths = [f"f{i}" if kind is Any else f"f{i}.value" for i, (_, kind, _) in enumerate(kinds)]
         names = tuple(name for name, _, _ in kinds)
-        sniffed = tuple(name for name in wrapped if name not in text)
+        sniffed = tuple(name for name in wrapped if name not in instants and (name in dated or name not in text))
         decoder = msgspec.json.Decoder(list[struct])
-        return cls(wrapped, others, text, dated, sniffed, names, decoder, operator.attrgetter(*paths))
+        return cls(wrapped, others, text, dated, instants, sniffed, names, decoder, operator.attrgetter(*paths))
 
 
 class ODataDecoder:

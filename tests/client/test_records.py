@@ -164,6 +164,16 @@ def test_page_reader_keeps_text_fields_text_on_typed_pages():
     assert later[0]["When"] == utc(2024, 7, 16)
 
 
+def test_page_reader_parses_date_time_fields_in_c_and_reads_other_forms_the_general_way():
+    reader = RecordDecoder(DateTimeReader(ZoneInfo("America/New_York"))).page_reader(("TimeEntry", None, None, None))
+    reader(json.dumps([_record(1, When={"value": "2024-07-15T10:31:28Z"})]).encode())
+    assert reader.__self__._typed.instants == ("When",)
+    # wall time in the repeated hour (the earlier instant), and a form without seconds that msgspec refuses
+    page = [_record(2, When={"value": "2024-11-03T01:30:00"}), _record(3, When={"value": "2024-07-16T00:00"})]
+    assert [record["When"] for record in reader(json.dumps(page).encode())] == [utc(2024, 11, 3, 5, 30),
+                                                                              utc(2024, 7, 16, 4)]
+
+
 def test_page_reader_raises_value_error_on_a_truncated_page():
     reader = RecordDecoder(DateTimeReader(ZoneInfo("UTC"))).page_reader(("TimeEntry", None, None, None))
     reader(json.dumps([_record(1, Hours={"value": 7.5})]).encode())
