@@ -176,9 +176,10 @@ class WarehouseDialect:
         connection.execute(self._superseded(staging, key_columns))
         return _count(connection, staging)
 
-    def stage(self, connection: Connection, staging: Table, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Append rows (tuples in the staging table's column order) to the staging table."""
-        (self._stage_fast if self.fast_path else self._stage_portable)(connection, staging, rows)
+    def stage(self, connection: Connection, staging: Table, columns: Sequence[Sequence[Any]]) -> None:
+        """Append a batch to the staging table: its values column by column, in the staging table's column order (the
+        sequences are not changed)."""
+        (self._stage_fast if self.fast_path else self._stage_portable)(connection, staging, columns)
 
     def merge(self, connection: Connection, target: Table, staging: Table, columns: Sequence[str],
               key_columns: Sequence[str], tenant: str, synced_at: datetime, rows: int) -> MergeCounts:
@@ -186,9 +187,9 @@ class WarehouseDialect:
         merge = self._merge_fast if self.fast_path else self._merge_portable
         return merge(connection, rows, target, staging, columns, key_columns, tenant, synced_at)
 
-    def _stage_portable(self, connection: Connection, staging: Table, rows: Sequence[tuple[Any, ...]]) -> None:
+    def _stage_portable(self, connection: Connection, staging: Table, columns: Sequence[Sequence[Any]]) -> None:
         names = [column.name for column in staging.columns]
-        connection.execute(insert(staging), [dict(zip(names, row)) for row in rows])
+        connection.execute(insert(staging), [dict(zip(names, row)) for row in zip(*columns)])
 
     def _merge_portable(self, connection: Connection, rows: int, *args: Any) -> MergeCounts:
         counts = _count_existing(connection, rows, *args)
@@ -239,25 +240,20 @@ _SQLITE_FORMS: Mapping[Kind, Callable[[Iterable[Any]], Iterator[Any]]] = {
 """Kinds whose values staging hands SQLite's driver in another form, made a column at a time (see ``SqliteDialect``)."""
 
 
-def _in_sqlite_forms(staging: Table, rows: Sequence[tuple[Any, ...]]) -> Sequence[tuple[Any, ...]]:
-    """The rows with their date-times, dates and booleans in the forms of ``_SQLITE_FORMS``. Each distinct value
-    of a kind is converted once per batch: values recur (``_last_modified`` is the timestamp field again, many
-    rows share a date, booleans have two values)."""
-    positions: dict[Kind, list[int]] = {}
+def _in_sqlite_forms(staging: Table, columns: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
+    """The columns, those of date-times, dates and booleans in the forms of ``_SQLITE_FORMS`` (new lists: the
+    columns given are left as they are). Each distinct value of a kind is converted once per batch: values recur
+    (``_last_modified`` is the timestamp field again, many rows share a date, booleans have two values)."""
+    formed = list(columns)
+    forms: dict[Kind, dict[Any, Any]] = {}
     for position, column in enumerate(staging.columns):
         kind = kind_of_sql_type(column.type)
         if kind in _SQLITE_FORMS:
-            positions.setdefault(kind, []).append(position)
-    if not positions or not rows:
-        return rows
-    columns = list(zip(*rows))
-    for kind, kind_positions in positions.items():
-        forms: dict[Any, Any] = {}
-        for position in kind_positions:
-            new = list(set(columns[position]).difference(forms).difference((None,)))
-            forms.update(zip(new, _SQLITE_FORMS[kind](new)))
-            columns[position] = list(map(forms.get, columns[position]))  # None has no form: stays None
-    return list(zip(*columns))
+            known = forms.setdefault(kind, {})
+            new = list(set(formed[position]).difference(known).difference((None,)))
+            known.update(zip(new, _SQLITE_FORMS[kind](new)))
+            formed[position] = list(map(known.get, formed[position]))  # None has no form: stays None
+    return formed
 
 
 def _sqlite_parameter_limit(connection: Connection) -> int:
@@ -281,6 +277,12 @@ def _sqlite_insert(connection: Connection, staging: Table, rows: int) -> str:
     names = ", ".join(preparer.quote(column.name) for column in staging.columns)
     row = f"({', '.join('?' * len(staging.columns))})"
     return f"INSERT INTO {preparer.format_table(staging)} ({names}) VALUES {', '.join([row] * rows)}"
+
+
+def _row_by_row(columns: Iterable[Sequence[Any]]) -> tuple[Any, ...]:
+    """The values of the columns' rows, one row after the other: one statement's parameters. No tuple is made per
+    row: zip reuses its row tuple once chain is done with it."""
+    return tuple(chain.from_iterable(zip(*columns)))
 
 
 class SqliteDialect(WarehouseDialect):
@@ -331,7 +333,7 @@ class SqliteDialect(WarehouseDialect):
         ordered = insert(table).from_select(list(rows.selected_columns.keys()), rows.order_by(*key))
         super().create_filled(connection, table, ordered)
 
-    def _stage_fast(self, connection: Connection, staging: Table, rows: Sequence[tuple[Any, ...]]) -> None:
+    def _stage_fast(self, connection: Connection, staging: Table, columns: Sequence[Sequence[Any]]) -> None:
         """Insert many rows per statement: the driver's work per statement (reset, step, change count) then comes
         once per statement, not once per row (TimeEntry: 4.9 -> 3.2 us per row). Above all, each statement gives up
         the GIL while SQLite steps and must wait to get it back from the threads decoding pages: a 2,000-row
@@ -339,13 +341,13 @@ class SqliteDialect(WarehouseDialect):
         2.0-2.6 s in a few statements (side by side). Statements hold a power of two of rows (see
         ``_statement_sizes``): the driver caches each distinct statement it prepares (about 6 MB for a 2,000-row
         TimeEntry INSERT), and one statement per batch size grew a 1M-row load's peak memory by 280 MB."""
-        rows = _in_sqlite_forms(staging, rows)
+        columns = _in_sqlite_forms(staging, columns)
         fitting = max(1, _sqlite_parameter_limit(connection) // len(staging.columns))
         largest = 1 << (min(fitting, SQLITE_ROWS_PER_STATEMENT).bit_length() - 1)
         start = 0
-        for size in _statement_sizes(len(rows), largest):
-            values = tuple(chain.from_iterable(rows[start:start + size]))
-            connection.exec_driver_sql(_sqlite_insert(connection, staging, size), values)
+        for size in _statement_sizes(len(columns[0]), largest):
+            connection.exec_driver_sql(_sqlite_insert(connection, staging, size),
+                                       _row_by_row(column[start:start + size] for column in columns))
             start += size
 
     def _merge_fast(self, connection: Connection, rows: int, *args: Any) -> MergeCounts:
@@ -390,7 +392,7 @@ class PostgresDialect(WarehouseDialect):
         connection.execute(fill)
         connection.execute(add_key)
 
-    def _stage_fast(self, connection: Connection, staging: Table, rows: Sequence[tuple[Any, ...]]) -> None:
+    def _stage_fast(self, connection: Connection, staging: Table, columns: Sequence[Sequence[Any]]) -> None:
         from psycopg import sql
 
         driver_connection = connection.connection.driver_connection
@@ -402,7 +404,7 @@ class PostgresDialect(WarehouseDialect):
         with driver_connection.cursor() as cursor, cursor.copy(copy_sql) as copy:
             if binary_types:
                 copy.set_types(binary_types)
-            for row in rows:
+            for row in zip(*columns):
                 copy.write_row(row)
 
     def _merge_fast(self, connection: Connection, rows: int, *args: Any) -> MergeCounts:

@@ -25,10 +25,11 @@ import hashlib
 import logging
 import re
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from itertools import chain, repeat
 from types import TracebackType
 from typing import Any
 
@@ -46,6 +47,7 @@ from airflow_provider_acumatica.warehouse.schema import (
     STAGED_ORDER,
     SYNCED_AT,
     TENANT,
+    BatchConverter,
     TableLayout,
 )
 from airflow_provider_acumatica.warehouse.state import STATE_TABLE, SyncState, read_state, state_table, write_state
@@ -128,7 +130,8 @@ class Warehouse:
 
 
 class Load:
-    """One tenant's rows on their way into one table: ``write`` batches, ``mark_deleted`` keys, then ``commit``."""
+    """One tenant's rows on their way into one table: ``write`` (or ``write_columns``) batches, ``mark_deleted`` keys,
+    then ``commit``."""
 
     def __init__(self, warehouse: Warehouse, table: str, tenant: str, key_fields: Sequence[str], mode: str,
                  declared_types: Mapping[str, str] | None) -> None:
@@ -144,7 +147,7 @@ class Load:
         self._staged_at: datetime | None = None
         """When a load staging in place staged its first batch: its rows' ``_synced_at``."""
         self._moved_count = 0
-        self._converters: dict[int, Callable[[Sequence[Mapping[str, Any]], int], list[tuple[Any, ...]]]] = {}
+        self._converters: dict[int, BatchConverter] = {}
         self._staged_count = 0
         self._deletions: dict[str, Table] = {}
         self._committed = self._failed = False
@@ -222,31 +225,54 @@ class Load:
     # -- staging --------------------------------------------------------------------------------------
 
     def write(self, rows: Sequence[Mapping[str, Any]]) -> int:
-        """Stage a batch of rows (dicts keyed by source field names plus ``_acumatica_id``, ``_last_modified``)."""
+        """Stage a batch of rows (dicts keyed by source field names plus ``_acumatica_id``, ``_last_modified``):
+        held by field (fields in the order they first appear), then staged as ``write_columns`` stages."""
         rows = list(rows)
-        if not rows:
-            return 0
         for position, row in enumerate(rows):
             if type(row) is not dict:
                 if not isinstance(row, Mapping):
                     raise TypeError(f"table {self.table!r}: row {position} of the batch is a {type(row).__name__}, not a dict")
                 rows[position] = dict(row)
-        self.layout.discover(rows)
+        return self.write_columns({field: list(map(dict.get, rows, repeat(field))) for field in _fields_of(rows)})
+
+    def write_columns(self, columns: Mapping[str, Sequence[Any]]) -> int:
+        """Stage a batch of rows held by field: each field's values (as ``write``'s rows name fields), one per row,
+        None for no value; returns the rows. Staged as ``write`` stages them; the sequences are never changed."""
+        count = self._row_count(columns)
+        if not count:
+            return 0
+        self.layout.discover(columns)
         missing = [field for field, column in zip(self.layout.key_fields, self.layout.key_columns)
                    if column not in {staged.name for staged in self.layout.staged_columns()}]
         if missing:
             raise WarehouseError(f"table {self.table!r}: no row of the batch has a value for key field(s) {missing}")
-        staging_rows = self._converter()(rows, self._staged_count)  # a misfit raises here, before any change
+        staging_columns = self._converter()(columns, count, self._staged_count)  # a misfit raises here, unstaged
         with self._transaction() as connection:
             self._sync_staging(connection)
-            self.warehouse.dialect.stage(connection, self._staging, staging_rows)
-        self._staged_count += len(rows)
+            self.warehouse.dialect.stage(connection, self._staging, staging_columns)
+        self._staged_count += count
         if self._in_place and self._staged_count - self._moved_count >= MOVE_ROWS:
             with self._transaction(writes_warehouse=True) as connection:
                 self._move_to_hidden_table(connection)
-        return len(rows)
+        return count
 
-    def _converter(self) -> Callable[[Sequence[Mapping[str, Any]], int], list[tuple[Any, ...]]]:
+    def _row_count(self, columns: Mapping[str, Sequence[Any]]) -> int:
+        """The rows of a batch held by field; refuses fields whose values are not a sequence of one length."""
+        if not isinstance(columns, Mapping):
+            raise TypeError(f"table {self.table!r}: the batch is a {type(columns).__name__}, not a dict of field -> "
+                            f"values")
+        lengths = {}
+        for field, values in columns.items():
+            if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+                raise TypeError(f"table {self.table!r}: the values of field {field!r} are a {type(values).__name__}, "
+                                f"not a list with one value per row")
+            lengths[field] = len(values)
+        if len(set(lengths.values())) > 1:
+            raise WarehouseError(f"table {self.table!r}: the batch's fields have different numbers of values "
+                                 f"({lengths}); give each field one value per row, None for no value")
+        return next(iter(lengths.values()), 0)
+
+    def _converter(self) -> BatchConverter:
         """The batch converter for the columns known now (rebuilt when fields add columns)."""
         columns = len(self.layout.staged_columns())
         if columns not in self._converters:
@@ -480,6 +506,14 @@ class Load:
             self.warehouse.dialect.lock(connection, f"acumatica:{self.warehouse.schema}.{STATE_TABLE}")
             table.create(connection, checkfirst=True)
         return table
+
+
+def _fields_of(rows: Sequence[dict[str, Any]]) -> Iterable[str]:
+    """The fields of the rows, in the order they first appear: usually the first row's (checked in one pass in C, at
+    half the cost of collecting them in order)."""
+    if not rows or len(set().union(*rows)) == len(rows[0]):
+        return rows[0] if rows else ()
+    return dict.fromkeys(chain.from_iterable(rows))
 
 
 def _hidden_prefix(table: str, tenant: str) -> str:

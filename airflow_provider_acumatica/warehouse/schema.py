@@ -17,7 +17,6 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from itertools import repeat
 from typing import Any, Callable
 
 from sqlalchemy.types import TypeEngine
@@ -44,6 +43,11 @@ LOADER_SYSTEM_COLUMNS = {TENANT: Kind.TEXT, SYNCED_AT: Kind.TIMESTAMP, DELETED_A
 """System columns the loader fills; a row must not carry them."""
 STAGED_ORDER = "_staged_order"
 """Staging-only column: the order rows arrived in, so the last copy of a key wins."""
+
+Columns = Mapping[str, Sequence[Any]]
+"""A batch of rows held by field: each field's values, one per row (None: no value), all of one length."""
+BatchConverter = Callable[[Columns, int, int], list[Sequence[Any]]]
+"""(batch, its row count, the arrival order of its first row) -> the staging columns (see ``batch_converter``)."""
 
 MAX_IDENTIFIER_BYTES = 63
 _ACRONYM_END = re.compile(r"([A-Z]+)([A-Z][a-z])")
@@ -143,18 +147,18 @@ class TableLayout:
 
     # -- discovering fields ---------------------------------------------------------------------------
 
-    def discover(self, rows: Sequence[Mapping[str, Any]]) -> list[LayoutColumn]:
-        """Give a column to each field first seen with a value in this batch; returns the columns added."""
+    def discover(self, columns: Columns) -> list[LayoutColumn]:
+        """Give a column to each new field of the batch whose kind is known (from its existing column, else from its
+        first value that is not None); returns the columns added."""
         known = {column.field for column in self.staged_columns()}
-        seen = set().union(*rows) if rows else set()
         added = []
-        for field in sorted(seen - known):
-            kind = self._kind_from_values(field, rows)
+        for field in sorted(columns.keys() - known):
+            kind = self._kind_from_values(field, columns[field])
             if kind is not None:
                 added.append(self._add(field, kind))
         return added
 
-    def _kind_from_values(self, field: str, rows: Sequence[Mapping[str, Any]]) -> Kind | None:
+    def _kind_from_values(self, field: str, values: Sequence[Any]) -> Kind | None:
         if field in LOADER_SYSTEM_COLUMNS or field == STAGED_ORDER:
             raise SchemaConflictError(
                 f"table {self.table!r}: rows carry field {field!r}, which the loader fills itself; "
@@ -163,7 +167,7 @@ class TableLayout:
         existing = self.columns.get(column_name(field))
         if existing is not None and not existing.field:
             return existing.kind
-        return next((kind_of_value(row[field]) for row in rows if row.get(field) is not None), None)
+        return next((kind_of_value(value) for value in values if value is not None), None)
 
     def _add(self, field: str, kind: Kind) -> LayoutColumn:
         name = column_name(field)
@@ -184,13 +188,12 @@ class TableLayout:
 
     # -- converting rows ------------------------------------------------------------------------------
 
-    def batch_converter(
-        self, adapters: Mapping[Kind, Callable[[Any], Any]]
-    ) -> Callable[[Sequence[Mapping[str, Any]], int], list[tuple[Any, ...]]]:
-        """A function turning a batch of rows (dicts) into staging tuples (arrival order first), values fitted to their kinds.
+    def batch_converter(self, adapters: Mapping[Kind, Callable[[Any], Any]]) -> BatchConverter:
+        """A function turning a batch held by field into the staging columns (in the staging table's order, arrival
+        order first), values fitted to their kinds; it never changes the batch's sequences.
 
         ``adapters`` turn a kind's canonical value into what the database driver takes (per dialect).
-        Conversion goes column by column: values already of their canonical type pass untouched.
+        Values already of their canonical type pass untouched (a column of them passes as it is).
         """
         plan = [
             (column, None if column.kind in adapters else CANONICAL_TYPES.get(column.kind),
@@ -198,57 +201,68 @@ class TableLayout:
             for column in self.staged_columns()
         ]
 
-        def convert(rows: Sequence[Mapping[str, Any]], first_order: int) -> list[tuple[Any, ...]]:
-            columns = [range(first_order, first_order + len(rows))]
+        def convert(columns: Columns, count: int, first_order: int) -> list[Sequence[Any]]:
+            staged: list[Sequence[Any]] = [range(first_order, first_order + count)]
             for column, canonical, fit in plan:
-                values = list(map(dict.get, rows, repeat(column.field)))
+                values = columns.get(column.field)
+                if values is None:  # a field no row of this batch has
+                    values = [None] * count
                 if column.key and None in values:
-                    raise self._missing_key(rows[values.index(None)], column)
+                    raise self._missing_key(columns, values.index(None), column)
                 try:
-                    columns.append(_fitted(values, canonical, fit))
+                    staged.append(_fitted(values, canonical, fit))
                 except (ValueError, TypeError, ArithmeticError):
-                    raise self._first_misfit(rows, column, fit) from None
-            return list(zip(*columns))
+                    raise self._first_misfit(columns, values, column, fit) from None
+            return staged
 
         return convert
 
-    def _missing_key(self, row: Mapping[str, Any], column: LayoutColumn) -> ValueMisfitError:
+    def _missing_key(self, columns: Columns, row: int, column: LayoutColumn) -> ValueMisfitError:
         return ValueMisfitError(
             f"table {self.table!r}: a row has no value for key field {column.field!r} "
-            f"(row key {self.describe_key(row)}); every row needs all key fields {self.key_fields}"
+            f"(row key {self.describe_key(columns, row)}); every row needs all key fields {self.key_fields}"
         )
 
-    def _first_misfit(self, rows: Sequence[Mapping[str, Any]], column: LayoutColumn,
+    def _first_misfit(self, columns: Columns, values: Sequence[Any], column: LayoutColumn,
                       fit: Callable[[Any], Any]) -> ValueMisfitError:
-        for row in rows:
-            value = row.get(column.field)
+        for row, value in enumerate(values):
             try:
                 if value is not None:
                     fit(value)
             except (ValueError, TypeError, ArithmeticError) as error:
-                return self._misfit(row, column, value, error)
+                return self._misfit(columns, row, column, value, error)
         raise AssertionError("a conversion failed, then succeeded on every row")
 
-    def describe_key(self, row: Mapping[str, Any]) -> str:
-        """The key of a row as text for messages, e.g. ``TimeEntryID='abc'``."""
-        return ", ".join(f"{field}={row.get(field)!r}" for field in self.key_fields)
+    def describe_key(self, columns: Columns, row: int) -> str:
+        """The key of the batch's ``row``-th row as text for messages, e.g. ``TimeEntryID='abc'``."""
+        return ", ".join(f"{field}={_value_of(columns, field, row)!r}" for field in self.key_fields)
 
-    def _misfit(self, row: Mapping[str, Any], column: LayoutColumn, value: Any, error: Exception) -> ValueMisfitError:
+    def _misfit(self, columns: Columns, row: int, column: LayoutColumn, value: Any,
+                error: Exception) -> ValueMisfitError:
         shown = repr(value)
         shown = shown if len(shown) <= 80 else shown[:77] + "..."
         return ValueMisfitError(
             f"table {self.table!r}, column {column.name!r} (field {column.field!r}, {column.kind.value}), "
-            f"row {self.describe_key(row)}: value {shown} ({type(value).__name__}) does not fit: {error}. "
+            f"row {self.describe_key(columns, row)}: value {shown} ({type(value).__name__}) does not fit: {error}. "
             f"Fix the value at the source, declare the field's type in declared_types, or change the "
             f"column to a wider type (e.g. text) in the warehouse"
         )
 
 
-def _fitted(values: list[Any], canonical: type | None, fit: Callable[[Any], Any]) -> list[Any]:
+_UTC = timezone.utc  # a global: looking up timezone.utc for each value doubled _fitted's check (79 -> 39 ns)
+
+
+def _value_of(columns: Columns, field: str, row: int) -> Any:
+    """The ``row``-th row's value of ``field`` (None when the batch has no such field)."""
+    values = columns.get(field)
+    return None if values is None else values[row]
+
+
+def _fitted(values: Sequence[Any], canonical: type | None, fit: Callable[[Any], Any]) -> Sequence[Any]:
     """`values` fitted to their column; those already canonical pass untouched. For timestamps these are
     the aware UTC datetimes the hook delivers (to_timestamp would return them as they are)."""
     if canonical is datetime:
-        return [v if v is None or (v.__class__ is datetime and v.tzinfo is timezone.utc) else fit(v) for v in values]
+        return [v if v is None or (v.__class__ is datetime and v.tzinfo is _UTC) else fit(v) for v in values]
     if canonical is not None and set(map(type, values)) <= {canonical, type(None)}:
         return values  # all canonical already: checked in C, no per-value Python step
     return [v if v is None or type(v) is canonical else fit(v) for v in values]

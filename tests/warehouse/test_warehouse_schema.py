@@ -59,11 +59,11 @@ def test_unknown_edm_types_are_text_and_other_types_are_refused(caplog):
 
 def test_fields_are_discovered_batch_by_batch_and_collisions_named():
     layout = TableLayout("project", ["ProjectID"], None)
-    added = layout.discover([{"ProjectID": "P1", "Budget": None}, {"ProjectID": "P2", "Status": "Active"}])
+    added = layout.discover({"ProjectID": ["P1", "P2"], "Budget": [None, None], "Status": [None, "Active"]})
     assert [column.name for column in added] == ["project_id", "status"]
-    assert [column.name for column in layout.discover([{"Budget": 1.5}])] == ["budget"]
+    assert [column.name for column in layout.discover({"Budget": [1.5]})] == ["budget"]
     with pytest.raises(SchemaConflictError, match=r"'project': fields 'ProjectID' and 'Project ID'"):
-        layout.discover([{"Project ID": "P3"}])
+        layout.discover({"Project ID": ["P3"]})
 
 
 def test_an_existing_table_gives_its_types_and_must_share_the_key():
@@ -73,7 +73,7 @@ def test_an_existing_table_gives_its_types_and_must_share_the_key():
     reflected = [{"name": "_tenant", "type": sqlalchemy.String()}, {"name": "project_id", "type": sqlalchemy.TEXT()},
                  {"name": "budget", "type": sqlalchemy.NUMERIC()}, {"name": "note", "type": sqlalchemy.JSON()}]
     layout.adopt_existing(reflected, ["_tenant", "project_id"])
-    added = layout.discover([{"ProjectID": "P1", "Budget": "not inferred from this string", "Note": "x"}])
+    added = layout.discover({"ProjectID": ["P1"], "Budget": ["not inferred from this string"], "Note": ["x"]})
     assert {column.name: column.kind for column in added} == {"budget": Kind.DECIMAL, "note": Kind.TEXT}
     with pytest.raises(SchemaConflictError, match=r"primary key \['_tenant'\]"):
         TableLayout("project", ["ProjectID"], None).adopt_existing(reflected, ["_tenant"])
