@@ -27,7 +27,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from itertools import repeat
 from operator import floordiv, rshift
-from typing import Any, Protocol
+from typing import Protocol, TypeVar
+
+from airflow_provider_acumatica.client.records import RecordBatch
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +47,14 @@ MAX_PASSES = 5
 INSTANT_PAGE_LIMIT = 10_000
 #: Pages past the distinct records seen after which $skip is taken to be ignored by the server.
 RUNAWAY_PAGES = 10
-
-Record = dict[str, Any]
+_NOTHING = RecordBatch({}, 0)
+T = TypeVar("T")
 
 
 class PageFetcher(Protocol):
     """One request: the records in [start, end) of the timestamp field, $top/$skip applied."""
 
-    def __call__(self, start: datetime | None, end: datetime | None, *, top: int, skip: int) -> list[Record]: ...
+    def __call__(self, start: datetime | None, end: datetime | None, *, top: int, skip: int) -> RecordBatch: ...
 
 
 class TimestampFetcher(Protocol):
@@ -256,7 +258,7 @@ class SliceReader:
         timestamp_field: str | None,
         page_size: int,
         workers: int = 1,
-        record_id: Callable[[Record], str] = lambda record: str(record["id"]),
+        record_ids: Callable[[RecordBatch], list[str]] = lambda batch: list(map(str, batch.column("id"))),
         description: str = "",
     ) -> None:
         self._fetch = fetch
@@ -265,14 +267,14 @@ class SliceReader:
         self._timestamp_field = timestamp_field
         self._page_size = page_size
         self._workers = max(1, workers)
-        self._record_id = record_id
+        self._record_ids = record_ids
         self._description = description
         self._cap_checked = False
         self._answered = 0
         """The most records the server gave in one answer (a probe page): larger $top may be capped silently."""
         self.requests = 0
 
-    def read(self, window: TimeSlice) -> Iterator[list[Record]]:
+    def read(self, window: TimeSlice) -> Iterator[RecordBatch]:
         """Every record whose timestamp lies in `window`, in batches of at most one page."""
         if window.start is None and self._timestamp_field is not None:
             # From the beginning: most likely an initial load, so learn its size before fetching records.
@@ -283,7 +285,7 @@ class SliceReader:
             if first:
                 yield first
             return
-        if self._timestamp_field is None or self._timestamp_field not in first[0]:
+        if self._timestamp_field is None or self._timestamp_field not in first.fields:
             # Nothing to slice by (a reference table): page it all, re-reading until a pass is stable.
             batch, follow_up = self._settle_instant_page(_InstantPaging(window), first)
             yield batch
@@ -291,16 +293,16 @@ class SliceReader:
             return
         yield from self._read_tasks(self._plan(window))
 
-    def _get(self, part: TimeSlice, *, top: int, skip: int) -> list[Record]:
+    def _get(self, part: TimeSlice, *, top: int, skip: int) -> RecordBatch:
         return self._request(self._fetch, part, top=top, skip=skip)
 
     def _get_timestamps(self, part: TimeSlice, *, top: int, skip: int) -> list[datetime | None]:
         return self._request(self._timestamps, part, top=top, skip=skip)
 
-    def _list_keys(self, part: TimeSlice) -> list[Record]:
+    def _list_keys(self, part: TimeSlice) -> RecordBatch:
         return self._request(self._keys, part, top=PROBE_PAGE_SIZE, skip=0)
 
-    def _request(self, fetcher: Callable[..., list], part: TimeSlice, *, top: int, skip: int) -> list:
+    def _request(self, fetcher: Callable[..., T], part: TimeSlice, *, top: int, skip: int) -> T:
         """One request of `fetcher` for `part`, counted."""
         self.requests += 1
         return fetcher(part.start, part.end, top=top, skip=skip)
@@ -391,7 +393,7 @@ class SliceReader:
             return max(1, self._page_size - 1)
         return max(1, int(self._page_size * OPEN_SLICE_FILL))
 
-    def _read_tasks(self, tasks: list[TimeSlice | _InstantPaging]) -> Iterator[list[Record]]:
+    def _read_tasks(self, tasks: list[TimeSlice | _InstantPaging]) -> Iterator[RecordBatch]:
         """Fetch slices in parallel; split the ones that overflow; page the crowded instants.
 
         Freed request slots are refilled before batches are handed on, so the licence's concurrency
@@ -436,8 +438,8 @@ class SliceReader:
         return whole if whole <= min(INSTANT_PAGE_LIMIT, self._answered) else self._page_size
 
     def _settle(
-        self, task: TimeSlice | _InstantPaging, records: list[Record]
-    ) -> tuple[list[Record], list[TimeSlice | _InstantPaging]]:
+        self, task: TimeSlice | _InstantPaging, records: RecordBatch
+    ) -> tuple[RecordBatch, list[TimeSlice | _InstantPaging]]:
         """What a finished request yields, and what must be fetched next because of it."""
         if isinstance(task, _InstantPaging) and task.checking:
             return self._settle_check(task, records)
@@ -455,13 +457,14 @@ class SliceReader:
             log.info("%s: slice %s overflowed and its timestamps cannot split it; paging it", self._description, task)
             return self._settle_instant_page(_InstantPaging(task), records)
         log.info("%s: slice %s overflowed a page; splitting at %s", self._description, task, middle.isoformat())
-        return [], task.split_at(middle)
+        return _NOTHING, task.split_at(middle)
 
     def _settle_instant_page(
-        self, paging: _InstantPaging, records: list[Record]
-    ) -> tuple[list[Record], list[TimeSlice | _InstantPaging]]:
-        fresh = [record for record in records if self._record_id(record) not in paging.seen_ids]
-        paging.seen_ids.update(self._record_id(record) for record in fresh)
+        self, paging: _InstantPaging, records: RecordBatch
+    ) -> tuple[RecordBatch, list[TimeSlice | _InstantPaging]]:
+        ids = self._record_ids(records)
+        fresh = [position for position, record_id in enumerate(ids) if record_id not in paging.seen_ids]
+        paging.seen_ids.update(ids[position] for position in fresh)
         paging.new_in_pass += len(fresh)
         if len(records) == self._page_size:
             paging.skip += self._page_size
@@ -471,8 +474,8 @@ class SliceReader:
                     f"{len(paging.seen_ids)} distinct ones came back: the server seems to ignore $skip. "
                     "Check the endpoint with a plain $top/$skip request."
                 )
-            return fresh, [paging]
-        return fresh, self._after_pass(paging)
+            return records.take(fresh), [paging]
+        return records.take(fresh), self._after_pass(paging)
 
     def _after_pass(self, paging: _InstantPaging) -> list[TimeSlice | _InstantPaging]:
         """What follows a whole pass over `paging.part`: a key listing, another pass, or nothing."""
@@ -492,8 +495,8 @@ class SliceReader:
         return []
 
     def _settle_check(
-        self, paging: _InstantPaging, listed: list[Record]
-    ) -> tuple[list[Record], list[TimeSlice | _InstantPaging]]:
+        self, paging: _InstantPaging, listed: RecordBatch
+    ) -> tuple[RecordBatch, list[TimeSlice | _InstantPaging]]:
         """After a pass: done when one listing of every key now in the instant shows none unread.
 
         A record can only be skipped by $skip paging when another leaves the instant while it is paged;
@@ -502,15 +505,15 @@ class SliceReader:
         paging.checking = False
         if len(listed) >= PROBE_PAGE_SIZE:  # too many to list at once: re-read passes decide instead
             paging.listable = False
-            return [], self._after_pass(paging)
-        unread = sum(self._record_id(record) not in paging.seen_ids for record in listed)
+            return _NOTHING, self._after_pass(paging)
+        unread = sum(record_id not in paging.seen_ids for record_id in self._record_ids(listed))
         if not unread:
-            return [], []
+            return _NOTHING, []
         log.info("%s: %s holds %d records unread after pass %d (records moved while it was paged); reading "
                  "it again", self._description, paging.part, unread, paging.passes)
         paging.next_pass()
-        return [], [paging]
+        return _NOTHING, [paging]
 
-    def _median_timestamp(self, records: list[Record]) -> datetime:
-        stamps = sorted(to_ms(record[self._timestamp_field]) for record in records)
+    def _median_timestamp(self, records: RecordBatch) -> datetime:
+        stamps = sorted(map(to_ms, records.column(self._timestamp_field)))
         return from_ms(stamps[len(stamps) // 2])

@@ -1,12 +1,17 @@
-"""One Acumatica table as the slice reader sees it: a time-window page fetcher, record ids, warehouse rows."""
+"""One Acumatica table as the slice reader sees it: a time-window page fetcher, record ids, warehouse rows.
+
+Pages travel as `RecordBatch`es (records held by field) from the decoder to the warehouse: a batch's warehouse
+rows are its columns renamed and extended, never a dict per record."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from airflow_provider_acumatica.client.queries import ODataFilter, and_, ge, lt
+from airflow_provider_acumatica.client.records import RecordBatch
 from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
 
 ENTITY = "entity"
@@ -54,7 +59,7 @@ class TableSource:
         self.key_fields = self.key_fields or list(entity_set.key)
         self.tracks_deletions = entity_set.tracks_deletions
 
-    def fetch(self, start: datetime | None, end: datetime | None, *, top: int, skip: int) -> list[dict[str, Any]]:
+    def fetch(self, start: datetime | None, end: datetime | None, *, top: int, skip: int) -> RecordBatch:
         """One page of the records whose timestamp lies in [start, end)."""
         return self._page(start, end, select=None, expand=self._expand, top=top, skip=skip)
 
@@ -73,9 +78,7 @@ class TableSource:
         )
         return [row.get(field) for row in rows]
 
-    def fetch_keys(
-        self, start: datetime | None, end: datetime | None, *, top: int, skip: int
-    ) -> list[dict[str, Any]]:
+    def fetch_keys(self, start: datetime | None, end: datetime | None, *, top: int, skip: int) -> RecordBatch:
         """Like `fetch`, but only the key fields and the timestamp: for listing every key cheaply."""
         select = [*self.key_fields, *([self._timestamp_field] if self._timestamp_field else [])] or None
         return self._page(start, end, select=select, expand=None, top=top, skip=skip)
@@ -83,27 +86,31 @@ class TableSource:
     def _page(
         self, start: datetime | None, end: datetime | None, *, select: list[str] | None, expand: list[str] | None,
         top: int, skip: int,
-    ) -> list[dict[str, Any]]:
+    ) -> RecordBatch:
         window = self._window_filter(start, end)
         if self._kind == ENTITY:
-            return self._hook.get_entity_page(self._table, filter=window, select=select, expand=expand, top=top, skip=skip)
-        return self._hook.get_odata_page(self._table, kind=self._kind, filter=window, select=select, top=top, skip=skip)
+            return self._hook.get_entity_batch(self._table, filter=window, select=select, expand=expand, top=top,
+                                               skip=skip)
+        rows = self._hook.get_odata_page(self._table, kind=self._kind, filter=window, select=select, top=top, skip=skip)
+        return RecordBatch.of_records(rows)
 
-    def key_of(self, record: dict[str, Any]) -> Any:
-        """The warehouse key of a record: its key field values, or the REST `id`."""
+    def keys_of(self, batch: RecordBatch) -> list[Any]:
+        """The warehouse key of each record: its key field values, or the REST `id`."""
         if self.key_fields:
-            return tuple(record.get(field) for field in self.key_fields)
-        if "id" in record:
-            return record["id"]
+            return list(zip(*map(batch.column, self.key_fields)))
+        if "id" in batch.fields or not batch:
+            return list(batch.column("id"))
         raise ValueError(
             f"{self.describe}: records have no `id` and no key fields are configured; "
             "set key_fields for this table (e.g. the DAC's keys from its $metadata)."
         )
 
-    def record_id(self, record: dict[str, Any]) -> str:
-        """`key_of` as one string, to tell records apart while reading."""
-        key = self.key_of(record)
-        return json.dumps(key, default=str) if self.key_fields else str(key)
+    def record_ids(self, batch: RecordBatch) -> list[str]:
+        """`keys_of` as one string each, to tell records apart while reading."""
+        keys = self.keys_of(batch)
+        if self.key_fields:
+            return [json.dumps(key, default=str) for key in keys]
+        return list(map(str, keys))
 
     def mark_deletions(self, load: Any, *, since: datetime | None) -> None:
         """Mark the rows Acumatica reports deleted since `since` (a tracked DAC's px.GetDeletedRecords())."""
@@ -119,18 +126,17 @@ class TableSource:
             return None
         return and_(ge(field, start) if start else None, lt(field, end) if end else None)
 
+    def timestamps(self, batch: RecordBatch) -> Sequence[datetime | None]:
+        """Each record's timestamp (None without a timestamp field)."""
+        return batch.column(self._timestamp_field) if self._timestamp_field else [None] * len(batch)
 
-    def timestamp_of(self, record: dict[str, Any]) -> datetime | None:
-        return record.get(self._timestamp_field) if self._timestamp_field else None
-
-    def to_row(self, record: dict[str, Any]) -> dict[str, Any]:
-        """A warehouse row: the record's fields plus `_acumatica_id` and `_last_modified`.
-
-        Made in place (the answer fields dropped), not copied: a load handles hundreds of thousands of
-        records, and nothing reads a record's `id` once it has become a row."""
-        acumatica_id = record.get("id") or record.get("NoteID")
-        for name in _ANSWER_FIELDS:
-            record.pop(name, None)
-        record["_acumatica_id"] = acumatica_id
-        record["_last_modified"] = self.timestamp_of(record)
-        return record
+    def to_columns(self, batch: RecordBatch) -> dict[str, Sequence[Any]]:
+        """The batch's warehouse rows, by column: its fields (not those describing the answer) plus `_acumatica_id`
+        (the REST `id`, else the OData `NoteID`) and `_last_modified`. The batch's lists are shared, not copied."""
+        columns = {name: values for name, values in batch.fields.items() if name not in _ANSWER_FIELDS}
+        ids = batch.column("id")
+        if "NoteID" in batch.fields:
+            ids = [rest_id or note_id for rest_id, note_id in zip(ids, batch.fields["NoteID"])]
+        columns["_acumatica_id"] = ids
+        columns["_last_modified"] = self.timestamps(batch)
+        return columns

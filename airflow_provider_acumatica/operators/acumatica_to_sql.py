@@ -181,8 +181,8 @@ class AcumaticaToSqlOperator(BaseOperator):
             windows = self._with_catch_up(plan.window, started) if plan.mode == FULL else [plan.window]
             for window in windows:
                 for batch in reader.read(window):
-                    load.write([source.to_row(record) for record in batch])
-                    progress.add(batch, source.timestamp_of)
+                    load.write_columns(source.to_columns(batch))
+                    progress.add(source.timestamps(batch))
             if self.track_deletes and source.tracks_deletions:
                 source.mark_deletions(load, since=plan.window.start)
             state = SyncState(
@@ -216,7 +216,7 @@ class AcumaticaToSqlOperator(BaseOperator):
         listing_started = datetime.now(timezone.utc)
         reader = self._reader(source, source.fetch_keys, MAX_BATCH_SIZE)
         windows = self._with_catch_up(TimeSlice(None, None), listing_started)
-        keys = (source.key_of(record) for window in windows for batch in reader.read(window) for record in batch)
+        keys = (key for window in windows for batch in reader.read(window) for key in source.keys_of(batch))
         marked = warehouse.reconcile_keys(
             table=target, tenant=tenant, key_fields=source.key_fields, present_keys=keys, started_at=listing_started
         )
@@ -226,7 +226,7 @@ class AcumaticaToSqlOperator(BaseOperator):
     def _reader(self, source: TableSource, fetch: PageFetcher, page_size: int) -> SliceReader:
         return SliceReader(
             fetch, timestamps=source.fetch_timestamps, keys=source.fetch_keys, timestamp_field=self.timestamp_field,
-            page_size=page_size, workers=self._hook.max_concurrent_requests, record_id=source.record_id,
+            page_size=page_size, workers=self._hook.max_concurrent_requests, record_ids=source.record_ids,
             description=source.describe,
         )
 
@@ -266,9 +266,10 @@ class _Progress:
         self.rows = 0
         self.highest: datetime | None = None
 
-    def add(self, batch: list[dict], timestamp_of) -> None:
-        self.rows += len(batch)
-        stamps = [stamp for stamp in map(timestamp_of, batch) if stamp is not None]
+    def add(self, timestamps: Sequence[datetime | None]) -> None:
+        """Count a batch by its records' timestamps."""
+        self.rows += len(timestamps)
+        stamps = [stamp for stamp in timestamps if stamp is not None]
         if stamps:
             newest = max(stamps)
             self.highest = newest if self.highest is None else max(self.highest, newest)

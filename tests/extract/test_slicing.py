@@ -127,7 +127,7 @@ def time_entry_reader(hook: AcumaticaHook, page_size: int, *, lists_keys: bool =
                          key_fields=[], expand=[], describe="TimeEntry")
     return SliceReader(source.fetch, timestamps=source.fetch_timestamps, keys=source.fetch_keys if lists_keys else None,
                        timestamp_field="LastModifiedDateTime", page_size=page_size, workers=3,
-                       record_id=source.record_id)
+                       record_ids=source.record_ids)
 
 
 def test_plain_skip_paging_loses_rows_under_deletes_where_the_slice_reader_does_not(new_sandbox, acumatica_connection):
@@ -150,7 +150,7 @@ def test_plain_skip_paging_loses_rows_under_deletes_where_the_slice_reader_does_
         assert remaining() - plain, "plain $skip paging should have skipped records nobody deleted"
 
         delete_while_paging()
-        sliced = {record["id"] for batch in time_entry_reader(hook, 200).read(TimeSlice(None, now)) for record in batch}
+        sliced = {record_id for batch in time_entry_reader(hook, 200).read(TimeSlice(None, now)) for record_id in batch.column("id")}
         assert remaining() - sliced == set()
 
 
@@ -160,7 +160,7 @@ def test_a_server_that_caps_its_pages_below_top_loses_nothing(new_sandbox, acuma
     now = datetime.now(timezone.utc)
     with AcumaticaHook(acumatica_connection(sandbox)) as hook:
         for window in (TimeSlice(None, now), TimeSlice(from_ms(to_ms(now) - 400 * 24 * 3600 * 1000), now)):
-            read = [record["id"] for batch in time_entry_reader(hook, 500).read(window) for record in batch]
+            read = [record_id for batch in time_entry_reader(hook, 500).read(window) for record_id in batch.column("id")]
             truth = {record["id"] for record in sandbox.control.truth("Company", "TimeEntry")["records"]}
             assert set(read) == truth and len(read) == len(truth)
 
@@ -176,8 +176,8 @@ def test_a_crowded_instant_is_checked_by_one_key_listing_instead_of_a_second_pas
     instant = _crowded_instant(sandbox)
     with AcumaticaHook(acumatica_connection(sandbox)) as hook:
         checked, passes_only = time_entry_reader(hook, 200), time_entry_reader(hook, 200, lists_keys=False)
-        read = [record["id"] for batch in checked.read(instant) for record in batch]
-        again = [record["id"] for batch in passes_only.read(instant) for record in batch]
+        read = [record_id for batch in checked.read(instant) for record_id in batch.column("id")]
+        again = [record_id for batch in passes_only.read(instant) for record_id in batch.column("id")]
     assert sorted(read) == sorted(again) and len(read) == len(set(read)) > 1000
     pages_per_pass = len(read) // 200 + 1
     assert passes_only.requests - checked.requests == pages_per_pass - 1  # one listing instead of a whole pass
@@ -190,7 +190,7 @@ def test_records_deleted_while_a_crowded_instant_is_paged_hide_no_other(new_sand
     sandbox.control.inject_fault("mutate", count=1, path_contains="$skip=200",
                                  mutation={"tenant": "Company", "entity": "TimeEntry", "op": "delete", "random": 150})
     with AcumaticaHook(acumatica_connection(sandbox)) as hook:
-        read = {record["id"] for batch in time_entry_reader(hook, 200).read(instant) for record in batch}
+        read = {record_id for batch in time_entry_reader(hook, 200).read(instant) for record_id in batch.column("id")}
     at_instant = {record["id"] for record in sandbox.control.truth("Company", "TimeEntry")["records"]
                   if instant.holds(datetime.fromisoformat(record["LastModifiedDateTime"].replace("Z", "+00:00")))}
     assert at_instant and at_instant - read == set()
@@ -198,7 +198,7 @@ def test_records_deleted_while_a_crowded_instant_is_paged_hide_no_other(new_sand
 
 
 def _read_from_the_beginning(hook: AcumaticaHook, reader: SliceReader) -> list[str]:
-    return [record["id"] for batch in reader.read(TimeSlice(None, datetime.now(timezone.utc))) for record in batch]
+    return [record_id for batch in reader.read(TimeSlice(None, datetime.now(timezone.utc))) for record_id in batch.column("id")]
 
 
 def test_a_mass_updated_instant_the_probe_counted_is_read_in_one_request(new_sandbox, acumatica_connection,

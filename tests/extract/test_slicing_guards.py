@@ -26,7 +26,7 @@ def reader(hook: AcumaticaHook, *, timestamped: bool) -> SliceReader:
     source = TableSource(hook, table="TimeEntry", kind="entity", timestamp_field=field, key_fields=[], expand=[],
                          describe=DESCRIPTION)
     return SliceReader(source.fetch, timestamps=source.fetch_timestamps, keys=source.fetch_keys,
-                       timestamp_field=field, page_size=PAGE, workers=3, record_id=source.record_id,
+                       timestamp_field=field, page_size=PAGE, workers=3, record_ids=source.record_ids,
                        description=DESCRIPTION)
 
 
@@ -77,7 +77,7 @@ def test_a_part_still_changing_after_max_passes_is_left_for_the_next_run_with_a_
                                  mutation=arrivals)
     with caplog.at_level(logging.INFO, logger="airflow_provider_acumatica.extract.slicing"):
         with AcumaticaHook(acumatica_connection(sandbox)) as hook:
-            read = {record["id"] for batch in reader(hook, timestamped=timestamped).read(part) for record in batch}
+            read = {record_id for batch in reader(hook, timestamped=timestamped).read(part) for record_id in batch.column("id")}
     again = [entry for entry in caplog.records if "reading it again" in entry.getMessage()]
     warnings = [entry.getMessage() for entry in caplog.records if entry.levelno == logging.WARNING]
     assert len(again) == MAX_PASSES - 1
