@@ -243,16 +243,22 @@ _SQLITE_FORMS: Mapping[Kind, Callable[[Iterable[Any]], Iterator[Any]]] = {
 def _in_sqlite_forms(staging: Table, columns: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
     """The columns, those of date-times, dates and booleans in the forms of ``_SQLITE_FORMS`` (new lists: the
     columns given are left as they are). Each distinct value of a kind is converted once per batch: values recur
-    (``_last_modified`` is the timestamp field again, many rows share a date, booleans have two values)."""
+    (many rows share a date, booleans have two values). A column that is the very list of one converted before
+    (``_last_modified`` is the timestamp field's) takes that one's forms without looking at its values."""
     formed = list(columns)
     forms: dict[Kind, dict[Any, Any]] = {}
+    converted: dict[tuple[Kind, int], list[Any]] = {}  # by kind and id() of a column: all live until this returns
     for position, column in enumerate(staging.columns):
         kind = kind_of_sql_type(column.type)
-        if kind in _SQLITE_FORMS:
+        if kind not in _SQLITE_FORMS:
+            continue
+        values = formed[position]
+        if (kind, id(values)) not in converted:
             known = forms.setdefault(kind, {})
-            new = list(set(formed[position]).difference(known).difference((None,)))
+            new = list(set(values).difference(known).difference((None,)))
             known.update(zip(new, _SQLITE_FORMS[kind](new)))
-            formed[position] = list(map(known.get, formed[position]))  # None has no form: stays None
+            converted[kind, id(values)] = list(map(known.get, values))  # None has no form: stays None
+        formed[position] = converted[kind, id(values)]
     return formed
 
 
