@@ -299,9 +299,9 @@ class _PageShape:
     def _read_typed(self, typed: _TypedShape, body: bytes) -> RecordBatch:
         """Parse into the shape's Structs, then read field by field (a column at a time, no dict per record)."""
         structs = typed.decoder.decode(body)
-        fields: dict[str, Sequence[Any]] = dict(zip(typed.names, zip(*map(typed.values_of, structs))))
         if not structs:
             return RecordBatch({}, 0)
+        fields: dict[str, Sequence[Any]] = dict(zip(typed.names, zip(*map(typed.values_of, structs))))
         datetimes = self._records.datetimes
         for name in typed.instants:
             fields[name] = [None if value is None else datetimes.place(value) for value in fields[name]]
