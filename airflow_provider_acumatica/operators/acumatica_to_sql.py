@@ -23,6 +23,7 @@ from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
 from airflow_provider_acumatica.warehouse.loader import LoadResult, Warehouse
 from airflow_provider_acumatica.warehouse.schema import table_name
 from airflow_provider_acumatica.warehouse.state import SyncState
+from airflow_provider_acumatica.warehouse.writer import load_in_writer_process
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -175,8 +176,9 @@ class AcumaticaToSqlOperator(BaseOperator):
         reader = self._reader(source, source.fetch, self.batch_size)
         progress = _Progress(self.log, source.describe, plan.window)
         mode = "replace" if plan.mode == FULL else "merge"
-        with warehouse.load(
-            table=target, tenant=tenant, key_fields=source.key_fields, mode=mode, declared_types=source.declared_types
+        with load_in_writer_process(  # staging runs on the other core, beside the decoding of pages
+            warehouse, table=target, tenant=tenant, key_fields=source.key_fields, mode=mode,
+            declared_types=source.declared_types,
         ) as load:
             windows = self._with_catch_up(plan.window, started) if plan.mode == FULL else [plan.window]
             for window in windows:

@@ -91,8 +91,10 @@ class Warehouse:
     """A SQL warehouse (SQLite file, PostgreSQL or any SQLAlchemy database) and its target schema."""
 
     def __init__(self, target: str | URL | Engine, schema: str | None = None, *, fast_path: bool = True) -> None:
-        self.engine, self._owns_engine = create_warehouse_engine(target)
+        self.engine, self.owns_engine = create_warehouse_engine(target)
+        """Whether the engine was made here from a URL (and so is disposed of here), not handed in."""
         self.schema = schema
+        self.fast_path = fast_path
         self.dialect = dialect_for(self.engine, fast_path=fast_path)
 
     def read_state(self, tenant: str, table: str) -> SyncState | None:
@@ -119,7 +121,7 @@ class Warehouse:
 
     def close(self) -> None:
         """Dispose of the engine if this warehouse created it."""
-        if self._owns_engine:
+        if self.owns_engine:
             self.engine.dispose()
 
     def __enter__(self) -> Warehouse:
@@ -179,6 +181,10 @@ class Load:
             self._connection.invalidate()  # the temporary tables go with the session
             self._connection.close()
             self._connection = None
+
+    @property
+    def committed(self) -> bool:
+        return self._committed
 
     @property
     def connection(self) -> Connection:

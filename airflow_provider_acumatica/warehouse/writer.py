@@ -1,0 +1,307 @@
+"""Loads run in a writer process of their own, so that staging uses the machine's other core.
+
+A load's Python work (converting values, binding them into INSERTs) holds the GIL, and so takes turns on one
+core with the threads that decode Acumatica's pages: a 200,000-row SQLite load spent about half its time staging.
+A ``WriterLoad`` runs the same ``Load`` in a child process (``python -m airflow_provider_acumatica.warehouse.writer``)
+and hands it each batch, pickled, over a pipe; the child stages a batch while the next ones are fetched.
+
+- Memory stays bounded: a write waits while the child is still busy with the batch before (a pipe holds little).
+- A batch the child refuses is reported by the next call (write, mark or commit) with its own exception type and
+  message, the child's traceback chained to it; nothing more is staged after it.
+- Nothing is half-written: the child commits only when told to. When this side leaves without committing, or dies
+  (a killed task closes the pipe), the child leaves its load uncommitted, exactly as a failed in-process load does.
+- The child's log records are logged again here, under their own logger names, at the next call that waits for it.
+- The warehouse's URL, password included, travels over the pipe, never on a command line or in the environment.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+import traceback
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack
+from datetime import datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy.engine import URL
+
+from airflow_provider_acumatica.warehouse.errors import WarehouseError
+from airflow_provider_acumatica.warehouse.loader import Load, LoadResult, Warehouse
+from airflow_provider_acumatica.warehouse.state import SyncState
+
+log = logging.getLogger(__name__)
+
+PACKAGE_LOGGER = "airflow_provider_acumatica"
+"""The child's records of this logger and those below it are logged again by the parent."""
+EXIT_TIMEOUT_SECONDS = 60
+"""How long leaving a load waits for the child to drop what it staged and exit, before killing it."""
+_WAITED_FOR = ("open", "mark_deleted", "commit")
+"""Calls whose answer the parent waits for; writes are answered only when they fail."""
+
+
+class WriterProcessError(WarehouseError):
+    """The writer process ended unexpectedly, or failed in a way that could not be reported as it happened."""
+
+
+def load_in_writer_process(warehouse: Warehouse, **load_arguments: Any) -> Load | WriterLoad:
+    """A load of ``warehouse`` run in a writer process (``Warehouse.load``'s arguments); in this process where the
+    warehouse's engine was handed in by the caller, as a child could not make the same one."""
+    if not warehouse.owns_engine:
+        return warehouse.load(**load_arguments)
+    return WriterLoad(warehouse.engine.url, warehouse.schema, warehouse.fast_path, load_arguments)
+
+
+class WriterLoad:
+    """A ``Load`` in a child process, used like one in a ``with`` block: ``write_columns``, ``mark_deleted``,
+    ``commit``. It belongs to the thread that uses it."""
+
+    def __init__(self, url: URL, schema: str | None, fast_path: bool, load_arguments: Mapping[str, Any]) -> None:
+        self._opening = ("open", url, schema, fast_path, dict(load_arguments),
+                         logging.getLogger(PACKAGE_LOGGER).getEffectiveLevel())
+        self.describe = f"load of tenant {load_arguments.get('tenant')!r} into {load_arguments.get('table')!r}"
+        self._process: subprocess.Popen | None = None
+        self._commands: Connection | None = None
+        self._answers: Connection | None = None
+        self._stderr: Any = None
+
+    def __enter__(self) -> WriterLoad:
+        """Start the child and ask it to open the load, without waiting: it starts while the caller reads."""
+        commands_read, commands_write = os.pipe()
+        answers_read, answers_write = os.pipe()
+        self._stderr = tempfile.TemporaryFile()
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", __name__], stdin=commands_read, stdout=answers_write, stderr=self._stderr,
+                env=_child_environment(),
+            )
+        except BaseException:
+            for descriptor in (commands_read, commands_write, answers_read, answers_write):
+                os.close(descriptor)
+            self._stderr.close()
+            raise
+        finally:
+            if self._process is not None:
+                os.close(commands_read)
+                os.close(answers_write)
+        self._commands = Connection(commands_write, readable=False)
+        self._answers = Connection(answers_read, writable=False)
+        self._send(self._opening, waits=False)
+        return self
+
+    @property
+    def pid(self) -> int:
+        """The writer process's id (while the load is open), for monitoring it."""
+        if self._process is None:
+            raise RuntimeError(f"{self.describe}: use it inside a 'with' block")
+        return self._process.pid
+
+    def write_columns(self, columns: Mapping[str, Sequence[Any]]) -> int:
+        """Hand a batch held by field to the child (``Load.write_columns``); returns its rows."""
+        self._raise_reported_failure()
+        self._send(("write_columns", columns), waits=False)
+        return len(next(iter(columns.values()), ()))
+
+    def mark_deleted(self, keys: Iterable[Any], deleted_at: datetime, *, by_id: bool = False) -> int:
+        """``Load.mark_deleted`` in the child."""
+        return self._call("mark_deleted", list(keys), deleted_at, by_id=by_id)
+
+    def commit(self, state: SyncState) -> LoadResult:
+        """``Load.commit`` in the child: data and state in one transaction there."""
+        return self._call("commit", state)
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback_: TracebackType | None) -> None:
+        """Close the pipe (the child leaves an uncommitted load as a failed one), take its last log records, reap it."""
+        if self._process is None:
+            return
+        try:
+            self._commands.close()
+            self._drain_answers()
+            self._process.wait(EXIT_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            log.warning("%s: the writer process did not exit within %d s; killed", self.describe, EXIT_TIMEOUT_SECONDS)
+            self._process.kill()
+            self._process.wait()
+        finally:
+            self._answers.close()
+            self._stderr.close()
+            self._process = None
+
+    # -- the pipe -------------------------------------------------------------------------------------
+
+    def _call(self, name: str, *arguments: Any, **keywords: Any) -> Any:
+        self._raise_reported_failure()
+        self._send((name, arguments, keywords), waits=True)
+        return self._answer()
+
+    def _send(self, message: tuple, *, waits: bool) -> None:
+        if self._process is None:
+            raise RuntimeError(f"{self.describe}: use it inside a 'with' block")
+        try:
+            self._commands.send_bytes(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+        except (BrokenPipeError, ConnectionResetError):
+            self._answer()  # the child's reason, when it gave one
+            raise self._ended_unexpectedly() from None
+
+    def _raise_reported_failure(self) -> None:
+        """Raise the failure the child reported of an earlier write, if it reported one."""
+        if self._answers.poll():
+            self._answer()
+
+    def _answer(self) -> Any:
+        """The child's next answer: its value, or its failure raised here."""
+        try:
+            kind, payload, records = pickle.loads(self._answers.recv_bytes())
+        except EOFError:
+            raise self._ended_unexpectedly() from None
+        _log_again(records)
+        if kind == "failed":
+            error, child_traceback = payload
+            raise error from _ChildTraceback(child_traceback)
+        return payload
+
+    def _drain_answers(self) -> None:
+        """Read what the child still says until it closes the pipe: log records, and failures no call asked for."""
+        while True:
+            try:
+                _, _, records = pickle.loads(self._answers.recv_bytes())
+            except EOFError:
+                return
+            _log_again(records)
+
+    def _ended_unexpectedly(self) -> WriterProcessError:
+        self._stderr.seek(0)
+        lines = self._stderr.read().decode(errors="replace").strip().splitlines()
+        said = f": {lines[-1]}" if lines else ""
+        return WriterProcessError(f"{self.describe}: the writer process ended unexpectedly{said}; nothing was "
+                                  "committed. Run the task again; if it recurs, check the worker's memory and logs.")
+
+
+class _ChildTraceback(Exception):
+    """The writer process's traceback of a failure, chained to the failure raised here."""
+
+    def __str__(self) -> str:
+        return f"\n\nIn the writer process:\n{self.args[0]}"
+
+
+def _child_environment() -> dict[str, str]:
+    """This environment, with this package importable as it is here (it may come from a path of the caller's)."""
+    package_root = str(Path(__file__).resolve().parents[2])
+    paths = [package_root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+
+
+def _log_again(records: Sequence[tuple[str, int, str]]) -> None:
+    for name, level, message in records:
+        logging.getLogger(name).log(level, "%s", message)
+
+
+# -- the child ----------------------------------------------------------------------------------------
+
+
+class _LeftUncommitted(Exception):
+    """Raised into the child's load when the parent leaves without committing: the load is left as a failed one."""
+
+
+class _RecordKeeper(logging.Handler):
+    """Keeps the child's log records until the next answer carries them to the parent."""
+
+    LIMIT = 1000
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[tuple[str, int, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if len(self.records) < self.LIMIT:
+            self.records.append((record.name, record.levelno, record.getMessage()))
+
+    def taken(self) -> list[tuple[str, int, str]]:
+        records, self.records = self.records, []
+        return records
+
+
+def serve(commands: Connection, answers: Connection) -> None:
+    """The child's side: run one load as the parent's messages say, until the parent closes the pipe."""
+    keeper = _RecordKeeper()
+    package_log = logging.getLogger(PACKAGE_LOGGER)
+    package_log.addHandler(keeper)
+    package_log.propagate = False
+
+    def answer(kind: str, payload: Any) -> None:
+        answers.send_bytes(pickle.dumps((kind, payload, keeper.taken()), protocol=pickle.HIGHEST_PROTOCOL))
+
+    load: Load | None = None
+    failure: tuple[BaseException, str] | None = None
+    try:
+        with ExitStack() as stack:
+            for message in _messages(commands):
+                name = message[0]
+                if failure is not None:  # the parent has been told; answer what it waits for with the same failure
+                    if name in _WAITED_FOR:
+                        answer("failed", failure)
+                    continue
+                try:
+                    if name == "open":
+                        _, url, schema, fast_path, load_arguments, level = message
+                        package_log.setLevel(level)
+                        warehouse = stack.enter_context(Warehouse(url, schema, fast_path=fast_path))
+                        load = stack.enter_context(warehouse.load(**load_arguments))
+                    elif name == "write_columns":
+                        load.write_columns(message[1])
+                    else:
+                        _, arguments, keywords = message
+                        answer("done", getattr(load, name)(*arguments, **keywords))
+                except Exception as error:
+                    failure = (_portable(error), "".join(traceback.format_exception(error)))
+                    answer("failed", failure)
+            if load is not None and not load.committed:
+                raise _LeftUncommitted
+    except _LeftUncommitted:
+        pass
+    finally:
+        try:
+            answer("closed", None)
+        except (BrokenPipeError, ConnectionResetError):  # the parent is gone
+            pass
+
+
+def _messages(commands: Connection) -> Iterator[tuple]:
+    while True:
+        try:
+            yield pickle.loads(commands.recv_bytes())
+        except EOFError:
+            return
+
+
+def _portable(error: BaseException) -> BaseException:
+    """The error itself where it survives pickling; else a WarehouseError saying what it was."""
+    try:
+        pickle.loads(pickle.dumps(error))
+        return error
+    except Exception:
+        return WarehouseError(f"{type(error).__name__}: {error}")
+
+
+def main() -> None:
+    """Entry point of the child: commands on standard input, answers on standard output (moved aside first, so
+    that nothing else printed can garble them)."""
+    answers = Connection(os.dup(1), readable=False)
+    os.dup2(2, 1)
+    commands = Connection(os.dup(0), writable=False)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    serve(commands, answers)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""Loads in a writer process (``WriterLoad``): the same rows as a load in this process, failures raised here, nothing
+committed unless told, and no writer process outliving its load or its parent.
+
+Real SQLite files and the real PostgreSQL, real child processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+import subprocess
+import sys
+import textwrap
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+import sqlalchemy
+
+from airflow_provider_acumatica.warehouse.errors import WarehouseError
+from airflow_provider_acumatica.warehouse.loader import MOVE_ROWS, Load, Warehouse
+from airflow_provider_acumatica.warehouse.state import SyncState
+from airflow_provider_acumatica.warehouse.writer import WriterLoad, WriterProcessError, load_in_writer_process
+
+from test_warehouse_loader_columns import batch
+
+TENANT = "Company"
+KEY = ["TimeEntryID"]
+
+
+def state(table: str) -> SyncState:
+    return SyncState(tenant=TENANT, table=table, watermark=datetime(2024, 7, 16, tzinfo=timezone.utc), window_start=None,
+                     window_end=None, rows=0, mode="incremental")
+
+
+def writer_load(warehouse: Warehouse, table: str) -> WriterLoad:
+    load = load_in_writer_process(warehouse, table=table, tenant=TENANT, key_fields=KEY)
+    assert isinstance(load, WriterLoad)
+    return load
+
+
+def table_names(warehouse: Warehouse) -> list[str]:
+    return sqlalchemy.inspect(warehouse.engine).get_table_names(schema=warehouse.schema)
+
+
+def without_synced_at(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{name: value for name, value in row.items() if name != "_synced_at"} for row in rows]
+
+
+def has_exited(pid: int, timeout_seconds: float) -> bool:
+    """Whether process `pid` is gone within the timeout (waited for on a pidfd: no polling loop)."""
+    try:
+        descriptor = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        poller = select.poll()
+        poller.register(descriptor, select.POLLIN)
+        return bool(poller.poll(timeout_seconds * 1000))
+    finally:
+        os.close(descriptor)
+
+
+def test_a_writer_load_stores_exactly_what_a_load_in_this_process_stores(warehouse, fetch):
+    batches = [batch(0, 30), batch(20, 30, version=1, note_from=40)]  # the second updates 10 rows, adds a column
+    with writer_load(warehouse, "by_writer") as load:
+        written = [load.write_columns(columns) for columns in batches]
+        by_writer = load.commit(state("by_writer"))
+    with warehouse.load("in_process", TENANT, KEY) as load:
+        for columns in batches:
+            load.write_columns(columns)
+        in_process = load.commit(state("in_process"))
+    assert written == [30, 30]
+    assert (by_writer.rows, by_writer.inserted, by_writer.state.watermark) == (50, 50, state("by_writer").watermark)
+    assert (by_writer.rows, by_writer.inserted, by_writer.added_columns) == (
+        in_process.rows, in_process.inserted, in_process.added_columns)
+    assert without_synced_at(fetch("by_writer")) == without_synced_at(fetch("in_process"))
+
+
+def test_a_batch_the_writer_refuses_is_raised_here_with_its_type_and_nothing_is_committed(warehouse):
+    refused = batch(10, 5)
+    refused["TimeEntryID"] = refused["TimeEntryID"][:4]
+    with pytest.raises(WarehouseError, match="different numbers of values") as raised:
+        with writer_load(warehouse, "time_entry") as load:
+            load.write_columns(batch(0, 10))
+            load.write_columns(refused)
+            load.commit(state("time_entry"))  # raises the refusal, whether or not a write already did
+    assert "In the writer process" in str(raised.value.__cause__)
+    assert "time_entry" not in table_names(warehouse)
+    assert "acumatica_sync_state" not in table_names(warehouse)
+
+
+def test_a_load_left_without_commit_leaves_nothing_and_its_writer_ends(warehouse):
+    many = {"TimeEntryID": [f"TE{n:06d}" for n in range(MOVE_ROWS + 1)],
+            "_acumatica_id": [f"id-{n}" for n in range(MOVE_ROWS + 1)],
+            "_last_modified": [datetime(2024, 7, 15, tzinfo=timezone.utc)] * (MOVE_ROWS + 1)}
+    with writer_load(warehouse, "time_entry") as load:
+        load.write_columns(many)  # on SQLite, enough to move rows into the load's hidden table
+        load.mark_deleted(["TE000001"], datetime(2024, 7, 16, tzinfo=timezone.utc))  # waits: all staged by now
+        pid = load.pid
+    assert has_exited(pid, timeout_seconds=0)
+    assert table_names(warehouse) == []
+
+
+def test_the_writers_log_records_are_logged_here(warehouse, caplog):
+    caplog.set_level(logging.INFO, logger="airflow_provider_acumatica")
+    with writer_load(warehouse, "time_entry") as load:
+        load.write_columns(batch(0, 3))
+        load.commit(state("time_entry"))
+    committed = [record for record in caplog.records if "committed" in record.getMessage()]
+    assert [record.name for record in committed] == ["airflow_provider_acumatica.warehouse.loader"]
+    assert "Table time_entry, tenant 'Company' committed" in committed[0].getMessage()
+
+
+def test_a_writer_that_dies_fails_the_load_with_a_clear_error_and_nothing_is_committed(warehouse):
+    with pytest.raises(WriterProcessError, match="writer process ended unexpectedly.*nothing was committed"):
+        with writer_load(warehouse, "time_entry") as load:
+            load.write_columns(batch(0, 10))
+            os.kill(load.pid, signal.SIGKILL)
+            load.commit(state("time_entry"))
+    assert "time_entry" not in table_names(warehouse)
+
+
+def test_the_warehouse_url_is_never_on_the_writers_command_line_or_in_its_environment(warehouse):
+    url = warehouse.engine.url.render_as_string(hide_password=False)
+    with writer_load(warehouse, "time_entry") as load:
+        load.write_columns(batch(0, 3))
+        with open(f"/proc/{load.pid}/cmdline", "rb") as cmdline, open(f"/proc/{load.pid}/environ", "rb") as environ:
+            seen = cmdline.read() + environ.read()
+    assert url.encode() not in seen
+
+
+def test_a_writer_whose_parent_is_killed_ends_without_committing(target, tmp_path):
+    url, schema = target
+    parent = textwrap.dedent(f"""
+        import sys, threading
+        from airflow_provider_acumatica.warehouse.loader import Warehouse
+        from airflow_provider_acumatica.warehouse.writer import load_in_writer_process
+        sys.path.insert(0, {os.path.dirname(__file__)!r})
+        from test_warehouse_loader_columns import batch
+        with Warehouse({url!r}, schema={schema!r}) as warehouse:
+            with load_in_writer_process(warehouse, table="time_entry", tenant="Company", key_fields=["TimeEntryID"]) as load:
+                load.write_columns(batch(0, 10))
+                print(load.pid, flush=True)
+                threading.Event().wait()  # until killed
+    """)
+    process = subprocess.Popen([sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True)
+    try:
+        writer_pid = int(process.stdout.readline())
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+    assert has_exited(writer_pid, timeout_seconds=60)
+    with Warehouse(url, schema=schema) as warehouse:
+        assert "time_entry" not in table_names(warehouse)
+
+
+def test_a_warehouse_on_an_engine_handed_in_loads_in_this_process(postgres_schema):
+    url, schema = postgres_schema
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with Warehouse(engine, schema=schema) as warehouse:
+            assert isinstance(load_in_writer_process(warehouse, table="t", tenant=TENANT, key_fields=KEY), Load)
+    finally:
+        engine.dispose()
