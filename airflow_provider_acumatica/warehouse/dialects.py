@@ -158,6 +158,12 @@ class WarehouseDialect:
         them all into a new table."""
         return False
 
+    @property
+    def stages_in_python(self) -> bool:
+        """Whether staging's work is mostly Python holding the GIL (binding parameters, converting values): then a
+        load is worth its own writer process (``warehouse.writer``), to use another core than the pages' decoding."""
+        return True
+
     def move_staged(self, connection: Connection, table: Table, staging: Table, columns: Sequence[str],
                     key_columns: Sequence[str], tenant: str, synced_at: datetime) -> None:
         """Move the staged rows into ``table``, of the target's layout, as the tenant's rows synced at ``synced_at``,
@@ -369,6 +375,13 @@ class PostgresDialect(WarehouseDialect):
 
     def lock(self, connection: Connection, name: str) -> None:
         connection.execute(select(func.pg_advisory_xact_lock(func.hashtext(literal(name)))))
+
+    @property
+    def stages_in_python(self) -> bool:
+        """Not on the fast path: the binary COPY is encoded in C and the server does the rest, in its own process.
+        Measured side by side (200,000 rows), a writer process made a PostgreSQL load slower (1.42x -> 1.59x the
+        raw floor: pickling costs more than it frees), a SQLite load faster (2.00x -> 1.76x)."""
+        return not self.fast_path
 
     def add_column(self, connection: Connection, table: Table, column: Column) -> None:
         connection.execute(statements.AddColumn(table, column, if_not_exists=True))

@@ -2,6 +2,7 @@
 
 A load's Python work (converting values, binding them into INSERTs) holds the GIL, and so takes turns on one
 core with the threads that decode Acumatica's pages: a 200,000-row SQLite load spent about half its time staging.
+(PostgreSQL's binary COPY is encoded in C and worked by the server: it stays in the caller's process.)
 A ``WriterLoad`` runs the same ``Load`` in a child process (``python -m airflow_provider_acumatica.warehouse.writer``)
 and hands it each batch, pickled, over a pipe; the child stages a batch while the next ones are fetched.
 
@@ -25,6 +26,7 @@ import tempfile
 import traceback
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -47,14 +49,23 @@ _WAITED_FOR = ("open", "mark_deleted", "commit")
 """Calls whose answer the parent waits for; writes are answered only when they fail."""
 
 
+@dataclass(frozen=True)
+class WriterUse:
+    """What a writer process cost: its CPU time and its own peak memory (None where the system does not say)."""
+
+    cpu_seconds: float
+    peak_memory_mb: float | None
+
+
 class WriterProcessError(WarehouseError):
     """The writer process ended unexpectedly, or failed in a way that could not be reported as it happened."""
 
 
 def load_in_writer_process(warehouse: Warehouse, **load_arguments: Any) -> Load | WriterLoad:
-    """A load of ``warehouse`` run in a writer process (``Warehouse.load``'s arguments); in this process where the
-    warehouse's engine was handed in by the caller, as a child could not make the same one."""
-    if not warehouse.owns_engine:
+    """A load of ``warehouse`` (``Warehouse.load``'s arguments) run in a writer process where staging is Python's
+    work (SQLite, the portable path); in this process for PostgreSQL's COPY, and where the warehouse's engine was
+    handed in by the caller, as a child could not make the same one."""
+    if not warehouse.owns_engine or not warehouse.dialect.stages_in_python:
         return warehouse.load(**load_arguments)
     return WriterLoad(warehouse.engine.url, warehouse.schema, warehouse.fast_path, load_arguments)
 
@@ -71,6 +82,8 @@ class WriterLoad:
         self._commands: Connection | None = None
         self._answers: Connection | None = None
         self._stderr: Any = None
+        self.use: WriterUse | None = None
+        """What the writer process cost, once the load is left."""
 
     def __enter__(self) -> WriterLoad:
         """Start the child and ask it to open the load, without waiting: it starts while the caller reads."""
@@ -169,13 +182,18 @@ class WriterLoad:
         return payload
 
     def _drain_answers(self) -> None:
-        """Read what the child still says until it closes the pipe: log records, and failures no call asked for."""
+        """Read what the child still says until it closes the pipe: log records, failures no call asked for, and at
+        last what it cost (logged, and kept in ``use``)."""
         while True:
             try:
-                _, _, records = pickle.loads(self._answers.recv_bytes())
+                kind, payload, records = pickle.loads(self._answers.recv_bytes())
             except EOFError:
                 return
             _log_again(records)
+            if kind == "closed":
+                self.use = payload
+                memory = f", peak memory {payload.peak_memory_mb:.0f} MB" if payload.peak_memory_mb else ""
+                log.info("%s: writer process CPU %.1f s%s", self.describe, payload.cpu_seconds, memory)
 
     def _ended_unexpectedly(self) -> WriterProcessError:
         self._stderr.seek(0)
@@ -269,9 +287,20 @@ def serve(commands: Connection, answers: Connection) -> None:
         pass
     finally:
         try:
-            answer("closed", None)
+            answer("closed", _own_use())
         except (BrokenPipeError, ConnectionResetError):  # the parent is gone
             pass
+
+
+def _own_use() -> WriterUse:
+    """What this process cost: CPU, and its own peak memory where Linux tells it."""
+    times = os.times()
+    try:
+        with open("/proc/self/status") as status:
+            peak = next((int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM:")), None)
+    except OSError:
+        peak = None
+    return WriterUse(cpu_seconds=times.user + times.system, peak_memory_mb=peak)
 
 
 def _messages(commands: Connection) -> Iterator[tuple]:
@@ -304,4 +333,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run as this module's importable self, not as __main__: what it pickles (WriterUse) must unpickle in the parent.
+    from airflow_provider_acumatica.warehouse.writer import main as importable_main
+
+    importable_main()

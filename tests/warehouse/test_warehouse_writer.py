@@ -36,9 +36,10 @@ def state(table: str) -> SyncState:
 
 
 def writer_load(warehouse: Warehouse, table: str) -> WriterLoad:
-    load = load_in_writer_process(warehouse, table=table, tenant=TENANT, key_fields=KEY)
-    assert isinstance(load, WriterLoad)
-    return load
+    """A writer load on either database (the operator uses one only where staging is Python's work: see the last
+    tests)."""
+    return WriterLoad(warehouse.engine.url, warehouse.schema, warehouse.fast_path,
+                      {"table": table, "tenant": TENANT, "key_fields": KEY})
 
 
 def table_names(warehouse: Warehouse) -> list[str]:
@@ -104,7 +105,7 @@ def test_a_load_left_without_commit_leaves_nothing_and_its_writer_ends(warehouse
     assert table_names(warehouse) == []
 
 
-def test_the_writers_log_records_are_logged_here(warehouse, caplog):
+def test_the_writers_log_records_and_its_cost_are_logged_here(warehouse, caplog):
     caplog.set_level(logging.INFO, logger="airflow_provider_acumatica")
     with writer_load(warehouse, "time_entry") as load:
         load.write_columns(batch(0, 3))
@@ -112,6 +113,9 @@ def test_the_writers_log_records_are_logged_here(warehouse, caplog):
     committed = [record for record in caplog.records if "committed" in record.getMessage()]
     assert [record.name for record in committed] == ["airflow_provider_acumatica.warehouse.loader"]
     assert "Table time_entry, tenant 'Company' committed" in committed[0].getMessage()
+    assert load.use.cpu_seconds > 0 and load.use.peak_memory_mb > 10  # a Python process with SQLAlchemy loaded
+    assert any(record.getMessage().startswith("load of tenant 'Company' into 'time_entry': writer process CPU ")
+               for record in caplog.records)
 
 
 def test_a_writer_that_dies_fails_the_load_with_a_clear_error_and_nothing_is_committed(warehouse):
@@ -137,11 +141,12 @@ def test_a_writer_whose_parent_is_killed_ends_without_committing(target, tmp_pat
     parent = textwrap.dedent(f"""
         import sys, threading
         from airflow_provider_acumatica.warehouse.loader import Warehouse
-        from airflow_provider_acumatica.warehouse.writer import load_in_writer_process
+        from airflow_provider_acumatica.warehouse.writer import WriterLoad
         sys.path.insert(0, {os.path.dirname(__file__)!r})
         from test_warehouse_loader_columns import batch
         with Warehouse({url!r}, schema={schema!r}) as warehouse:
-            with load_in_writer_process(warehouse, table="time_entry", tenant="Company", key_fields=["TimeEntryID"]) as load:
+            with WriterLoad(warehouse.engine.url, warehouse.schema, True,
+                            dict(table="time_entry", tenant="Company", key_fields=["TimeEntryID"])) as load:
                 load.write_columns(batch(0, 10))
                 print(load.pid, flush=True)
                 threading.Event().wait()  # until killed
@@ -155,6 +160,17 @@ def test_a_writer_whose_parent_is_killed_ends_without_committing(target, tmp_pat
     assert has_exited(writer_pid, timeout_seconds=60)
     with Warehouse(url, schema=schema) as warehouse:
         assert "time_entry" not in table_names(warehouse)
+
+
+def test_sqlite_and_portable_loads_get_a_writer_process_and_postgresql_copy_stays_here(target):
+    url, schema = target
+    chosen = {}
+    for fast_path in (True, False):
+        with Warehouse(url, schema=schema, fast_path=fast_path) as warehouse:
+            load = load_in_writer_process(warehouse, table="t", tenant=TENANT, key_fields=KEY)
+            chosen[fast_path] = type(load)
+    postgres_copy = url.startswith("postgresql")
+    assert chosen == {True: Load if postgres_copy else WriterLoad, False: WriterLoad}
 
 
 def test_a_warehouse_on_an_engine_handed_in_loads_in_this_process(postgres_schema):
