@@ -94,7 +94,7 @@ def child(warehouse_url: str, schema: str) -> None:
 
     writer_loads = []
 
-    def observed(*arguments, **keywords):  # to read the writer process's own peak memory afterwards
+    def observed(*arguments, **keywords):  # to read the writer process's own peak memory afterwards (SQLite only)
         writer_loads.append(load_in_writer_process(*arguments, **keywords))
         return writer_loads[-1]
 
@@ -106,7 +106,7 @@ def child(warehouse_url: str, schema: str) -> None:
     summary = operator.execute(context={})
     elapsed = time.perf_counter() - started
     print(json.dumps({"rows": summary["rows"], "seconds": elapsed, "peak_rss_mb": peak_rss_mb(),
-                      "writer_peak_rss_mb": sum(load.use.peak_memory_mb for load in writer_loads)}))
+                      "writer_peak_rss_mb": sum(load.use.peak_memory_mb for load in writer_loads if hasattr(load, "use"))}))
 
 
 def peak_rss_mb() -> float:
