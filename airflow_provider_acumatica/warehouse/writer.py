@@ -3,7 +3,7 @@
 A load's Python work (converting values, binding them into INSERTs) holds the GIL, and so takes turns on one
 core with the threads that decode Acumatica's pages: a 200,000-row SQLite load spent about half its time staging.
 (PostgreSQL's binary COPY is encoded in C and worked by the server: it stays in the caller's process.)
-A ``WriterLoad`` runs the same ``Load`` in a child process (``python -m airflow_provider_acumatica.warehouse.writer``)
+A ``WriterLoad`` runs the same ``Load`` in a child Python process (this module's ``main``)
 and hands it each batch, pickled, over a pipe; the child stages a batch while the next ones are fetched.
 
 - Memory stays bounded: a write waits while the child is still busy with the batch before (a pipe holds little).
@@ -23,6 +23,7 @@ import pickle
 import subprocess
 import sys
 import tempfile
+import time
 import traceback
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
@@ -46,6 +47,10 @@ PACKAGE_LOGGER = "airflow_provider_acumatica"
 EXIT_TIMEOUT_SECONDS = 60
 """How long leaving a load waits for the child to drop what it staged and exit, before killing it."""
 _WAITED_FOR = ("open", "mark_deleted", "commit")
+_CHILD_PROGRAM = "import sys; sys.path.append(sys.argv[1]); from airflow_provider_acumatica.warehouse.writer import main; main()"
+"""The child's program; its argument is where this package lies here, for a caller that made it importable by a path
+of its own. Appended to the path, it shadows nothing; and the module runs under its own name, so that what the child
+pickles (``WriterUse``) unpickles here."""
 """Calls whose answer the parent waits for; writes are answered only when they fail."""
 
 
@@ -92,8 +97,8 @@ class WriterLoad:
         self._stderr = tempfile.TemporaryFile()
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", __name__], stdin=commands_read, stdout=answers_write, stderr=self._stderr,
-                env=_child_environment(),
+                [sys.executable, "-c", _CHILD_PROGRAM, str(Path(__file__).resolve().parents[2])],
+                stdin=commands_read, stdout=answers_write, stderr=self._stderr,
             )
         except BaseException:
             for descriptor in (commands_read, commands_write, answers_read, answers_write):
@@ -106,7 +111,7 @@ class WriterLoad:
                 os.close(answers_write)
         self._commands = Connection(commands_write, readable=False)
         self._answers = Connection(answers_read, writable=False)
-        self._send(self._opening, waits=False)
+        self._send(self._opening)
         return self
 
     @property
@@ -119,7 +124,7 @@ class WriterLoad:
     def write_columns(self, columns: Mapping[str, Sequence[Any]]) -> int:
         """Hand a batch held by field to the child (``Load.write_columns``); returns its rows."""
         self._raise_reported_failure()
-        self._send(("write_columns", columns), waits=False)
+        self._send(("write_columns", columns))
         return len(next(iter(columns.values()), ()))
 
     def mark_deleted(self, keys: Iterable[Any], deleted_at: datetime, *, by_id: bool = False) -> int:
@@ -137,7 +142,7 @@ class WriterLoad:
             return
         try:
             self._commands.close()
-            self._drain_answers()
+            self._drain_answers(deadline=time.monotonic() + EXIT_TIMEOUT_SECONDS)
             self._process.wait(EXIT_TIMEOUT_SECONDS)
         except subprocess.TimeoutExpired:
             log.warning("%s: the writer process did not exit within %d s; killed", self.describe, EXIT_TIMEOUT_SECONDS)
@@ -152,10 +157,10 @@ class WriterLoad:
 
     def _call(self, name: str, *arguments: Any, **keywords: Any) -> Any:
         self._raise_reported_failure()
-        self._send((name, arguments, keywords), waits=True)
+        self._send((name, arguments, keywords))
         return self._answer()
 
-    def _send(self, message: tuple, *, waits: bool) -> None:
+    def _send(self, message: tuple) -> None:
         if self._process is None:
             raise RuntimeError(f"{self.describe}: use it inside a 'with' block")
         try:
@@ -181,10 +186,12 @@ class WriterLoad:
             raise error from _ChildTraceback(child_traceback)
         return payload
 
-    def _drain_answers(self) -> None:
-        """Read what the child still says until it closes the pipe: log records, failures no call asked for, and at
-        last what it cost (logged, and kept in ``use``)."""
+    def _drain_answers(self, deadline: float) -> None:
+        """Read what the child still says until it closes the pipe (or the deadline passes: it is then killed): log
+        records, failures no call asked for, and at last what it cost (logged, and kept in ``use``)."""
         while True:
+            if not self._answers.poll(max(0.0, deadline - time.monotonic())):
+                raise subprocess.TimeoutExpired(self._process.args, EXIT_TIMEOUT_SECONDS)
             try:
                 kind, payload, records = pickle.loads(self._answers.recv_bytes())
             except EOFError:
@@ -199,8 +206,9 @@ class WriterLoad:
         self._stderr.seek(0)
         lines = self._stderr.read().decode(errors="replace").strip().splitlines()
         said = f": {lines[-1]}" if lines else ""
-        return WriterProcessError(f"{self.describe}: the writer process ended unexpectedly{said}; nothing was "
-                                  "committed. Run the task again; if it recurs, check the worker's memory and logs.")
+        return WriterProcessError(f"{self.describe}: the writer process ended unexpectedly{said}; the load did not "
+                                  "finish, and a commit it had not finished is rolled back. Run the task again; if it "
+                                  "recurs, check the worker's memory and logs.")
 
 
 class _ChildTraceback(Exception):
@@ -208,13 +216,6 @@ class _ChildTraceback(Exception):
 
     def __str__(self) -> str:
         return f"\n\nIn the writer process:\n{self.args[0]}"
-
-
-def _child_environment() -> dict[str, str]:
-    """This environment, with this package importable as it is here (it may come from a path of the caller's)."""
-    package_root = str(Path(__file__).resolve().parents[2])
-    paths = [package_root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
 
 
 def _log_again(records: Sequence[tuple[str, int, str]]) -> None:
@@ -304,10 +305,11 @@ def _own_use() -> WriterUse:
 
 
 def _messages(commands: Connection) -> Iterator[tuple]:
+    """The parent's messages until it closes the pipe (a message cut short means it died writing it)."""
     while True:
         try:
             yield pickle.loads(commands.recv_bytes())
-        except EOFError:
+        except (EOFError, OSError):
             return
 
 
@@ -330,10 +332,3 @@ def main() -> None:
     os.dup2(null, 0)
     os.close(null)
     serve(commands, answers)
-
-
-if __name__ == "__main__":
-    # Run as this module's importable self, not as __main__: what it pickles (WriterUse) must unpickle in the parent.
-    from airflow_provider_acumatica.warehouse.writer import main as importable_main
-
-    importable_main()

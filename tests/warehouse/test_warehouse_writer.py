@@ -119,7 +119,7 @@ def test_the_writers_log_records_and_its_cost_are_logged_here(warehouse, caplog)
 
 
 def test_a_writer_that_dies_fails_the_load_with_a_clear_error_and_nothing_is_committed(warehouse):
-    with pytest.raises(WriterProcessError, match="writer process ended unexpectedly.*nothing was committed"):
+    with pytest.raises(WriterProcessError, match="writer process ended unexpectedly.*a commit it had not finished is rolled back"):
         with writer_load(warehouse, "time_entry") as load:
             load.write_columns(batch(0, 10))
             os.kill(load.pid, signal.SIGKILL)
