@@ -39,7 +39,7 @@ from sqlalchemy.schema import AddConstraint
 
 from airflow_provider_acumatica.warehouse import statements
 from airflow_provider_acumatica.warehouse.columns import Kind, kind_of_sql_type
-from airflow_provider_acumatica.warehouse.schema import STAGED_ORDER, TENANT
+from airflow_provider_acumatica.warehouse.schema import LAST_MODIFIED, STAGED_ORDER, TENANT
 
 log = logging.getLogger(__name__)
 
@@ -167,18 +167,18 @@ class WarehouseDialect:
     def move_staged(self, connection: Connection, table: Table, staging: Table, columns: Sequence[str],
                     key_columns: Sequence[str], tenant: str, synced_at: datetime) -> None:
         """Move the staged rows into ``table``, of the target's layout, as the tenant's rows synced at ``synced_at``,
-        and empty the stage. A key already in ``table`` takes the staged copy; of several staged copies of a key
-        the last staged wins, as ``drop_superseded`` decides."""
+        and empty the stage. Of the copies of a key, staged now or moved before, the one ``drop_superseded`` would
+        keep stays."""
         raise NotImplementedError(f"{type(self).__name__} stages new tables in a temporary table only")
 
     _superseded = staticmethod(statements.drop_superseded)
-    """The DELETE of the staged copies whose key was staged again later."""
+    """The DELETE of the staged copies the stage holds a newer copy of."""
 
     def drop_superseded(self, connection: Connection, staging: Table, key_columns: Sequence[str]) -> int:
-        """Keep only the last staged copy of each key; returns the rows kept. An index on the stage's key, then
-        arrival order, makes this one pass."""
+        """Keep only the newest staged copy of each key (ties: the last staged); returns the rows kept. An index on
+        the stage's key, then timestamp and arrival order, makes this one pass."""
         key = (staging.c[name] for name in key_columns)
-        Index(f"{staging.name}_key", *key, staging.c[STAGED_ORDER]).create(connection)
+        Index(f"{staging.name}_key", *key, staging.c[LAST_MODIFIED], staging.c[STAGED_ORDER]).create(connection)
         connection.execute(self._superseded(staging, key_columns))
         return _count(connection, staging)
 

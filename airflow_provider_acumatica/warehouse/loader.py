@@ -7,8 +7,8 @@ is after the whole run, never in between. Leaving the ``with`` block without com
 
 On SQLite (fast path), a load of a table absent when it starts stages in place: every ``MOVE_ROWS``
 staged rows move, in a short ``BEGIN IMMEDIATE`` transaction of their own, into a hidden table of the
-target's layout and primary key (``_acumatica_new_<table>_<tenant hash>_<load id>``), the last copy of a
-key replacing earlier ones. The commit moves the rest and renames the hidden table to the target (or, if
+target's layout and primary key (``_acumatica_new_<table>_<tenant hash>_<load id>``), a newer copy of a
+key replacing an older one. The commit moves the rest and renames the hidden table to the target (or, if
 another tenant's commit created the target meanwhile, merges it like a stage and drops it), then marks
 deletions and writes the state, in one transaction: no reader sees the target before. Its rows'
 ``_synced_at`` is the instant the load staged its first batch. A load left without committing drops its
@@ -76,7 +76,7 @@ class LoadResult:
     table: str
     mode: str
     rows: int
-    """Distinct rows staged (the last copy of each key)."""
+    """Distinct rows staged (one copy of each key: the newest)."""
     inserted: int
     updated: int
     skipped_stale: int
@@ -467,7 +467,7 @@ class Load:
 
     def _merge_stage(self, connection: Connection, target: Table, synced_at: datetime,
                      new: bool) -> tuple[MergeCounts, int]:
-        """Merge the last staged copy of each key into the target, or make the target of them (``new``); returns what
+        """Merge the newest staged copy of each key into the target, or make the target of them (``new``); returns what
         merging did and the distinct rows staged."""
         keys, dialect = self.layout.key_columns, self.warehouse.dialect
         columns = [column.name for column in self.layout.staged_columns()]

@@ -42,7 +42,7 @@ CALLER_SYSTEM_COLUMNS = {ACUMATICA_ID: Kind.TEXT, LAST_MODIFIED: Kind.TIMESTAMP}
 LOADER_SYSTEM_COLUMNS = {TENANT: Kind.TEXT, SYNCED_AT: Kind.TIMESTAMP, DELETED_AT: Kind.TIMESTAMP}
 """System columns the loader fills; a row must not carry them."""
 STAGED_ORDER = "_staged_order"
-"""Staging-only column: the order rows arrived in, so the last copy of a key wins."""
+"""Staging-only column: the order rows arrived in, so that of copies of a key with one timestamp the last wins."""
 
 Columns = Mapping[str, Sequence[Any]]
 """A batch of rows held by field: each field's values, one per row (None: no value), all of one length."""

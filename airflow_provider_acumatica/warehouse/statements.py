@@ -3,7 +3,9 @@
 ``target`` is the warehouse table, ``staging`` the load's stage: a temporary table (no ``_tenant`` column:
 all its rows are the load's tenant) or, for a SQLite load that staged in place, a table of the target's
 layout. A staged row is *current* unless the warehouse already holds a newer version of it (a higher
-``_last_modified``); older copies never overwrite newer ones.
+``_last_modified``); older copies never overwrite newer ones. Of several copies of a key staged in one load, the
+newest wins (ties, and rows without a timestamp, by arrival): the parallel fetches of a run may hand an older copy
+over after a newer one.
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ def is_current(target: Table, staged: Any) -> ColumnElement[bool]:
 
 
 def drop_superseded(staging: Table, key_columns: Sequence[str]) -> Delete:
-    """Delete staged rows whose key was staged again later: the last copy read is the one to load."""
+    """Delete staged rows of which the stage holds a newer copy (see ``_staged_again``): one copy of each key stays."""
     return delete(staging).where(_staged_again(staging, staging.alias("later"), key_columns))
 
 
@@ -116,8 +118,17 @@ def drop_superseded_by_rowid(staging: Table, key_columns: Sequence[str]) -> Dele
 
 
 def _staged_again(copy: Any, later: Any, key_columns: Sequence[str]) -> ColumnElement[bool]:
-    """Whether a row of `later` (the stage again) has the key of the staged `copy` and arrived after it."""
-    return exists().where(*same_key(later, copy, key_columns), later.c[STAGED_ORDER] > copy.c[STAGED_ORDER])
+    """Whether a row of `later` (the stage again) has the key of the staged `copy` and supersedes it: a newer
+    ``_last_modified``, or the same (or none on both) and a later arrival. A copy without a timestamp is older than one
+    with: so the copies of a key are in one order and exactly one of them is superseded by none."""
+    newer, older = later.c[LAST_MODIFIED], copy.c[LAST_MODIFIED]
+    arrived_later = later.c[STAGED_ORDER] > copy.c[STAGED_ORDER]
+    supersedes = or_(
+        newer > older,
+        and_(newer == older, arrived_later),
+        and_(older.is_(None), or_(newer.is_not(None), arrived_later)),
+    )
+    return exists().where(*same_key(later, copy, key_columns), supersedes)
 
 
 def count_existing(target: Table, staging: Table, key_columns: Sequence[str], tenant: str) -> Select:
@@ -157,12 +168,15 @@ def upsert(insert_of: Any, target: Table, staging: Table, columns: Sequence[str]
 
 def move_staged(insert_of: Any, target: Table, staging: Table, columns: Sequence[str], key_columns: Sequence[str],
                 tenant: str, synced_at: datetime) -> Insert:
-    """INSERT ... SELECT ... ON CONFLICT DO UPDATE of every staged row, in key order and a key's copies in arrival
-    order, so the copy staged last wins whatever its ``_last_modified`` (as ``drop_superseded`` decides)."""
+    """INSERT ... SELECT ... ON CONFLICT DO UPDATE of every staged row into a table of this load's own, in key order
+    and a key's copies in arrival order, each replacing the row there unless that one is newer (or has a timestamp
+    where it has none): the copy that stays is the one ``drop_superseded`` keeps, also across moves."""
     order = [*(staging.c[name] for name in key_columns), staging.c[STAGED_ORDER]]
     statement = insert_staged(target, staging, columns, tenant, synced_at, true(), insert_of=insert_of,
                               order_by=order)
-    return _updating_on_conflict(statement, columns, key_columns)
+    stored, incoming = target.c[LAST_MODIFIED], statement.excluded[LAST_MODIFIED]
+    not_older = or_(stored.is_(None), incoming >= stored)
+    return _updating_on_conflict(statement, columns, key_columns, where=not_older)
 
 
 def _updating_on_conflict(statement: Any, columns: Sequence[str], key_columns: Sequence[str],

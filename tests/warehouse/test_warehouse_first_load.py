@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import sqlalchemy
 
+from airflow_provider_acumatica.warehouse import loader
 from airflow_provider_acumatica.warehouse.loader import LoadResult, Warehouse
 from airflow_provider_acumatica.warehouse.state import SyncState
 
@@ -67,6 +68,29 @@ def test_a_new_table_holds_what_merging_into_an_existing_one_gives(target, fast_
     ], "the copy staged last wins, also over an earlier copy in the same batch"
     assert [row["_deleted_at"] is not None for row in stored] == [False, False, False, True]
     assert all(row["synced"] for row in stored)
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast", "portable"])
+@pytest.mark.parametrize("table", ["new", "existing"])
+def test_an_older_copy_read_after_a_newer_one_in_the_same_run_never_wins(target, fast_path, table, rows_factory, fetch,
+                                                                          monkeypatch):
+    """The parallel fetches of one run can hand over an older copy of a record after a newer one: the newest stays,
+    on a new table (SQLite: with the copies in different moves into its hidden table) as on an existing one; of
+    copies with one timestamp, the last read."""
+    monkeypatch.setattr(loader, "MOVE_ROWS", 2)
+    with Warehouse(*target, fast_path=fast_path) as warehouse:
+        if table == "existing":
+            with warehouse.load(table=table, tenant="Other", key_fields=KEY) as other:
+                other.write(rows_factory(1))
+                other.commit(SyncState("Other", table))
+        with warehouse.load(table=table, tenant="Company", key_fields=KEY) as run:
+            run.write(rows_factory(3, version=5))
+            run.write(rows_factory(2, version=1))  # older copies of the first two keys, read later
+            run.write([dict(rows_factory(1, start=2, version=5)[0], TimeSpent=99)])  # key 2 again, same timestamp
+            result = run.commit(SyncState("Company", table))
+    stored = {row["time_entry_id"]: row["time_spent"] for row in fetch(table) if row["_tenant"] == "Company"}
+    assert stored == {"TE000000": 5, "TE000001": 15, "TE000002": 99}
+    assert (result.rows, result.inserted) == (3, 3)
 
 
 def test_a_new_table_gets_its_primary_key_and_later_loads_upsert(warehouse, reader, rows_factory, fetch):

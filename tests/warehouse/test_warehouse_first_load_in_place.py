@@ -1,7 +1,7 @@
 """SQLite first loads stage in place: staged rows move into a hidden table of the final layout; the commit renames it.
 
 Each guarantee of the temporary stage must hold: nothing visible before the commit, the state committed
-with the rows, the last copy of a key wins, new fields become columns, a second tenant's first load of
+with the rows, the newest copy of a key wins, new fields become columns, a second tenant's first load of
 the same table merges into the first one's, and a load that does not commit leaves nothing (a killed one
 leaves a hidden table that the next load of its tenant and table drops). Real SQLite files throughout;
 rows move every ``MOVE_ROWS_HERE`` staged rows instead of 50,000, so that a few rows make moves.
@@ -98,11 +98,11 @@ def overlapping_run(warehouse: Warehouse, table: str, mode: str, rows_factory) -
     and new fields arriving in later batches (text, integer, decimal); one key marked deleted."""
     with warehouse.load(table=table, tenant="Company", key_fields=KEY, mode=mode) as run:
         run.write(rows_factory(300, version=5))
-        run.write(copies(rows_factory, 1, 2)  # older than the copy already staged: still the last read
+        run.write(copies(rows_factory, 1, 2)  # older than the copy already staged: the staged one stays
                   + copies(rows_factory, 2, 9) + copies(rows_factory, 2, 1)  # twice in one statement
                   + [dict(row, Note="n") for row in rows_factory(3, start=300)])
         run.write(copies(rows_factory, 3, 5, TimeSpent=999)  # same timestamp as the staged copy
-                  + copies(rows_factory, 4, 0, _last_modified=None, UsrCrew=7)
+                  + copies(rows_factory, 4, 0, _last_modified=None, UsrCrew=7)  # no timestamp: older than one
                   + [dict(row, Rate=row["CostRate"]) for row in rows_factory(150, start=100, version=6)]
                   + copies(rows_factory, 120, 3))  # the same batch holds a newer copy of key 120 before it
         run.mark_deleted([("TE000010",)], datetime(2030, 1, 1, tzinfo=UTC))
@@ -139,8 +139,8 @@ def test_in_place_gives_what_the_temporary_stage_gives(sqlite_url, tmp_path, rea
     assert types == reference_types and types["note"] == "TEXT" and types["usr_crew"] == "BIGINT"
     assert rows == reference_rows
     by_key = {row["time_entry_id"]: row for row in rows}
-    assert [by_key[f"TE{n:06d}"]["time_spent"] for n in (1, 2, 3, 4, 120)] == [12, 21, 999, 40, 1203]
-    assert by_key["TE000004"]["usr_crew"] == 7 and by_key["TE000004"]["_last_modified"] is None
+    assert [by_key[f"TE{n:06d}"]["time_spent"] for n in (1, 2, 3, 4, 120)] == [15, 29, 999, 45, 1206]
+    assert by_key["TE000004"]["usr_crew"] is None and by_key["TE000004"]["_last_modified"] is not None
     assert by_key["TE000010"]["_deleted_at"] is not None and by_key["TE000300"]["note"] == "n"
     assert hidden_tables(reader) == []
 
