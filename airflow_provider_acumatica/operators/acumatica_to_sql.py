@@ -176,7 +176,7 @@ class AcumaticaToSqlOperator(BaseOperator):
         reader = self._reader(source, source.fetch, self.batch_size)
         progress = _Progress(self.log, source.describe, plan.window)
         mode = "replace" if plan.mode == FULL else "merge"
-        with load_in_writer_process(  # staging runs on the other core, beside the decoding of pages
+        with load_in_writer_process(  # SQLite: staging runs on the other core, beside the decoding of pages
             warehouse, table=target, tenant=tenant, key_fields=source.key_fields, mode=mode,
             declared_types=source.declared_types,
         ) as load:
