@@ -3,11 +3,11 @@
 For each size (default 200,000 and 1,000,000 TimeEntry rows) a sandbox runs in its own process; in the same
 run we time (1) the raw floor: a bare requests loop fetching and JSON-decoding the same 2,000-record pages,
 and (2) the operator's initial load into SQLite and into PostgreSQL, each in a child process that reports
-its own peak RSS and that of its writer process (the warehouse side of the load runs in a child of its own;
-the two run side by side, so their peaks are added); the raw floor is timed again after each load, and each load is compared with the floors
-just before and after it. The sandbox caches each record's rendering per $select, so both the full records and the
-timestamp-only variant the operator probes with are rendered once before anything is timed: neither side
-pays the sandbox's first render. Then, with --latency-ms 500 and a licence of 3 concurrent requests, a large
+its own peak RSS and that of its writer process (a SQLite load's warehouse side runs in a child of its own; the
+two run side by side, so their peaks are added); the raw floor is timed again after each load, and each load is
+compared with the floors just before and after it. The sandbox caches each record's rendering per $select, so
+both the full records and the timestamp-only variant the operator probes with are rendered once before anything
+is timed: neither side pays the sandbox's first render. Then, with --latency-ms 500 and a licence of 3 concurrent requests, a large
 initial load (--latency-rows, default 200,000) is timed against pages x 0.5 s / 3, and the sandbox's peak
 concurrency is read. Sign-in and sign-out are round trips too, so the fixed part shrinks as the load grows.
 Targets (2 cores): PostgreSQL >= 20,000 rows/s; operator <= 2x the raw floor's time; peak RSS (operator + writer)
@@ -91,22 +91,25 @@ def child(warehouse_url: str, schema: str) -> None:
 
     logging.disable(logging.INFO)
     from airflow_provider_acumatica.operators import acumatica_to_sql
+    from airflow_provider_acumatica.warehouse.writer import WriterLoad, load_in_writer_process
 
-    writer_loads = []
+    loads = []
 
     def observed(*arguments, **keywords):  # to read the writer process's own peak memory afterwards (SQLite only)
-        writer_loads.append(load_in_writer_process(*arguments, **keywords))
-        return writer_loads[-1]
+        loads.append(load_in_writer_process(*arguments, **keywords))
+        return loads[-1]
 
-    load_in_writer_process = acumatica_to_sql.load_in_writer_process
     acumatica_to_sql.load_in_writer_process = observed
-    operator = acumatica_to_sql.AcumaticaToSqlOperator(task_id="bench", table="TimeEntry", acumatica_conn_id="bench_acumatica",
-                                      sql_url=warehouse_url, target_schema=schema or None, batch_size=BATCH)
+    operator = acumatica_to_sql.AcumaticaToSqlOperator(
+        task_id="bench", table="TimeEntry", acumatica_conn_id="bench_acumatica", sql_url=warehouse_url,
+        target_schema=schema or None, batch_size=BATCH,
+    )
     started = time.perf_counter()
     summary = operator.execute(context={})
     elapsed = time.perf_counter() - started
     print(json.dumps({"rows": summary["rows"], "seconds": elapsed, "peak_rss_mb": peak_rss_mb(),
-                      "writer_peak_rss_mb": sum(load.use.peak_memory_mb for load in writer_loads if hasattr(load, "use"))}))
+                      "writer_peak_rss_mb": sum(load.use.peak_memory_mb for load in loads
+                                                if isinstance(load, WriterLoad))}))
 
 
 def peak_rss_mb() -> float:

@@ -184,6 +184,7 @@ class Load:
 
     @property
     def committed(self) -> bool:
+        """Whether ``commit`` succeeded (a load left before it changes nothing)."""
         return self._committed
 
     @property

@@ -91,8 +91,12 @@ def same_key(left: Table, right: Table, key_columns: Sequence[str]) -> list[Colu
 
 def is_current(target: Table, staged: Any) -> ColumnElement[bool]:
     """True unless the warehouse row is newer than the staged one (rows without a timestamp always update)."""
-    stored, incoming = target.c[LAST_MODIFIED], staged[LAST_MODIFIED]
-    return or_(stored.is_(None), incoming.is_(None), incoming >= stored)
+    return or_(staged[LAST_MODIFIED].is_(None), _not_older(target.c[LAST_MODIFIED], staged[LAST_MODIFIED]))
+
+
+def _not_older(stored: Any, incoming: Any) -> ColumnElement[bool]:
+    """True unless the stored row has a timestamp and the incoming one an older (or no) timestamp."""
+    return or_(stored.is_(None), incoming >= stored)
 
 
 def drop_superseded(staging: Table, key_columns: Sequence[str]) -> Delete:
@@ -174,8 +178,7 @@ def move_staged(insert_of: Any, target: Table, staging: Table, columns: Sequence
     order = [*(staging.c[name] for name in key_columns), staging.c[STAGED_ORDER]]
     statement = insert_staged(target, staging, columns, tenant, synced_at, true(), insert_of=insert_of,
                               order_by=order)
-    stored, incoming = target.c[LAST_MODIFIED], statement.excluded[LAST_MODIFIED]
-    not_older = or_(stored.is_(None), incoming >= stored)
+    not_older = _not_older(target.c[LAST_MODIFIED], statement.excluded[LAST_MODIFIED])
     return _updating_on_conflict(statement, columns, key_columns, where=not_older)
 
 

@@ -46,8 +46,9 @@ PACKAGE_LOGGER = "airflow_provider_acumatica"
 """The child's records of this logger and those below it are logged again by the parent."""
 EXIT_TIMEOUT_SECONDS = 60
 """How long leaving a load waits for the child to drop what it staged and exit, before killing it."""
-_WAITED_FOR = ("open", "mark_deleted", "commit")
-_CHILD_PROGRAM = "import sys; sys.path.append(sys.argv[1]); from airflow_provider_acumatica.warehouse.writer import main; main()"
+_WAITED_FOR = ("mark_deleted", "commit")
+_CHILD_PROGRAM = ("import sys; sys.path.append(sys.argv[1]); "
+                  "from airflow_provider_acumatica.warehouse.writer import main; main()")
 """The child's program; its argument is where this package lies here, for a caller that made it importable by a path
 of its own. Appended to the path, it shadows nothing; and the module runs under its own name, so that what the child
 pickles (``WriterUse``) unpickles here."""
@@ -63,7 +64,7 @@ class WriterUse:
 
 
 class WriterProcessError(WarehouseError):
-    """The writer process ended unexpectedly, or failed in a way that could not be reported as it happened."""
+    """The writer process ended before it answered (killed, out of memory, crashed)."""
 
 
 def load_in_writer_process(warehouse: Warehouse, **load_arguments: Any) -> Load | WriterLoad:

@@ -119,7 +119,8 @@ def test_the_writers_log_records_and_its_cost_are_logged_here(warehouse, caplog)
 
 
 def test_a_writer_that_dies_fails_the_load_with_a_clear_error_and_nothing_is_committed(warehouse):
-    with pytest.raises(WriterProcessError, match="writer process ended unexpectedly.*a commit it had not finished is rolled back"):
+    ended = "writer process ended unexpectedly.*a commit it had not finished is rolled back"
+    with pytest.raises(WriterProcessError, match=ended):
         with writer_load(warehouse, "time_entry") as load:
             load.write_columns(batch(0, 10))
             os.kill(load.pid, signal.SIGKILL)
@@ -136,7 +137,7 @@ def test_the_warehouse_url_is_never_on_the_writers_command_line_or_in_its_enviro
     assert url.encode() not in seen
 
 
-def test_a_writer_whose_parent_is_killed_ends_without_committing(target, tmp_path):
+def test_a_writer_whose_parent_is_killed_ends_without_committing(target):
     url, schema = target
     parent = textwrap.dedent(f"""
         import sys, threading
