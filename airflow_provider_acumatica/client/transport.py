@@ -43,6 +43,8 @@ _TRANSIENT_ERRORS = (
 _BODY_LOG_LIMIT = 4000
 _WINDOW_SECONDS = 60.0
 _UNWAITED_RECHECK_SECONDS = 0.5
+HANDOFF_SECONDS = 0.001
+"""How long a thread giving back a concurrency permit lets a thread waiting for it go first (see _Limits)."""
 
 
 class Credentials(Protocol):
@@ -169,6 +171,27 @@ class _Limits:
     def __init__(self, max_concurrent: int, requests_per_minute: int | None) -> None:
         self.permits = threading.BoundedSemaphore(max_concurrent)
         self.rate = RateLimiter(requests_per_minute) if requests_per_minute else None
+        self._waiting = 0
+        self._waiting_lock = threading.Lock()
+
+    def wait_for_permit(self) -> None:
+        """Take a concurrency permit, waiting for one, counted among the waiting meanwhile."""
+        with self._waiting_lock:
+            self._waiting += 1
+        try:
+            self.permits.acquire()
+        finally:
+            with self._waiting_lock:
+                self._waiting -= 1
+
+    def give_back_permit(self) -> None:
+        """Give a permit back; to a thread that waits for it, step aside for a moment (HANDOFF_SECONDS), so that it
+        sends its request before this thread decodes its answer. Decoding a page holds the GIL for tens of
+        milliseconds (msgspec parses it in one call), and the licence's requests tend to end together: without
+        it, the freed slot idled through one or more decodes per request (benchmarks/bench_extract_load.py)."""
+        self.permits.release()
+        if self._waiting:  # read without the lock: a stale count costs one millisecond, or one handoff
+            time.sleep(HANDOFF_SECONDS)
 
     @classmethod
     def of(cls, settings: AcumaticaSettings) -> _Limits:
@@ -325,14 +348,14 @@ class Transport:
 
     @contextlib.contextmanager
     def _permit(self) -> Iterator[None]:
-        permits = self.limits.permits
-        if not permits.acquire(blocking=False):
+        limits = self.limits
+        if not limits.permits.acquire(blocking=False):
             self.trace("waiting for a free concurrent-request slot")
-            permits.acquire()
+            limits.wait_for_permit()
         try:
             yield
         finally:
-            permits.release()
+            limits.give_back_permit()
 
     def _send(self, call: _Call, credentials: Credentials | None, timeout: float) -> tuple[requests.Response, float]:
         """The request sent and its answer read: the response and its seconds (a failure is logged and raised)."""
