@@ -321,7 +321,7 @@ class SliceReader:
         counted past it at the wrong size is dropped, and the probe pages on at the server's size.
         """
         histogram = TimestampHistogram()
-        pool = ThreadPoolExecutor(self._workers)
+        pool = ThreadPoolExecutor(self._workers + 1)
         try:
             first = self._probe_pages(pool, window, histogram, PROBE_PAGE_SIZE, skip=0)
             if len(first) < PROBE_PAGE_SIZE and not self._confirms_end(window, len(first)):
@@ -337,11 +337,13 @@ class SliceReader:
     ) -> list[datetime | None]:
         """Count timestamp pages of `size` from `skip` on until one comes back short; return the first page.
 
-        As many requests as the licence runs at once are kept under way, and each page is counted while the next
-        ones travel; not one more, as the fetch keeps: a probe page is large while it is read (50,000 records of
-        a timestamp alone are ~19 MB of JSON), and one more would add to the run's peak memory. Pages
-        asked for past the short one are not needed: they are left to finish on their own. A full page equal to
-        the first ends the probe too: otherwise a server that ignores $skip would be probed forever.
+        One request more than the licence runs at once is kept under way, waiting for the transport's permit, so
+        that a slot freed while pages are decoded (a few hundred milliseconds each) is taken at once; and each
+        page is counted while the next ones travel. No more than one: a probe page is large while it is read
+        (50,000 records of a timestamp alone are ~19 MB of JSON), and a page past the window's end is a request
+        spent for nothing. Pages asked for past the short one are not needed: they are left to finish on their
+        own. A full page equal to the first ends the probe too: otherwise a server that ignores $skip would be
+        probed forever.
         """
         running: dict[Future, int] = {}
         first_skip, first = skip, []
@@ -349,7 +351,7 @@ class SliceReader:
         """The skip of the first short page, once one came back."""
         arrived: list[list[datetime | None]] = []
         while True:
-            while end is None and len(running) < self._workers:
+            while end is None and len(running) <= self._workers:
                 running[pool.submit(self._get_timestamps, window, top=size, skip=skip)] = skip
                 skip += size
             for page in arrived:  # counted once the next requests are on their way
@@ -397,12 +399,14 @@ class SliceReader:
         """Fetch slices in parallel; split the ones that overflow; page the crowded instants.
 
         Freed request slots are refilled before batches are handed on, so the licence's concurrency
-        stays in use while the caller stores a batch; and one request more than the licence allows is
-        under way, waiting for the transport's permit, so a slot freed while a page is decoded is taken at once.
+        stays in use while the caller stores a batch; and as many requests again as the licence allows are
+        under way, waiting for the transport's permit, so that every slot is taken again the moment it is freed:
+        the licence's requests tend to end together, and a request is done only once its page is decoded.
+        At most twice the licence's batches are held at once.
         """
         pending = list(reversed(tasks))
         running: dict[Future, TimeSlice | _InstantPaging] = {}
-        in_flight = self._workers + 1
+        in_flight = 2 * self._workers
         with ThreadPoolExecutor(in_flight) as pool:
 
             def refill() -> None:

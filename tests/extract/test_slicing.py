@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import threading
 from datetime import datetime, timedelta, timezone
 
 from airflow_provider_acumatica.client.queries import lt
+from airflow_provider_acumatica.client.records import RecordBatch
 from airflow_provider_acumatica.extract import slicing
 from airflow_provider_acumatica.extract.slicing import (
     ONE_MS, SliceReader, TimestampHistogram, TimeSlice, from_ms, plan_slices, to_ms,
@@ -120,6 +122,77 @@ def test_split_at_makes_progress_on_every_side():
         TimeSlice(from_ms(BASE + 41), from_ms(BASE + 100)),
     ]
     assert part.split_at(from_ms(BASE))[0] == TimeSlice(from_ms(BASE), from_ms(BASE + 1))
+
+
+class _GatedTable:
+    """An in-memory table behind fetchers that count the calls under way and hold each until `gate` calls have
+    been under way at once (or 5 s pass, and the test fails on `peak`). Not the sandbox: what is
+    counted are the requests the reader keeps waiting for the transport's permit, which no server sees."""
+
+    def __init__(self, stamps: list[int], gate: int) -> None:
+        self.stamps = sorted(stamps)
+        self.gate = gate
+        self.peak = 0
+        self._under_way = 0
+        self._lock = threading.Lock()
+        self._open = threading.Event()
+
+    def _held(self) -> None:
+        with self._lock:
+            self._under_way += 1
+            self.peak = max(self.peak, self._under_way)
+            if self._under_way >= self.gate:
+                self._open.set()
+        if not self._open.wait(timeout=5):
+            self._open.set()  # the gate was never reached: the test fails on `peak`, once, not per call
+        with self._lock:
+            self._under_way -= 1
+
+    def _inside(self, start: datetime | None, end: datetime | None) -> list[int]:
+        return [ms for ms in self.stamps if contains(TimeSlice(start, end), ms)]
+
+    def timestamps(self, start, end, *, top: int, skip: int) -> list[datetime]:
+        return [from_ms(ms) for ms in self._inside(start, end)[skip:skip + top]]
+
+    def gated_timestamps(self, start, end, *, top: int, skip: int) -> list[datetime]:
+        self._held()
+        return self.timestamps(start, end, top=top, skip=skip)
+
+    def fetch(self, start, end, *, top: int, skip: int) -> RecordBatch:
+        page = self._inside(start, end)[skip:skip + top]
+        return RecordBatch({"id": [str(ms) for ms in page], "LastModifiedDateTime": [from_ms(ms) for ms in page]},
+                           len(page))
+
+    def gated_fetch(self, start, end, *, top: int, skip: int) -> RecordBatch:
+        self._held()
+        return self.fetch(start, end, top=top, skip=skip)
+
+
+def _gated_reader(table: _GatedTable, *, gate_probe: bool) -> SliceReader:
+    """A reader with a licence of 3 whose probe (`gate_probe`) or else whose fetch goes through the gate."""
+    return SliceReader(table.fetch if gate_probe else table.gated_fetch,
+                       timestamps=table.gated_timestamps if gate_probe else table.timestamps,
+                       timestamp_field="LastModifiedDateTime", page_size=100, workers=3)
+
+
+def test_as_many_requests_again_as_the_licence_allows_wait_to_take_each_freed_slot():
+    """The licence's requests tend to end together, and one is done only once its page is decoded: with a single
+    request waiting, the other slots freed at that moment idled until the reader had settled their pages."""
+    table = _GatedTable([BASE + 7 * n for n in range(3000)], gate=6)
+    read = [record_id for batch in _gated_reader(table, gate_probe=False).read(TimeSlice(None, from_ms(BASE + 10**6)))
+            for record_id in batch.column("id")]
+    assert sorted(map(int, read)) == table.stamps
+    assert table.peak == 6  # twice the licence of 3: never more, as each holds a page once answered
+
+
+def test_the_probe_keeps_one_page_more_than_the_licence_allows_under_way(monkeypatch):
+    """A probe page takes a few hundred milliseconds to decode: the next page must already wait for the slot."""
+    monkeypatch.setattr(slicing, "PROBE_PAGE_SIZE", 500)
+    table = _GatedTable([BASE + 7 * n for n in range(3000)], gate=4)
+    read = [record_id for batch in _gated_reader(table, gate_probe=True).read(TimeSlice(None, from_ms(BASE + 10**6)))
+            for record_id in batch.column("id")]
+    assert sorted(map(int, read)) == table.stamps
+    assert table.peak == 4  # the licence of 3, and one more
 
 
 def time_entry_reader(hook: AcumaticaHook, page_size: int, *, lists_keys: bool = True) -> SliceReader:
