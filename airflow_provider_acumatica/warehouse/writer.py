@@ -47,12 +47,12 @@ PACKAGE_LOGGER = "airflow_provider_acumatica"
 EXIT_TIMEOUT_SECONDS = 60
 """How long leaving a load waits for the child to drop what it staged and exit, before killing it."""
 _WAITED_FOR = ("mark_deleted", "commit")
+"""Calls whose answer the parent waits for; writes are answered only when they fail."""
 _CHILD_PROGRAM = ("import sys; sys.path.append(sys.argv[1]); "
                   "from airflow_provider_acumatica.warehouse.writer import main; main()")
 """The child's program; its argument is where this package lies here, for a caller that made it importable by a path
 of its own. Appended to the path, it shadows nothing; and the module runs under its own name, so that what the child
 pickles (``WriterUse``) unpickles here."""
-"""Calls whose answer the parent waits for; writes are answered only when they fail."""
 
 
 @dataclass(frozen=True)
@@ -333,3 +333,5 @@ def main() -> None:
     os.dup2(null, 0)
     os.close(null)
     serve(commands, answers)
+    sys.stderr.flush()
+    os._exit(0)  # the load is closed and the parent told: tearing down the interpreter would only keep it waiting
