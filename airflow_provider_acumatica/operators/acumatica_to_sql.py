@@ -20,6 +20,7 @@ from airflow_provider_acumatica.extract.plan import FULL, MODES, RunPlan, plan_r
 from airflow_provider_acumatica.extract.slicing import ONE_MS, PageFetcher, SliceReader, TimeSlice
 from airflow_provider_acumatica.extract.sources import SOURCES, TableSource
 from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
+from airflow_provider_acumatica.utils.memory import return_large_blocks_to_the_os
 from airflow_provider_acumatica.warehouse.loader import LoadResult, Warehouse
 from airflow_provider_acumatica.warehouse.schema import table_name
 from airflow_provider_acumatica.warehouse.state import SyncState
@@ -131,6 +132,7 @@ class AcumaticaToSqlOperator(BaseOperator):
                 raise ValueError(f"{where}: `{name}` must be a list of field names.")
 
     def execute(self, context: Context) -> dict[str, Any]:
+        return_large_blocks_to_the_os()
         with _older_objects_frozen():
             return self._sync(context)
 

@@ -1,0 +1,1 @@
+"""Process-level helpers the operators share."""

@@ -1,0 +1,30 @@
+"""Keep a task's peak memory from growing with the table: large answer bodies go back to the OS once freed."""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+
+log = logging.getLogger(__name__)
+
+#: glibc's mallopt() parameter for the size from which a block gets a mapping of its own (malloc.h).
+M_MMAP_THRESHOLD = -3
+#: Blocks from this size on are mapped on their own and unmapped when freed. Above a data page (2,000 records
+#: are about 2 MB of JSON, served from the heap and reused), below a probe page (50,000 timestamps: ~19 MB).
+LARGE_BLOCK_BYTES = 8 * 1024 * 1024
+
+
+def return_large_blocks_to_the_os(threshold: int = LARGE_BLOCK_BYTES) -> bool:
+    """Fix glibc's mmap threshold for this process; False where the C library has no such setting (musl, macOS).
+
+    glibc maps a large block on its own, but each time it frees one it raises that threshold to the block's size
+    (up to 32 MB): after the first probe page, every later one is carved from the calling thread's arena, which
+    keeps it when freed. A load's threads then hold several freed probe pages each, by chance of which thread
+    read which, and the task's peak grew with the number of pages: +50-60 MB from 200,000 to 1,000,000 rows,
+    against +10 MB with the threshold fixed (benchmarks/bench_extract_load.py). Fixing it also turns off
+    that raising. It is glibc's own setting (MALLOC_MMAP_THRESHOLD_), for this process only.
+    """
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    applied = bool(mallopt and mallopt(M_MMAP_THRESHOLD, threshold) == 1)
+    log.debug("blocks of %d bytes and more returned to the OS when freed: %s", threshold, applied)
+    return applied
