@@ -108,7 +108,7 @@ def test_listener_receives_the_callback_and_starts_a_working_chain(new_sandbox, 
 
     assert process.returncode == 0, err
     assert page.status_code == 200 and "close this tab" in page.text
-    assert f"postgresql+psycopg://postgres:***@127.0.0.1:5432/test" in out and "pw-never-printed" not in out + err
+    assert "postgresql+psycopg://postgres:***@127.0.0.1:5432/test" in out and "pw-never-printed" not in out + err
     code = parse_qs(urlsplit(page.history[-1].headers["Location"]).query)["code"][0]
     _assert_chain_works_and_stays_secret(CONN_ID, printed + out + err + page.text, code)
 
