@@ -21,7 +21,7 @@ def return_large_blocks_to_the_os(threshold: int = LARGE_BLOCK_BYTES) -> bool:
     (up to 32 MB): after the first probe page, every later one is carved from the calling thread's arena, which
     keeps it when freed. A load's threads then hold several freed probe pages each, by chance of which thread
     read which, and the task's peak grew with the number of pages: +50-60 MB from 200,000 to 1,000,000 rows,
-    against +10 MB with the threshold fixed (benchmarks/bench_extract_load.py). Fixing it also turns off
+    against +12-18 MB with the threshold fixed (benchmarks/bench_extract_load.py). Fixing it also turns off
     that raising. It is glibc's own setting (MALLOC_MMAP_THRESHOLD_), for this process only.
     """
     mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
