@@ -46,8 +46,8 @@ def _route(app: SandboxApp, method: str, path: str, payload) -> Response:
     if path == "/_sandbox/faults" and method == "POST":
         return json_response({"id": app.faults.add(payload)})
     if path == "/_sandbox/faults/held" and method == "POST":
-        return json_response({"held": app.faults.wait_held(int(payload.get("count", 1)),
-                                                           float(payload.get("timeout_seconds", 30)))})
+        return json_response({"held": app.faults.wait_held(_number(payload, "count", 1, int),
+                                                           _number(payload, "timeout_seconds", 30, float))})
     if path == "/_sandbox/faults" and method == "DELETE":
         app.faults.clear()
         return json_response({"cleared": True})
@@ -64,7 +64,7 @@ def _route(app: SandboxApp, method: str, path: str, payload) -> Response:
 def _move_clock(app: SandboxApp, payload: dict):
     clock = app.store.clock
     if "advance_seconds" in payload:
-        return clock.advance(float(payload["advance_seconds"]))
+        return clock.advance(_number(payload, "advance_seconds", 0, float))
     if "set" in payload:
         text = str(payload["set"]).strip()
         if not (text.endswith("Z") or re.search(r"[+-]\d{2}:\d{2}$", text)):
@@ -74,6 +74,15 @@ def _move_clock(app: SandboxApp, payload: dict):
         except ValueError as error:
             raise ApiError(400, f"clock: {error}") from None
     raise ApiError(400, 'clock: send {"advance_seconds": N} or {"set": "2026-01-01T00:00:00Z"}')
+
+
+def _number(payload: dict, field: str, default: float, kind: type[int] | type[float]):
+    """`field` of a control request's body as `kind`: a 400 naming the field, not a 500, when it is not a number."""
+    value = payload.get(field, default)
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ApiError(400, f"control API: `{field}` must be a number, got {value!r}") from None
 
 
 def _tenant(app: SandboxApp, tenant: str) -> str:

@@ -6,6 +6,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
+import requests
 from conftest import REST, sign_in
 
 from airflow_provider_acumatica.sandbox import SandboxControlError
@@ -18,6 +19,15 @@ def test_clock_set_and_advance(make_sandbox):
     assert timedelta(seconds=600) <= moved - datetime.fromisoformat("2026-01-01T00:00:00+00:00") < timedelta(seconds=660)
     with pytest.raises(SandboxControlError, match="offset"):
         sandbox.control.set_clock("2026-01-01T00:00:00")
+
+
+@pytest.mark.parametrize(("path", "field"), [("/_sandbox/clock", "advance_seconds"),
+                                           ("/_sandbox/faults/held", "count"),
+                                           ("/_sandbox/faults/held", "timeout_seconds")])
+def test_a_control_field_that_is_not_a_number_answers_400_naming_it(shared_sandbox, path, field):
+    response = requests.post(shared_sandbox.url + path, json={field: "soon"}, timeout=30)
+    assert response.status_code == 400
+    assert f"`{field}` must be a number, got 'soon'" in response.json()["exceptionMessage"]
 
 
 def test_insert_update_delete_stamp_with_the_clock_and_show_in_rest(make_sandbox):
