@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import gc
 import logging
 import time
 from collections.abc import Iterator, Sequence
@@ -20,7 +19,7 @@ from airflow_provider_acumatica.extract.plan import FULL, MODES, RunPlan, plan_r
 from airflow_provider_acumatica.extract.slicing import ONE_MS, PageFetcher, SliceReader, TimeSlice
 from airflow_provider_acumatica.extract.sources import SOURCES, TableSource
 from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
-from airflow_provider_acumatica.utils.memory import return_large_blocks_to_the_os
+from airflow_provider_acumatica.utils.memory import older_objects_frozen, return_large_blocks_to_the_os
 from airflow_provider_acumatica.warehouse.loader import LoadResult, Warehouse
 from airflow_provider_acumatica.warehouse.schema import table_name
 from airflow_provider_acumatica.warehouse.state import SyncState
@@ -133,7 +132,7 @@ class AcumaticaToSqlOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         return_large_blocks_to_the_os()
-        with _older_objects_frozen():
+        with older_objects_frozen():
             return self._sync(context)
 
     def _sync(self, context: Context) -> dict[str, Any]:
@@ -300,21 +299,6 @@ def _summary(
         "watermark": _iso(result.state.watermark),
         "newest_loaded": _iso(highest),
     }
-
-
-@contextmanager
-def _older_objects_frozen() -> Iterator[None]:
-    """Keep the cyclic garbage collector off the objects that exist before a load (Airflow's own, hundreds of
-    thousands): otherwise each full collection the load's records set off walks them all, about a quarter of
-    a large load's CPU (benchmarks/bench_extract_load.py). Records are collected as usual. A heap the host
-    process froze already (a forking executor) is left frozen."""
-    frozen_by_host = gc.get_freeze_count() > 0
-    gc.freeze()
-    try:
-        yield
-    finally:
-        if not frozen_by_host:
-            gc.unfreeze()
 
 
 def warehouse_url(connection: Any) -> str | URL:

@@ -1,9 +1,12 @@
-"""Keep a task's peak memory from growing with the table: large answer bodies go back to the OS once freed."""
+"""A load's process memory: large answer bodies go back to the OS once freed; the collector skips older objects."""
 
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 log = logging.getLogger(__name__)
 
@@ -28,3 +31,18 @@ def return_large_blocks_to_the_os(threshold: int = LARGE_BLOCK_BYTES) -> bool:
     applied = bool(mallopt and mallopt(M_MMAP_THRESHOLD, threshold) == 1)
     log.debug("blocks of %d bytes and more returned to the OS when freed: %s", threshold, applied)
     return applied
+
+
+@contextmanager
+def older_objects_frozen() -> Iterator[None]:
+    """Keep the cyclic garbage collector off the objects that exist before a load (Airflow's own, hundreds of
+    thousands): otherwise each full collection the load's records set off walks them all, about a quarter of
+    a large load's CPU (benchmarks/bench_extract_load.py). Records are collected as usual. A heap the host
+    process froze already (a forking executor) is left frozen."""
+    frozen_by_host = gc.get_freeze_count() > 0
+    gc.freeze()
+    try:
+        yield
+    finally:
+        if not frozen_by_host:
+            gc.unfreeze()

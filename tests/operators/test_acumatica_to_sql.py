@@ -109,7 +109,7 @@ def test_initial_load_pages_slices_and_crowded_instants_exactly(new_sandbox, acu
 
 @pytest.mark.parametrize("frozen_by_host", [False, True])
 def test_the_garbage_collector_is_left_as_the_run_found_it(new_sandbox, acumatica_connection, tmp_path, frozen_by_host):
-    # A run freezes the objects older than the load (see _older_objects_frozen); the task process must get
+    # A run freezes the objects older than the load (see utils.memory.older_objects_frozen); the task process must get
     # its collector back as it was, or keep the freeze its host (a forking executor) chose.
     sandbox = new_sandbox(rows=300)
     gc.unfreeze()
