@@ -76,7 +76,7 @@ def _move_clock(app: SandboxApp, payload: dict):
     raise ApiError(400, 'clock: send {"advance_seconds": N} or {"set": "2026-01-01T00:00:00Z"}')
 
 
-def _number(payload: dict, field: str, default: float, kind: type[int] | type[float]):
+def _number(payload: dict, field: str, default: float, kind: type[int] | type[float]) -> float:
     """`field` of a control request's body as `kind`: a 400 naming the field, not a 500, when it is not a number."""
     value = payload.get(field, default)
     try:
