@@ -14,10 +14,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from itertools import chain, repeat
-from operator import itemgetter
+from itertools import chain
 from typing import Any
 
+import msgspec
 from sqlalchemy import (
     Boolean,
     Column,
@@ -218,41 +218,50 @@ def _count_existing(connection: Connection, rows: int, target: Table, staging: T
     return MergeCounts(inserted=rows - existing, updated=existing - stale, stale=stale)
 
 
-_SQLITE_TIMESTAMP_TEXT = itemgetter(slice(len("2024-01-31 23:59:59.000000")))
-"""The ISO form of a UTC date-time cut before its ``+00:00``: the UTC wall time SQLAlchemy's SQLite DateTime
-stores and parses, always with microseconds."""
+_TIMESTAMPS_AS_JSON = msgspec.json.Encoder().encode
+_JSON_TEXTS = msgspec.json.Decoder(list[str | None]).decode
+_SQLITE_TIMESTAMP_LENGTH = len("2024-01-31 23:59:59.000000")
 
 
-def _sqlite_timestamps(values: Iterable[datetime]) -> Iterator[str]:
-    """The SQLite text of aware UTC date-times (only those: the cut drops their offset)."""
-    return map(_SQLITE_TIMESTAMP_TEXT, map(datetime.isoformat, values, repeat(" "), repeat("microseconds")))
+def _sqlite_timestamps(values: Sequence[datetime | None]) -> list[str | None]:
+    """The SQLite text of aware UTC date-times (only those), None kept: the UTC wall time SQLAlchemy's SQLite DateTime
+    stores and parses, always with microseconds ("2024-01-31 23:59:59.000000").
+
+    msgspec writes the whole column as RFC 3339 JSON in C (``"2024-01-31T23:59:59.5Z"`` without a fraction when it
+    is 0): a separator and a suffix to change in the JSON's bytes, where no other T or Z can occur, and fractions to
+    pad. About 0.25 us per value, against 2.6 us for ``isoformat`` and a cut (a 200,000-row TimeEntry load formats
+    400,000 of them)."""
+    texts = _JSON_TEXTS(_TIMESTAMPS_AS_JSON(values).replace(b"T", b" ").replace(b"Z", b""))
+    return [text if text is None or len(text) == _SQLITE_TIMESTAMP_LENGTH else f"{text}.000000" for text in texts]
 
 
-def _sqlite_dates(values: Iterable[date]) -> Iterator[str]:
-    return map(date.isoformat, values)
+def _each_distinct_once(form: Callable[[Any], Any]) -> Callable[[Sequence[Any]], list[Any]]:
+    """A column's values in ``form``, None kept, converting each distinct value once (dates and booleans recur)."""
+
+    def column_in_form(values: Sequence[Any]) -> list[Any]:
+        distinct = set(values)
+        distinct.discard(None)
+        forms = dict(zip(distinct, map(form, distinct)))
+        return list(map(forms.get, values))
+
+    return column_in_form
 
 
-def _sqlite_booleans(values: Iterable[bool]) -> Iterator[int]:
-    """Booleans as the integers SQLite stores: the driver binds an int directly, a bool (like None) only after
-    looking for an adapter, which makes binding one about five times slower."""
-    return map(int, values)
-
-
-_SQLITE_FORMS: Mapping[Kind, Callable[[Iterable[Any]], Iterator[Any]]] = {
+_SQLITE_FORMS: Mapping[Kind, Callable[[Sequence[Any]], list[Any]]] = {
     Kind.TIMESTAMP: _sqlite_timestamps,
-    Kind.DATE: _sqlite_dates,
-    Kind.BOOLEAN: _sqlite_booleans,
+    Kind.DATE: _each_distinct_once(date.isoformat),
+    Kind.BOOLEAN: _each_distinct_once(int),
 }
-"""Kinds whose values staging hands SQLite's driver in another form, made a column at a time (see ``SqliteDialect``)."""
+"""Kinds whose values staging hands SQLite's driver in another form, made a column at a time (see ``SqliteDialect``).
+Booleans become integers: the driver binds an int directly, a bool (like None) only after looking for an adapter,
+which makes binding one about five times slower."""
 
 
 def _in_sqlite_forms(staging: Table, columns: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
     """The columns, those of date-times, dates and booleans in the forms of ``_SQLITE_FORMS`` (new lists: the
-    columns given are left as they are). Each distinct value of a kind is converted once per batch: values recur
-    (many rows share a date, booleans have two values). A column that is the very list of one converted before
-    (``_last_modified`` is the timestamp field's) takes that one's forms without looking at its values."""
+    columns given are left as they are). A column that is the very list of one converted before (``_last_modified``
+    is the timestamp field's) takes that one's forms without looking at its values."""
     formed = list(columns)
-    forms: dict[Kind, dict[Any, Any]] = {}
     converted: dict[tuple[Kind, int], list[Any]] = {}  # by kind and id() of a column: all live until this returns
     for position, column in enumerate(staging.columns):
         kind = kind_of_sql_type(column.type)
@@ -260,10 +269,7 @@ def _in_sqlite_forms(staging: Table, columns: Sequence[Sequence[Any]]) -> list[S
             continue
         values = formed[position]
         if (kind, id(values)) not in converted:
-            known = forms.setdefault(kind, {})
-            new = list(set(values).difference(known).difference((None,)))
-            known.update(zip(new, _SQLITE_FORMS[kind](new)))
-            converted[kind, id(values)] = list(map(known.get, values))  # None has no form: stays None
+            converted[kind, id(values)] = _SQLITE_FORMS[kind](values)
         formed[position] = converted[kind, id(values)]
     return formed
 
