@@ -227,14 +227,19 @@ def to_boolean(value: Any) -> bool:
 
 
 def to_timestamp(value: Any) -> datetime:
-    """Aware datetimes (or ISO 8601 strings with an offset) in UTC; a naive value has no defined instant."""
+    """Aware datetimes (or ISO 8601 strings with an offset) as plain datetimes in ``timezone.utc`` (a subclass's,
+    such as pendulum's, too: staging formats them in C, which takes only datetimes); a naive value has no defined
+    instant."""
     if isinstance(value, str):
         value = datetime.fromisoformat(value.strip())
     if not isinstance(value, datetime):
         raise TypeError("not a date-time")
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("a date-time without a UTC offset (give aware datetimes, converted from the profile time zone)")
-    return value.astimezone(timezone.utc)
+    utc = value.astimezone(timezone.utc)
+    if utc.__class__ is datetime and utc.tzinfo is timezone.utc:
+        return utc
+    return datetime(utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond, tzinfo=timezone.utc)
 
 
 def to_date(value: Any) -> date:

@@ -13,6 +13,8 @@ and hands it each batch, pickled, over a pipe; the child stages a batch while th
   (a killed task closes the pipe), the child leaves its load uncommitted, exactly as a failed in-process load does.
 - The child's log records are logged again here, under their own logger names, at the next call that waits for it.
 - The warehouse's URL, password included, travels over the pipe, never on a command line or in the environment.
+- A column of aware UTC date-times (the hook's timestamps) travels as msgpack timestamps, not pickled datetimes: packing
+  costs about 0.03 us a value and unpacking 0.1, against 1.7 and 0.35 (a 200,000-row TimeEntry load sends 400,000).
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ import traceback
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import msgspec
 from sqlalchemy.engine import URL
 
 from airflow_provider_acumatica.warehouse.errors import WarehouseError
@@ -61,6 +64,51 @@ class WriterUse:
 
     cpu_seconds: float
     peak_memory_mb: float | None
+
+
+@dataclass(frozen=True)
+class _PackedInstants:
+    """A column of aware UTC datetimes and Nones, packed as msgpack timestamps (which unpack as exactly those)."""
+
+    packed: bytes
+
+
+_pack = msgspec.msgpack.Encoder().encode
+_unpack_instants = msgspec.msgpack.Decoder(list[datetime | None]).decode
+
+
+def _packed(columns: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
+    """The batch with its columns of UTC date-times packed; a column shared by two fields stays one object (pickled
+    once, and unpacked once: ``_last_modified`` is the timestamp field's list)."""
+    by_id: dict[int, Any] = {}
+    packed = {}
+    for field, values in columns.items():
+        if id(values) not in by_id:
+            by_id[id(values)] = _PackedInstants(_pack(values)) if _all_utc_instants(values) else values
+        packed[field] = by_id[id(values)]
+    return packed
+
+
+def _unpacked(columns: Mapping[str, Any]) -> dict[str, Sequence[Any]]:
+    """``_packed``'s batch as it was given (a shared column still shared)."""
+    by_id: dict[int, Sequence[Any]] = {}
+    unpacked = {}
+    for field, values in columns.items():
+        if isinstance(values, _PackedInstants):
+            if id(values) not in by_id:
+                by_id[id(values)] = _unpack_instants(values.packed)
+            values = by_id[id(values)]
+        unpacked[field] = values
+    return unpacked
+
+
+def _all_utc_instants(values: Sequence[Any]) -> bool:
+    """Whether the values are datetimes in ``timezone.utc`` or None, one at least a datetime (no subclass: those are
+    pickled, to arrive as they left)."""
+    first = next((value for value in values if value is not None), None)
+    return first.__class__ is datetime and all(
+        value is None or (value.__class__ is datetime and value.tzinfo is timezone.utc) for value in values
+    )
 
 
 class WriterProcessError(WarehouseError):
@@ -125,7 +173,7 @@ class WriterLoad:
     def write_columns(self, columns: Mapping[str, Sequence[Any]]) -> int:
         """Hand a batch held by field to the child (``Load.write_columns``); returns its rows."""
         self._raise_reported_failure()
-        self._send(("write_columns", columns))
+        self._send(("write_columns", _packed(columns)))
         return len(next(iter(columns.values()), ()))
 
     def mark_deleted(self, keys: Iterable[Any], deleted_at: datetime, *, by_id: bool = False) -> int:
@@ -276,7 +324,7 @@ def serve(commands: Connection, answers: Connection) -> None:
                         warehouse = stack.enter_context(Warehouse(url, schema, fast_path=fast_path))
                         load = stack.enter_context(warehouse.load(**load_arguments))
                     elif name == "write_columns":
-                        load.write_columns(message[1])
+                        load.write_columns(_unpacked(message[1]))
                     else:
                         _, arguments, keywords = message
                         answer("done", getattr(load, name)(*arguments, **keywords))

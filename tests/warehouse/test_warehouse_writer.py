@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import select
 import signal
 import subprocess
 import sys
 import textwrap
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import pendulum
 import pytest
 import sqlalchemy
 
+from airflow_provider_acumatica.warehouse import writer
 from airflow_provider_acumatica.warehouse.errors import WarehouseError
 from airflow_provider_acumatica.warehouse.loader import MOVE_ROWS, Load, Warehouse
 from airflow_provider_acumatica.warehouse.state import SyncState
@@ -78,6 +81,41 @@ def test_a_writer_load_stores_exactly_what_a_load_in_this_process_stores(warehou
     assert (by_writer.rows, by_writer.inserted, by_writer.added_columns) == (
         in_process.rows, in_process.inserted, in_process.added_columns)
     assert without_synced_at(fetch("by_writer")) == without_synced_at(fetch("in_process"))
+
+
+def instant_columns() -> dict[str, list[Any]]:
+    """Date-time columns as the hook hands them (aware UTC, None, one list under two fields: packed for the pipe), and
+    ones that travel pickled: another offset, a datetime subclass, a mix with text."""
+    utc = [datetime(2024, 7, 15, 10, 31, 28, 402123, tzinfo=timezone.utc), None,
+           datetime(1, 1, 1, tzinfo=timezone.utc), datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)]
+    return {"TimeEntryID": ["TE1", "TE2", "TE3", "TE4"], "_acumatica_id": ["a", "b", "c", "d"],
+            "Date": list(reversed(utc)), "LastModifiedDateTime": utc, "_last_modified": utc,
+            "Offset": [utc[0].astimezone(timezone(timedelta(hours=hours))) for hours in (-5, 0, 3, 14)],
+            "Pendulum": [pendulum.instance(utc[0]), None, None, pendulum.instance(utc[0])],
+            "Mixed": [*utc[:3], "2024-07-15T10:31:28Z"]}
+
+
+def test_date_time_columns_cross_the_pipe_as_they_left(warehouse):
+    """Packed or pickled, each column arrives equal, of the same types, in the same zone, a shared list still shared."""
+    sent = instant_columns()
+    arrived = writer._unpacked(pickle.loads(pickle.dumps(writer._packed(sent))))
+    assert arrived == sent
+    assert {field: [type(value) for value in values] for field, values in arrived.items()} == {
+        field: [type(value) for value in values] for field, values in sent.items()}
+    assert [value.tzinfo for value in arrived["Offset"] if value] == [value.tzinfo for value in sent["Offset"] if value]
+    assert [value.tzinfo for value in arrived["Date"] if value] == [timezone.utc] * 3
+    assert arrived["LastModifiedDateTime"] is arrived["_last_modified"]
+    assert [field for field, values in writer._packed(sent).items() if isinstance(values, writer._PackedInstants)] \
+        == ["Date", "LastModifiedDateTime", "_last_modified"]
+
+
+def test_a_writer_load_stores_date_times_as_a_load_in_this_process(warehouse, fetch):
+    for table, in_writer in (("by_writer", True), ("in_process", False)):
+        with (writer_load(warehouse, table) if in_writer else warehouse.load(table, TENANT, KEY)) as load:
+            load.write_columns(instant_columns())
+            load.commit(state(table))
+    assert without_synced_at(fetch("by_writer")) == without_synced_at(fetch("in_process"))
+    assert [row["last_modified_date_time"] for row in fetch("by_writer")][2] == datetime(1, 1, 1, tzinfo=timezone.utc)
 
 
 def test_a_batch_the_writer_refuses_is_raised_here_with_its_type_and_nothing_is_committed(warehouse):
