@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from operator import attrgetter
 from typing import Any, Callable
 
 from sqlalchemy.types import TypeEngine
@@ -249,6 +250,7 @@ class TableLayout:
         )
 
 
+_TZINFO = attrgetter("tzinfo")
 _UTC = timezone.utc  # a global: looking up timezone.utc for each value doubled _fitted's check (79 -> 39 ns)
 
 
@@ -262,6 +264,8 @@ def _fitted(values: Sequence[Any], canonical: type | None, fit: Callable[[Any], 
     """`values` fitted to their column; those already canonical pass untouched. For timestamps these are
     the aware UTC datetimes the hook delivers (to_timestamp would return them as they are)."""
     if canonical is datetime:
+        if set(map(type, values)) <= {datetime, type(None)} and set(map(_TZINFO, filter(None, values))) <= {_UTC}:
+            return values  # checked in C; and a list shared by two fields stays shared (formatted once for SQLite)
         return [v if v is None or (v.__class__ is datetime and v.tzinfo is _UTC) else fit(v) for v in values]
     if canonical is not None and set(map(type, values)) <= {canonical, type(None)}:
         return values  # all canonical already: checked in C, no per-value Python step
