@@ -363,8 +363,16 @@ class _FieldValues:
         self._field = field
         struct = msgspec.defstruct("AcumaticaField", [("f0", _Wrapped, _EMPTY)], rename={"f0": field})
         self._decoder = msgspec.json.Decoder(list[struct])
+        instant = msgspec.defstruct("AcumaticaInstant", [("f0", _WrappedInstant, _NO_INSTANT)], rename={"f0": field})
+        self._instants_decoder = msgspec.json.Decoder(list[instant])
 
     def loads(self, body: bytes) -> list:
+        try:  # a timestamp field (a probe's): date-times parsed in C, as typed pages parse them (0.5 -> 0.2 s per
+            place = self._records.datetimes.place  # 200,000 values)
+            return [None if (value := struct.f0.value) is None else place(value)
+                    for struct in self._instants_decoder.decode(body)]
+        except msgspec.ValidationError:  # values that are not all date-times
+            pass
         try:
             values = [struct.f0.value for struct in self._decoder.decode(body)]
         except msgspec.ValidationError:  # not a `{"value": ...}` field: the general way

@@ -231,6 +231,13 @@ def test_field_reader_gives_one_fields_values_as_the_general_decoder_reads_them(
     # a field that is not a `{"value": ...}` wrapper is read the general way rather than failing the page
     details = [_record(5, When=[{"X": {"value": 1}}])]
     assert decoder.field_reader("When")(json.dumps(details).encode()) == [[{"X": 1}]]
+    # date-times parsed in C where every value is one; a page with other values (text, a number, a date-time
+    # without seconds, which the C parser refuses) is read value by value, exactly as the general decoder reads it
+    mixed = [_record(6, When={"value": "2024-07-15T10:31"}), _record(7, When={"value": "not a date-time"}),
+             _record(8, When={"value": 7}), _record(9, When={"value": "2024-07-15T10:31:28.402Z"})]
+    general = [record.get("When") for record in decoder.loads(json.dumps(mixed))]
+    assert decoder.field_reader("When")(json.dumps(mixed).encode()) == general
+    assert general == [utc(2024, 7, 15, 14, 31), "not a date-time", 7, utc(2024, 7, 15, 10, 31, 28, 402000)]
 
 
 def test_truncated_body_raises_value_error():

@@ -5,7 +5,10 @@ from __future__ import annotations
 import dataclasses
 import random
 import threading
+from collections import Counter
 from datetime import datetime, timedelta, timezone
+
+import pytest
 
 from airflow_provider_acumatica.client.queries import lt
 from airflow_provider_acumatica.client.records import RecordBatch
@@ -85,6 +88,25 @@ def test_a_coarsened_histogram_stays_bounded_and_still_partitions_the_window():
     for part in slices:  # a slice may only overflow where one coarse bucket alone holds more than a page
         inside = sum(contains(part, ms) for ms in stamps)
         assert inside <= 300 or part.end - part.start <= histogram.resolution_ms * ONE_MS
+
+
+@pytest.mark.parametrize("shape", ["spread", "clustered", "one dense run", "two far clusters"])
+def test_coarsening_takes_the_smallest_power_of_two_that_fits_and_keeps_every_record(shape):
+    """The searched power is checked against every power tried in turn, on timestamps spread through the window
+    (the power the span alone gives) and clustered ones (far below it)."""
+    rng = random.Random(3)
+    stamps = {
+        "spread": [BASE + rng.randrange(0, 10**9) for _ in range(5000)],
+        "clustered": [BASE + cluster * 10**8 + rng.randrange(0, 3000) for cluster in range(5) for _ in range(1000)],
+        "one dense run": [BASE + rng.randrange(0, 4000) for _ in range(5000)],
+        "two far clusters": [BASE + rng.randrange(0, 700) for _ in range(2500)] + [BASE + 10**11 + rng.randrange(0, 700)
+                                                                                   for _ in range(2500)],
+    }[shape]
+    histogram = histogram_of(stamps, max_buckets=400)
+    smallest = next(shift for shift in range(64) if len({ms >> shift for ms in stamps}) <= 400)
+    assert histogram.resolution_ms == 1 << smallest
+    assert sum(histogram.counts.values()) == len(stamps)
+    assert histogram.counts == Counter(ms >> smallest for ms in stamps)
 
 
 def test_a_mass_update_inside_a_coarse_bucket_is_planned_as_an_instant_of_its_own():
