@@ -11,9 +11,11 @@ import os
 import pickle
 import select
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -21,7 +23,7 @@ import pendulum
 import pytest
 import sqlalchemy
 
-from airflow_provider_acumatica.warehouse import writer
+from airflow_provider_acumatica.warehouse import loader, writer
 from airflow_provider_acumatica.warehouse.errors import WarehouseError
 from airflow_provider_acumatica.warehouse.loader import MOVE_ROWS, Load, Warehouse
 from airflow_provider_acumatica.warehouse.state import SyncState
@@ -220,3 +222,28 @@ def test_a_warehouse_on_an_engine_handed_in_loads_in_this_process(postgres_schem
             assert isinstance(load_in_writer_process(warehouse, table="t", tenant=TENANT, key_fields=KEY), Load)
     finally:
         engine.dispose()
+
+
+def test_the_writer_reads_batches_ahead_while_it_is_busy(sqlite_url):
+    """Batches are handed over while the writer works on an earlier one (here: waiting for another writer's lock, as
+    it waits while moving staged rows): the writes return at once, each batch larger than the pipe holds, and every
+    row lands once the writer goes on. (Without reading ahead, the second write waits for the writer.)"""
+    path = sqlite_url.removeprefix("sqlite:///")
+    leftover = f"{loader._hidden_prefix('time_entry', TENANT)}{'0' * loader.LOAD_ID_DIGITS}"
+    with sqlite3.connect(path) as connection:
+        connection.execute(f'CREATE TABLE "{leftover}" (x)')  # dropped when the load opens: under the write lock
+    batches = [{"TimeEntryID": [f"TE{start + n:06d}" for n in range(500)], "Note": [f"{start + n:0200d}" for n in range(500)],
+                "_acumatica_id": [f"id-{start + n}" for n in range(500)]} for start in range(0, writer.READ_AHEAD * 500, 500)]
+    assert len(pickle.dumps(batches[0])) > 100_000  # a pipe holds 64 KiB
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    with Warehouse(sqlite_url) as warehouse, writer_load(warehouse, "time_entry") as load:
+        with ThreadPoolExecutor(1) as pool:
+            writes = pool.submit(lambda: [load.write_columns(columns) for columns in batches])
+            try:
+                written = writes.result(timeout=60)  # raises TimeoutError if a write waited for the busy writer
+            finally:
+                holder.close()  # the writer goes on
+        result = load.commit(state("time_entry"))
+    assert written == [500] * writer.READ_AHEAD
+    assert (result.rows, result.inserted) == (writer.READ_AHEAD * 500, writer.READ_AHEAD * 500)
