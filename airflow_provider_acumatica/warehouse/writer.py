@@ -10,8 +10,9 @@ and hands it each batch, pickled, over a pipe; the child stages a batch while th
   the child moves 50,000 staged rows at a time (about 0.4 s, SQLite's work, the GIL released), and the parent, its
   writes refused by a full pipe, used to wait with the pages' decoding stopped and a core idle (four times per
   200,000-row load). Memory stays bounded: a write waits once the child holds that many batches, pickled.
-- A batch the child refuses is reported by the next call (write, mark or commit) with its own exception type and
-  message, the child's traceback chained to it; nothing more is staged after it.
+- A batch the child refuses is reported by the first call (write, mark or commit) after the child reached it (the
+  commit at the latest, which waits for every batch) with its own exception type and message, the child's traceback
+  chained to it; nothing more is staged after it.
 - Nothing is half-written: the child commits only when told to. When this side leaves without committing, or dies
   (a killed task closes the pipe), the child leaves its load uncommitted, exactly as a failed in-process load does.
 - The child's log records are logged again here, under their own logger names, at the next call that waits for it.
