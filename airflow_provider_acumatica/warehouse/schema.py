@@ -267,8 +267,11 @@ def _fitted(values: Sequence[Any], canonical: type | None, fit: Callable[[Any], 
         if set(map(type, values)) <= {datetime, type(None)} and set(map(_TZINFO, filter(None, values))) <= {_UTC}:
             return values  # checked in C; and a list shared by two fields stays shared (formatted once for SQLite)
         return [v if v is None or (v.__class__ is datetime and v.tzinfo is _UTC) else fit(v) for v in values]
-    if canonical is not None and set(map(type, values)) <= {canonical, type(None)}:
+    types = set(map(type, values))
+    if canonical is not None and types <= {canonical, type(None)}:
         return values  # all canonical already: checked in C, no per-value Python step
+    if canonical is str and types <= {dict, type(None)} and not any(values):  # custom fields of an entity with none
+        return [None if value is None else "{}" for value in values]
     return [v if v is None or type(v) is canonical else fit(v) for v in values]
 
 

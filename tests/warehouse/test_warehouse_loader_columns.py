@@ -99,6 +99,17 @@ def test_write_columns_stores_what_write_stores(target, fast_path, fetch):
         (f"TE{n:06d}", T0 + timedelta(minutes=n + version)) for n, version in last_copies]
 
 
+def test_a_json_column_of_empty_objects_stores_their_text(target):
+    """The batch's custom fields are all empty (an entity without any, the common case: converted without a call per
+    value) or absent; a later batch's are not; lists stay lists."""
+    with Warehouse(*target) as warehouse:
+        with warehouse.load(table="time_entry", tenant="Company", key_fields=KEY) as load:
+            load.write_columns(dict(batch(0, 3), custom=[{}, None, {}]))
+            load.write_columns(dict(batch(3, 2), custom=[{"View.Field": 1}, []]))
+            load.commit(SyncState("Company", "time_entry"))
+        assert [row["custom"] for row in stored(warehouse, "time_entry")] == ["{}", None, "{}", '{"View.Field":1}', "[]"]
+
+
 def refusals() -> list[tuple[dict[str, Any], type[Exception], str]]:
     """Batches ``write_columns`` must refuse, each with good rows before the bad one; the error and its message."""
     columns = batch(500, 3)
