@@ -13,7 +13,9 @@ import logging
 import math
 import uuid
 from datetime import date, datetime, timezone
+from collections.abc import Sequence
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any, Callable
 
 from sqlalchemy import BigInteger, Boolean, Date, DateTime, Double, Float, Integer, Numeric, String, Text
@@ -224,6 +226,17 @@ def to_boolean(value: Any) -> bool:
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
     raise TypeError("not a boolean")
+
+
+_DATETIME_OR_NONE = frozenset({datetime, type(None)})
+_UTC_ONLY = frozenset({timezone.utc})
+_TZINFO = attrgetter("tzinfo")
+
+
+def are_utc_datetimes(values: Sequence[Any]) -> bool:
+    """Whether every value is None or a plain datetime in ``timezone.utc`` (what ``to_timestamp`` returns), checked in
+    C (about 0.1 us a value): staging passes such a column as it is, the writer's pipe packs it."""
+    return set(map(type, values)) <= _DATETIME_OR_NONE and set(map(_TZINFO, filter(None, values))) <= _UTC_ONLY
 
 
 def to_timestamp(value: Any) -> datetime:

@@ -36,7 +36,7 @@ import traceback
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import TracebackType
@@ -45,6 +45,7 @@ from typing import Any
 import msgspec
 from sqlalchemy.engine import URL
 
+from airflow_provider_acumatica.warehouse.columns import are_utc_datetimes
 from airflow_provider_acumatica.warehouse.errors import WarehouseError
 from airflow_provider_acumatica.warehouse.loader import Load, LoadResult, Warehouse
 from airflow_provider_acumatica.warehouse.state import SyncState
@@ -114,9 +115,7 @@ def _all_utc_instants(values: Sequence[Any]) -> bool:
     """Whether the values are datetimes in ``timezone.utc`` or None, one at least a datetime (no subclass: those are
     pickled, to arrive as they left)."""
     first = next((value for value in values if value is not None), None)
-    return first.__class__ is datetime and all(
-        value is None or (value.__class__ is datetime and value.tzinfo is timezone.utc) for value in values
-    )
+    return first.__class__ is datetime and are_utc_datetimes(values)
 
 
 class WriterProcessError(WarehouseError):
