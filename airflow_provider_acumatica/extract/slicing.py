@@ -20,7 +20,6 @@ slices hold about one page each and can be fetched in parallel within the licenc
 from __future__ import annotations
 
 import logging
-import math
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -145,27 +144,16 @@ class TimestampHistogram:
             self.crowded = dict(kept)
 
     def _coarsen(self) -> None:
-        """Widen the buckets by the smallest power of two that brings them under `max_buckets`.
-
-        Sparse timestamps need many doublings before buckets merge, so the power is searched, each try counting
-        the distinct coarser buckets in C (0.05 s per 200,000 buckets), between two bounds found by arithmetic:
-        the buckets' span alone says which power surely fits, and one bucket holds at most 2^power old ones. The
-        power below the sure one is tried first: timestamps spread through the window need exactly the sure one.
-        """
-        counts, limit = self.counts, self.max_buckets
-        low, high = min(counts), max(counts)
-        most = max(1, ((high - low) // limit).bit_length())
-        while (high >> most) - (low >> most) >= limit:
-            most += 1
-        fewest = min(most, max(1, math.ceil(math.log2(len(counts) / limit))))
-        shift = most - 1
+        """Widen the buckets by the smallest power of two that brings them under `max_buckets` (sparse timestamps need
+        many doublings before buckets merge: found by bisection), then count every record again at that width, in C."""
+        fewest, most = 1, 64
         while fewest < most:
-            if len(set(map(rshift, counts, repeat(shift)))) <= limit:
+            shift = (fewest + most) // 2
+            if len(set(map(rshift, self.counts, repeat(shift)))) <= self.max_buckets:
                 most = shift
             else:
                 fewest = shift + 1
-            shift = (fewest + most) // 2
-        self.counts = Counter(map(rshift, counts.elements(), repeat(fewest)))
+        self.counts = Counter(map(rshift, self.counts.elements(), repeat(fewest)))
         self.resolution_ms <<= fewest
 
     def pieces(self) -> list[tuple[int, int, int]]:
