@@ -165,6 +165,11 @@ class WarehouseDialect:
         load is worth its own writer process (``warehouse.writer``), to use another core than the pages' decoding."""
         return True
 
+    def hidden_table_lock_path(self, connection: Connection, schema: str | None, name: str) -> str | None:
+        """The lock file beside the database that tells whether the hidden table ``name`` belongs to a live load
+        (``hidden_tables``); None where no other process can see the table (a database in memory)."""
+        return None
+
     def move_staged(self, connection: Connection, table: Table, staging: Table, columns: Sequence[str],
                     key_columns: Sequence[str], tenant: str, synced_at: datetime) -> None:
         """Move the staged rows into ``table``, of the target's layout, as the tenant's rows synced at ``synced_at``,
@@ -333,6 +338,11 @@ class SqliteDialect(WarehouseDialect):
         state, and the copy a commit would make (about 0.55 s per 200,000 TimeEntry rows, all after the last page
         arrived) is made a few batches at a time while pages are fetched."""
         return self.fast_path
+
+    def hidden_table_lock_path(self, connection: Connection, schema: str | None, name: str) -> str | None:
+        files = {row[1]: row[2] for row in connection.exec_driver_sql("PRAGMA database_list")}
+        database = files.get(schema or "main")
+        return f"{database}-{name}.lock" if database else None
 
     def move_staged(self, connection: Connection, table: Table, staging: Table, columns: Sequence[str],
                     key_columns: Sequence[str], tenant: str, synced_at: datetime) -> None:

@@ -9,10 +9,12 @@ On SQLite (fast path), a load of a table absent when it starts stages in place: 
 staged rows move, in a short ``BEGIN IMMEDIATE`` transaction of their own, into a hidden table of the
 target's layout and primary key (``_acumatica_new_<table>_<tenant hash>_<load id>``), a newer copy of a
 key replacing an older one. The commit moves the rest and renames the hidden table to the target (or, if
-another tenant's commit created the target meanwhile, merges it like a stage and drops it), then marks
+another load's commit created the target meanwhile, merges it like a stage and drops it), then marks
 deletions and writes the state, in one transaction: no reader sees the target before. Its rows'
 ``_synced_at`` is the instant the load staged its first batch. A load left without committing drops its
-hidden table; one a killed process left behind is dropped by the next load of the same tenant and table.
+hidden table; one a killed process left behind is dropped by the next load of the same tenant and table, and
+one a load still running holds (a lock file beside the database, ``hidden_tables``) is left to it: two runs of one
+tenant's table at once both commit, the later merging into what the earlier created.
 
 A ``Warehouse`` holds only an engine and is safe to share between threads; a ``Load`` holds one
 connection and belongs to the thread that uses it.
@@ -41,6 +43,7 @@ from airflow_provider_acumatica.warehouse import statements
 from airflow_provider_acumatica.warehouse.columns import CONVERTERS, Kind, UtcDateTime, sql_type_of, to_timestamp
 from airflow_provider_acumatica.warehouse.dialects import MergeCounts, create_warehouse_engine, dialect_for
 from airflow_provider_acumatica.warehouse.errors import WarehouseError
+from airflow_provider_acumatica.warehouse.hidden_tables import HiddenTableLock
 from airflow_provider_acumatica.warehouse.schema import (
     ACUMATICA_ID,
     DELETED_AT,
@@ -145,6 +148,7 @@ class Load:
         """The temporary table rows are staged in (staging in place: until they move to ``_hidden``)."""
         self._hidden: Table | None = None
         self._hidden_prefix = _hidden_prefix(table, tenant)
+        self._hidden_lock: HiddenTableLock | None = None
         self._in_place = False
         self._staged_at: datetime | None = None
         """When a load staging in place staged its first batch: its rows' ``_synced_at``."""
@@ -178,6 +182,8 @@ class Load:
                 log.warning("Load of tenant %r into %r abandoned: nothing was committed", self.tenant, self.table)
             if self._hidden is not None and not self._committed:
                 self._drop_hidden_table()
+            if self._hidden_lock is not None:  # the table is renamed or dropped, or left behind for the next load
+                self._hidden_lock.release()
             self._connection.invalidate()  # the temporary tables go with the session
             self._connection.close()
             self._connection = None
@@ -197,19 +203,29 @@ class Load:
         return self._connection
 
     def _drop_leftovers(self) -> None:
-        """Drop the hidden tables this tenant's loads of this table left behind, before staging anything.
+        """Drop the hidden tables this tenant's loads of this table left behind (a killed process leaves its own),
+        before staging anything; a hidden table whose lock a live load holds is a run going on, and stays."""
+        with self._transaction() as connection:
+            names = [name for name in inspect(connection).get_table_names(schema=self.warehouse.schema)
+                     if _is_hidden_table(name, self._hidden_prefix)]
+            paths = {name: self._lock_path(connection, name) for name in names}
+        for name, path in paths.items():
+            lock = HiddenTableLock.acquire(path) if path else None
+            if lock is None:
+                log.info("Table %s, tenant %r: %r belongs to a load still running, left to it", self.table,
+                         self.tenant, name)
+                continue
+            try:
+                log.warning("Table %s, tenant %r: dropping %r, left by a load that did not finish", self.table,
+                            self.tenant, name)
+                with self._transaction(writes_warehouse=True) as connection:
+                    connection.execute(DropTable(Table(name, MetaData(), schema=self.warehouse.schema),
+                                                 if_exists=True))
+            finally:
+                lock.release()
 
-        A killed process leaves its hidden table; it may also be the table of a run of the same tenant and table
-        still going on, which then fails at its next move or its commit (no such table) with nothing written: two
-        runs of one tenant's table at once are not supported, and this keeps leftovers from piling up."""
-        with self._transaction():
-            leftovers = [name for name in inspect(self.connection).get_table_names(schema=self.warehouse.schema)
-                         if _is_hidden_table(name, self._hidden_prefix)]
-        for name in leftovers:
-            log.warning("Table %s, tenant %r: dropping %r, left by a load that did not finish", self.table,
-                        self.tenant, name)
-            with self._transaction(writes_warehouse=True) as connection:
-                connection.execute(DropTable(Table(name, MetaData(), schema=self.warehouse.schema), if_exists=True))
+    def _lock_path(self, connection: Connection, hidden_name: str) -> str | None:
+        return self.warehouse.dialect.hidden_table_lock_path(connection, self.warehouse.schema, hidden_name)
 
     def _drop_hidden_table(self) -> None:
         """Best effort, leaving a load that did not commit: a table left behind is dropped by the next load."""
@@ -313,7 +329,9 @@ class Load:
     def _move_to_hidden_table(self, connection: Connection) -> None:
         """Staging in place: move the staged rows into the hidden table, created on first use."""
         if self._hidden is None:
-            self._hidden = self._target_table(f"{self._hidden_prefix}{uuid.uuid4().hex[:LOAD_ID_DIGITS]}")
+            name = f"{self._hidden_prefix}{uuid.uuid4().hex[:LOAD_ID_DIGITS]}"
+            self._hold_lock_of(connection, name)
+            self._hidden = self._target_table(name)
             self._hidden.create(connection)
         else:
             self._add_new_columns(connection, self._hidden)
@@ -321,6 +339,16 @@ class Load:
         self.warehouse.dialect.move_staged(connection, self._hidden, self._staging, columns, self.layout.key_columns,
                                            self.tenant, self._staged_at)
         self._moved_count = self._staged_count
+
+    def _hold_lock_of(self, connection: Connection, hidden_name: str) -> None:
+        """Lock the new hidden table's lock file before the table exists, so that no other load takes the table
+        for a leftover while this one runs."""
+        path = self._lock_path(connection, hidden_name)
+        if path is None:
+            return
+        self._hidden_lock = HiddenTableLock.acquire(path)
+        if self._hidden_lock is None:  # a load id drawn twice: 48 random bits make it all but impossible
+            raise RuntimeError(f"load of tenant {self.tenant!r} into {self.table!r}: {path} is locked by another load")
 
     @property
     def _staged_table(self) -> Table:

@@ -3,8 +3,9 @@
 Each guarantee of the temporary stage must hold: nothing visible before the commit, the state committed
 with the rows, the newest copy of a key wins, new fields become columns, a second tenant's first load of
 the same table merges into the first one's, and a load that does not commit leaves nothing (a killed one
-leaves a hidden table that the next load of its tenant and table drops). Real SQLite files throughout;
-rows move every ``MOVE_ROWS_HERE`` staged rows instead of 50,000, so that a few rows make moves.
+leaves a hidden table that the next load of its tenant and table drops; one of a live run stays, as its lock
+shows). Real SQLite files throughout; rows move every ``MOVE_ROWS_HERE`` staged rows instead of 50,000, so that a
+few rows make moves.
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ def table_names(reader: sqlalchemy.Engine) -> list[str]:
 
 def hidden_tables(reader: sqlalchemy.Engine) -> list[str]:
     return [name for name in table_names(reader) if name.startswith(HIDDEN_TABLE_PREFIX)]
+
+
+def lock_files(reader: sqlalchemy.Engine) -> list[str]:
+    """The hidden tables' lock files beside the database."""
+    return [name for name in os.listdir(os.path.dirname(reader.url.database)) if name.endswith(".lock")]
 
 
 def test_rows_wait_in_a_hidden_table_that_the_commit_publishes_with_the_state(warehouse, reader, sqlite_url,
@@ -217,6 +223,7 @@ def test_a_killed_load_leaves_a_hidden_table_that_the_next_load_of_its_tenant_dr
         child.send_signal(signal.SIGKILL)
         child.wait()
     [leftover] = hidden_tables(reader)
+    assert lock_files(reader) == [f"{os.path.basename(reader.url.database)}-{leftover}.lock"], "no longer locked"
 
     with warehouse.load(table="time_entry", tenant="Other", key_fields=KEY) as other:
         other.write(rows_factory(2))
@@ -229,26 +236,34 @@ def test_a_killed_load_leaves_a_hidden_table_that_the_next_load_of_its_tenant_dr
         run.write(rows_factory(1, start=7))
         result = run.commit(SyncState("Company", "time_entry"))
     assert f"dropping {leftover!r}, left by a load that did not finish" in caplog.text
+    assert lock_files(reader) == [], "the killed load's lock file goes with its table"
     assert (result.rows, result.inserted) == (1, 1)
     assert [(row["_tenant"], row["time_entry_id"]) for row in fetch("time_entry")] == [
         ("Company", "TE000007"), ("Other", "TE000000"), ("Other", "TE000001")
     ]
 
 
-def test_a_second_run_of_the_same_tenant_and_table_makes_the_first_fail_cleanly(warehouse, reader, rows_factory,
-                                                                                fetch):
-    """The second drops the first one's hidden table as a leftover: the first fails on its next move."""
+def test_two_runs_of_the_same_tenant_and_table_at_once_both_commit(warehouse, reader, rows_factory, fetch, caplog):
+    """A backfill beside a scheduled run, a reconciliation on its own schedule: the second run leaves the first one's
+    hidden table alone (its lock is held), both commit, the later merging into the table the earlier created, and
+    of each key the newest copy wins, whichever run read it."""
+    caplog.set_level("INFO", logger="airflow_provider_acumatica.warehouse")
     with warehouse.load(table="time_entry", tenant="Company", key_fields=KEY) as first:
-        first.write(rows_factory(5))
+        first.write(rows_factory(5))  # moved into its hidden table
+        [first_hidden] = hidden_tables(reader)
         with warehouse.load(table="time_entry", tenant="Company", key_fields=KEY) as second:
-            second.write(rows_factory(2, start=3))
-            with pytest.raises(sqlalchemy.exc.OperationalError, match="no such table"):
-                first.write(rows_factory(4, start=10))
-            second.commit(SyncState("Company", "time_entry"))
-        with pytest.raises(RuntimeError, match="failed: leave the 'with' block"):
-            first.commit(SyncState("Company", "time_entry"))
-    assert [row["time_entry_id"] for row in fetch("time_entry")] == ["TE000003", "TE000004"]
+            assert hidden_tables(reader) == [first_hidden]
+            second.write(rows_factory(4, start=3, version=1))  # newer copies of TE000003 and TE000004
+            first.write(rows_factory(2, start=10))
+            second.commit(SyncState("Company", "time_entry", watermark=datetime(2024, 7, 16, tzinfo=UTC)))
+        first.commit(SyncState("Company", "time_entry", watermark=datetime(2024, 7, 15, tzinfo=UTC)))
+    assert f"{first_hidden!r} belongs to a load still running, left to it" in caplog.text
+    rows = {row["time_entry_id"]: row["time_spent"] for row in fetch("time_entry")}
+    assert rows == {"TE000000": 0, "TE000001": 10, "TE000002": 20, "TE000003": 31, "TE000004": 41, "TE000005": 51,
+                    "TE000006": 61, "TE000010": 100, "TE000011": 110}
+    assert warehouse.read_state("Company", "time_entry").watermark == datetime(2024, 7, 16, tzinfo=UTC)
     assert hidden_tables(reader) == []
+    assert lock_files(reader) == []
 
 
 @pytest.mark.parametrize("where", ["postgresql", "sqlite portable"])
