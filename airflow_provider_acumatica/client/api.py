@@ -191,10 +191,11 @@ class AcumaticaClient:
         body: dict[str, Any] = {"entity": wrap_record(record)}
         if parameters:
             body["parameters"] = wrap_record(parameters)
-        reply = self.transport.request("POST", self.entity_path(entity, action), authenticator=self.authenticator,
-                                       json_body=body, decode=None, retryable=_write_retryable)
-        if reply.status == 202 and reply.headers.get("Location"):
-            self._wait_for_action(reply.headers["Location"])
+        path = self.entity_path(entity, action)
+        reply = self.transport.request("POST", path, authenticator=self.authenticator, json_body=body, decode=None,
+                                       retryable=_write_retryable)
+        if reply.status == 202:
+            self._wait_for_action(action_status_path(path, reply.headers.get("Location")))
 
     def delete_entity(self, entity: str, id: str) -> None:
         """DELETE one record by its `id` (GUID)."""
@@ -264,17 +265,32 @@ class AcumaticaClient:
             return None
         return entity_set.datetime_columns if entity_set else None
 
-    def _wait_for_action(self, location: str) -> None:
-        path = location.removeprefix(self.settings.instance_url)
+    def _wait_for_action(self, path: str) -> None:
+        """Poll a long-running action's status until it is no longer 202 (done: 204; failed: its error raised)."""
         deadline = time.monotonic() + self.settings.retry_max_seconds
         delay = max(self.settings.backoff_seconds, 0.05)
         while time.monotonic() < deadline:
-            reply = self.transport.request("GET", path, authenticator=self.authenticator, decode=None)
+            reply = self.transport.request("GET", path, authenticator=self.authenticator, decode=None,
+                                           retryable=_status_retryable)
             if reply.status != 202:
                 return
             time.sleep(delay)
             delay = min(delay * 2, 10.0)
         raise AcumaticaApiError("GET", path, 202, "long-running action still running at the retry time limit")
+
+
+def action_status_path(action_path: str, location: str | None) -> str:
+    """Where to poll a long-running action, under the instance URL: its `Location` from `/entity/` on.
+
+    Acumatica puts the site before `/entity/` (`/AcumaticaERP/entity/...` on an instance in a virtual directory,
+    or a whole URL), which the instance URL already holds; and only a path under the instance is ever polled, so
+    credentials never go to another host.
+    """
+    at = (location or "").lower().find("/entity/")
+    if at < 0:
+        raise AcumaticaApiError("POST", action_path, 202, f"long-running action answered without a status Location "
+                                f"under /entity/ ({location!r}): its outcome is unknown; check it in Acumatica")
+    return location[at:]
 
 
 def wrap_record(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -328,6 +344,12 @@ def _json_value(value: Any) -> Any:
 def _write_retryable(status: int | None, message: str) -> bool:
     """Writes are retried only where the server surely did nothing (busy, throttled)."""
     return status in (429, 503)
+
+
+def _status_retryable(status: int | None, message: str) -> bool:
+    """A status check is a read, retried when no answer came or the server was busy; but its 500 is the action's
+    failure, which another look would only repeat."""
+    return status is None or status in (429, 503)
 
 
 def _check_page(top: int, skip: int) -> None:

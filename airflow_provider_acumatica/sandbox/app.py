@@ -64,7 +64,8 @@ class SandboxApp:
         except ApiError as error:
             return error_response(error)
         try:
-            return self._faulted(fired, lambda: self._route(method, path, params, headers, body))
+            polls = max((fault.polls for fault in fired if fault.kind == "long_running"), default=None)
+            return self._faulted(fired, lambda: self._route(method, path, params, headers, body, polls))
         finally:
             self.throttle.leave()
 
@@ -94,7 +95,8 @@ class SandboxApp:
         """A control-API style mutation {tenant, entity, op, random: N | records | ids}."""
         return mutate(self, mutation["tenant"], mutation["entity"], mutation["op"], mutation)
 
-    def _route(self, method: str, path: str, params: dict, headers, body: bytes) -> Response:
+    def _route(self, method: str, path: str, params: dict, headers, body: bytes, polls: int | None = None) -> Response:
+        """`polls`: a `long_running` fault fired, so an action is started as a long operation (see faults)."""
         try:
             if path.rstrip("/") == "/entity" and method == "GET":
                 return json_response(self.endpoints())
@@ -109,7 +111,7 @@ class SandboxApp:
                 return self.odata.route(method, path, params, headers, _base_url(headers))
             match = _ENTITY_PATH.match(path)
             if match:
-                return self._entity(method, match, params, headers, body)
+                return self._entity(method, match, params, headers, body, polls)
             raise ApiError(404, f"The path {path} is not found.", message="No HTTP resource was found that matches the request URI.")
         except ApiError as error:
             return error_response(error)
@@ -155,7 +157,7 @@ class SandboxApp:
             return json_response(answer, headers=[("Cache-Control", "no-store")])
         raise ApiError(404, f"The identity resource {method} {path} is not found.")
 
-    def _entity(self, method: str, match, params: dict, headers, body: bytes) -> Response:
+    def _entity(self, method: str, match, params: dict, headers, body: bytes, polls: int | None) -> Response:
         endpoint, version, entity, rest = match.groups()
         if endpoint != ENDPOINT_NAME or version not in ENDPOINT_VERSIONS:
             raise ApiError(404, f"The endpoint {endpoint}/{version} is not found; endpoints: "
@@ -164,6 +166,9 @@ class SandboxApp:
         base = f"/entity/{endpoint}/{version}"
         locator = [part for part in (rest or "").split("/") if part]
         api = self.entities
+        if method == "GET" and len(locator) == 3 and locator[1] == "status":  # a long-running action's status
+            done = api.action_done(tenant, entity, locator[0], locator[2])
+            return empty(204) if done else empty(202, [("Location", match.group(0))])
         if method == "GET":
             return raw_json(api.get(tenant, base, entity, locator, params) if locator else api.list(tenant, base, entity, params))
         if method == "PUT" and not locator:
@@ -171,6 +176,9 @@ class SandboxApp:
         if method == "DELETE" and locator:
             api.delete(tenant, entity, locator)
             return empty(204)
+        if method == "POST" and len(locator) == 1 and polls is not None:
+            operation = api.start_action(tenant, entity, locator[0], _json(body), polls)
+            return empty(202, [("Location", f"{base}/{entity}/{locator[0]}/status/{operation}")])
         if method == "POST" and len(locator) == 1:
             api.action(tenant, entity, locator[0], _json(body))
             return empty(204)

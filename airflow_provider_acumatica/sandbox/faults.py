@@ -1,6 +1,10 @@
 """Injected faults: 500, 503, dropped connection, slow answer, truncated body, login limit, a mutation
-applied right before answering a matching request (a change in the middle of a client's paging), and
-$skip ignored.
+applied right before answering a matching request (a change in the middle of a client's paging), a
+long-running action, and $skip ignored.
+
+`long_running` makes a matching action a long operation, as Acumatica runs e.g. releases: the POST answers
+202 with a `Location` of its status, which answers 202 for `polls` checks; the next check applies the action
+and answers 204 (or the action's error, if it is no longer allowed then).
 
 `ignore_skip` answers a matching list request (REST entity or OData) as if it had no $skip: every page
 is the first page, as behind some misconfigured proxies or customizations. Real Acumatica honours $skip:
@@ -14,7 +18,7 @@ from dataclasses import dataclass, field
 
 from airflow_provider_acumatica.sandbox.errors import ApiError
 
-KINDS = ("500", "503", "drop", "slow", "truncate", "login_limit", "mutate", "ignore_skip")
+KINDS = ("500", "503", "drop", "slow", "truncate", "login_limit", "mutate", "long_running", "ignore_skip")
 
 
 @dataclass
@@ -27,6 +31,8 @@ class Fault:
     path_contains: str | None = None
     delay_ms: int = 2000
     mutation: dict | None = None
+    polls: int = 2
+    """For `long_running`: status checks answered 202 before the action is applied."""
     id: int = 0
     rng: random.Random = field(default_factory=random.Random, repr=False)
 
@@ -41,7 +47,7 @@ def fault_from_options(options: dict, seed: int, fault_id: int) -> Fault:
     kind = str(options.get("kind"))
     if kind not in KINDS:
         raise ApiError(400, f"faults: unknown kind {options.get('kind')!r}; kinds are {list(KINDS)}")
-    unknown = set(options) - {"kind", "count", "rate", "path_contains", "delay_ms", "mutation"}
+    unknown = set(options) - {"kind", "count", "rate", "path_contains", "delay_ms", "mutation", "polls"}
     if unknown:
         raise ApiError(400, f"faults: unknown option(s) {sorted(unknown)}")
     rate = options.get("rate")
@@ -51,8 +57,11 @@ def fault_from_options(options: dict, seed: int, fault_id: int) -> Fault:
     mutation = options.get("mutation")
     if kind == "mutate" and not (isinstance(mutation, dict) and {"tenant", "entity", "op"} <= set(mutation)):
         raise ApiError(400, "faults: kind 'mutate' needs mutation {tenant, entity, op: insert|update|delete, random: N}")
+    polls = int(options.get("polls", 2))
+    if polls < 0:
+        raise ApiError(400, f"faults: polls must be 0 or more, got {polls}")
     fault = Fault(kind, count, None if rate is None else float(rate), options.get("path_contains"),
-                  int(options.get("delay_ms", 2000)), mutation, fault_id)
+                  int(options.get("delay_ms", 2000)), mutation, polls, fault_id)
     fault.rng = random.Random(f"{seed}:fault:{fault_id}")
     return fault
 

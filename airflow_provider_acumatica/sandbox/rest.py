@@ -1,7 +1,13 @@
 """The contract-based REST entity API: list and get with $filter/$select/$expand/$top/$skip/$custom in key
-order, PUT upsert with If-Match/If-None-Match, DELETE, and the TimeEntry actions."""
+order, PUT upsert with If-Match/If-None-Match, DELETE, and the TimeEntry actions (at once, or as long operations
+whose status is polled)."""
 
 from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import Any
 
 from airflow_provider_acumatica.sandbox.catalog import ENTITIES
 from airflow_provider_acumatica.sandbox.entity_json import RendererPool
@@ -32,6 +38,19 @@ def _int_param(params: dict, name: str) -> int | None:
     return value
 
 
+@dataclass
+class _LongOperation:
+    """An action answered 202: applied by the status check after `polls_left` more."""
+
+    tenant: str
+    entity: str
+    action: str
+    body: Any
+    polls_left: int
+    finished: bool = False
+    failure: ApiError | None = None
+
+
 class EntityApi:
     """Answers /entity/{Endpoint}/{Version}/{Entity}... for one signed-in tenant."""
 
@@ -40,6 +59,8 @@ class EntityApi:
     ) -> None:
         self.store, self.writer, self.queries, self.renderers = store, writer, queries, renderers
         self.max_page_size = max_page_size
+        self._operations: dict[str, _LongOperation] = {}
+        self._operations_lock = threading.Lock()
 
     def table(self, tenant: str, entity: str) -> Table:
         if entity not in ENTITIES:
@@ -85,6 +106,42 @@ class EntityApi:
         return self._render(tenant, base, table, [row], params)[1:-1]
 
     def action(self, tenant: str, entity: str, action: str, body) -> None:
+        """Run an action at once (204)."""
+        table, row, status = self._action_target(tenant, entity, action, body)
+        self.writer.update(table, row, {"ApprovalStatus": status})
+
+    def start_action(self, tenant: str, entity: str, action: str, body, polls: int) -> str:
+        """Start an action as a long operation (202): checked now, applied by the status check after `polls` more
+        (see faults); returns the operation's id."""
+        self._action_target(tenant, entity, action, body)
+        operation = str(uuid.uuid4())
+        with self._operations_lock:
+            self._operations[operation] = _LongOperation(tenant, entity, action, body, polls)
+        return operation
+
+    def action_done(self, tenant: str, entity: str, action: str, operation: str) -> bool:
+        """A status check of a long operation: False while it runs (202); True once it has applied the action (204),
+        checked again then: an action no longer allowed fails, and its error answers this check and every later
+        one. An unknown operation is a 404."""
+        with self._operations_lock:
+            running = self._operations.get(operation)
+            if running is None or (running.tenant, running.entity, running.action) != (tenant, entity, action):
+                raise ApiError(404, f"No long-running operation {operation} of {entity}/{action}.")
+            if running.polls_left:
+                running.polls_left -= 1
+                return False
+            if not running.finished:
+                running.finished = True
+                try:
+                    self.action(tenant, entity, action, running.body)
+                except ApiError as error:
+                    running.failure = error
+            if running.failure is not None:
+                raise running.failure
+        return True
+
+    def _action_target(self, tenant: str, entity: str, action: str, body) -> tuple[Table, Row, str]:
+        """The table, the record and the status an action would set, or the ApiError Acumatica would answer."""
         table = self.table(tenant, entity)
         if entity != "TimeEntry" or action not in _ACTIONS:
             raise ApiError(404, f"The action '{action}' is not found on the entity '{entity}'.")
@@ -97,7 +154,7 @@ class EntityApi:
         status = _ACTIONS[action]
         if row[table.position["ApprovalStatus"]] == status:
             raise ApiError(500, f"The action {action} is disabled for a time entry with the status {status}.")
-        self.writer.update(table, row, {"ApprovalStatus": status})
+        return table, row, status
 
     def _locate(self, table: Table, locator: list[str]) -> Row:
         row = table.get(locator[0]) if len(locator) == 1 else None

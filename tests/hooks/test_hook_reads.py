@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from airflow_provider_acumatica.client.errors import AcumaticaValidationError
+from airflow_provider_acumatica.client.api import action_status_path
+from airflow_provider_acumatica.client.errors import AcumaticaApiError, AcumaticaValidationError
 from airflow_provider_acumatica.client.queries import and_, eq, ge, lt
 from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
 
@@ -134,3 +135,57 @@ def test_writes_put_action_delete_and_field_errors(new_sandbox, acumatica_connec
     assert created["Summary"] == "from the hook" and created["Date"] == entry["Date"]
     assert truth["ApprovalStatus"] == "Completed" and truth["ExternalRefNbr"] == "EXT-1"
     assert created["id"] in {item["id"] for item in sandbox.control.truth("Company", "TimeEntry")["deleted"]}
+
+
+def _open_entry(sandbox) -> str:
+    return next(record["id"] for record in _truth(sandbox, "TimeEntry").values() if record["ApprovalStatus"] == "Open")
+
+
+def test_a_long_running_action_is_waited_for_until_applied(new_sandbox, acumatica_connection):
+    """202 + Location: the hook polls the status (202, 202, then 204) and returns once the action is applied."""
+    sandbox = new_sandbox(rows=30, tenants=("Company",))
+    entry = _open_entry(sandbox)
+    with AcumaticaHook(acumatica_connection(sandbox)) as hook:
+        hook.get_entity_batch("TimeEntry", top=1)  # signed in: from here on, every request is the action's
+        sandbox.control.inject_fault("long_running", polls=2, path_contains="CompleteTimeEntry")
+        before = sandbox.control.counters()["requests"]
+        hook.invoke_action("TimeEntry", "CompleteTimeEntry", {"id": entry})
+        requests = sandbox.control.counters()["requests"] - before
+        assert _truth(sandbox, "TimeEntry")[entry]["ApprovalStatus"] == "Completed"
+    assert requests == 1 + 3  # the POST and three status checks
+
+
+def test_a_long_running_action_that_fails_raises_its_error_at_once(new_sandbox, acumatica_connection):
+    """The status check's 500 is the action's outcome: raised with Acumatica's message, not retried."""
+    sandbox = new_sandbox(rows=30, tenants=("Company",))
+    entry = _open_entry(sandbox)
+    with AcumaticaHook(acumatica_connection(sandbox)) as hook:
+        sandbox.control.inject_fault("long_running", polls=0, path_contains="CompleteTimeEntry", count=1)
+        hook.get_entity_batch("TimeEntry", top=1)
+        before = sandbox.control.counters()["requests"]
+        sandbox.control.inject_fault("mutate", path_contains="/status/", mutation={
+            "tenant": "Company", "entity": "TimeEntry", "op": "update", "records": [
+                {"id": entry, "ApprovalStatus": "Completed"}]})
+        with pytest.raises(AcumaticaApiError, match="disabled for a time entry with the status Completed") as caught:
+            hook.invoke_action("TimeEntry", "CompleteTimeEntry", {"id": entry})
+        requests = sandbox.control.counters()["requests"] - before
+    assert caught.value.status == 500 and "/status/" in caught.value.path
+    assert requests == 1 + 1
+
+
+@pytest.mark.parametrize("location", [
+    "/entity/Default/24.200.001/TimeEntry/Release/status/3f1c",
+    "/AcumaticaERP/entity/Default/24.200.001/TimeEntry/Release/status/3f1c",
+    "https://erp.example.com/AcumaticaERP/Entity/Default/24.200.001/TimeEntry/Release/status/3f1c",
+], ids=["site at the root", "site in a virtual directory", "whole URL"])
+def test_the_status_of_a_long_running_action_is_polled_under_the_instance_url(location):
+    """The instance URL already holds the site (`https://host/AcumaticaERP`): only what follows `/entity/` is
+    appended to it, so an instance in a virtual directory is not asked for `/AcumaticaERP/AcumaticaERP/...`, and a
+    Location naming another host sends no credentials there."""
+    path = action_status_path("/entity/Default/24.200.001/TimeEntry/Release", location)
+    assert path.lower() == "/entity/default/24.200.001/timeentry/release/status/3f1c"
+
+
+def test_a_202_without_a_status_location_is_an_error_that_says_the_outcome_is_unknown():
+    with pytest.raises(AcumaticaApiError, match="outcome is unknown"):
+        action_status_path("/entity/Default/24.200.001/TimeEntry/Release", None)

@@ -90,6 +90,8 @@ def test_bad_fault_options_are_refused(sandbox):
         sandbox.control.inject_fault("explode")
     with pytest.raises(SandboxControlError, match="mutation"):
         sandbox.control.inject_fault("mutate")
+    with pytest.raises(SandboxControlError, match="polls must be 0 or more"):
+        sandbox.control.inject_fault("long_running", polls=-1)
 
 
 def test_ignore_skip_answers_every_matching_page_as_the_first(sandbox):
@@ -106,3 +108,41 @@ def test_ignore_skip_answers_every_matching_page_as_the_first(sandbox):
     assert ids(100) == first and ids(200) == first
     assert ids(100) == honoured  # the count is spent: $skip is honoured again
     assert set(first).isdisjoint(honoured)
+
+
+def test_long_running_action_answers_202_and_is_applied_by_the_status_check_after_the_polls(sandbox):
+    """As Acumatica runs long operations: 202 + Location; the status answers 202 `polls` times, then the action is
+    applied and it answers 204, and so on after that; an unknown operation is a 404. A fault-free action still
+    answers 204 at once."""
+    session = sign_in(sandbox)
+    [entry] = session.get(f"{sandbox.url}{REST}/TimeEntry", params={"$top": 1, "$filter": "ApprovalStatus eq 'Open'"
+                                                                    }).json()
+
+    def status() -> str:
+        return session.get(f"{sandbox.url}{REST}/TimeEntry/{entry['id']}").json()["ApprovalStatus"]["value"]
+
+    sandbox.control.inject_fault("long_running", polls=2, path_contains="CompleteTimeEntry")
+    started = session.post(f"{sandbox.url}{REST}/TimeEntry/CompleteTimeEntry", json={"entity": {"id": entry["id"]}})
+    location = started.headers["Location"]
+    assert started.status_code == 202 and location.startswith(f"{REST}/TimeEntry/CompleteTimeEntry/status/")
+    checks = [session.get(f"{sandbox.url}{location}") for _ in range(2)]
+    assert [check.status_code for check in checks] == [202, 202] and status() == "Open"
+    assert session.get(f"{sandbox.url}{location}").status_code == 204 and status() == "Completed"
+    assert session.get(f"{sandbox.url}{location}").status_code == 204
+    assert session.get(f"{sandbox.url}{location.rsplit('/', 1)[0]}/{'0' * 8}-0000-0000-0000-{'0' * 12}").status_code == 404
+    reopened = session.post(f"{sandbox.url}{REST}/TimeEntry/OpenTimeEntry", json={"entity": {"id": entry["id"]}})
+    assert reopened.status_code == 204 and status() == "Open"
+
+
+def test_a_long_running_action_no_longer_allowed_when_it_runs_answers_its_error_at_the_status(sandbox):
+    session = sign_in(sandbox)
+    [entry] = session.get(f"{sandbox.url}{REST}/TimeEntry", params={"$top": 1, "$filter": "ApprovalStatus eq 'Open'"
+                                                                    }).json()
+    sandbox.control.inject_fault("long_running", polls=0, path_contains="CompleteTimeEntry", count=1)
+    location = session.post(f"{sandbox.url}{REST}/TimeEntry/CompleteTimeEntry",
+                            json={"entity": {"id": entry["id"]}}).headers["Location"]
+    assert session.post(f"{sandbox.url}{REST}/TimeEntry/CompleteTimeEntry",
+                        json={"entity": {"id": entry["id"]}}).status_code == 204  # completed meanwhile
+    for _ in range(2):  # the failure stays the operation's outcome
+        failed = session.get(f"{sandbox.url}{location}")
+        assert failed.status_code == 500 and "disabled for a time entry with the status Completed" in failed.text
