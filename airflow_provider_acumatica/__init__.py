@@ -51,6 +51,12 @@ def _connection_fields() -> dict:
         "page_size": _field(
             "Page size", "Records per request (1-10000).", {"type": ["integer", "null"], "default": 1000, "minimum": 1, "maximum": 10000}
         ),
+        "probe_page_size": _field(
+            "Probe page size",
+            "Timestamps per request when the sync operator probes where a table's records lie (1000-100000); "
+            "lower it if those requests time out on a slow instance.",
+            {"type": ["integer", "null"], "default": 50000, "minimum": 1000, "maximum": 100000},
+        ),
         "timeout": _field("Timeout", "Seconds to wait for one answer.", {"type": ["number", "null"], "default": 120}),
         "verbosity": _field(
             "Log verbosity",

@@ -29,6 +29,7 @@ from itertools import repeat
 from operator import floordiv, rshift
 from typing import Protocol, TypeVar
 
+from airflow_provider_acumatica.client.errors import AcumaticaApiError
 from airflow_provider_acumatica.client.records import RecordBatch
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,8 @@ ONE_MS = timedelta(milliseconds=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 #: Share of a page a slice of an open-ended window is planned to, leaving room for newcomers.
 OPEN_SLICE_FILL = 0.8
-#: Timestamps per probe request: only one field travels and is decoded, so pages can be large (few round trips).
+#: Timestamps per probe request by default (the connection's `probe_page_size`): only one field travels and is
+#: decoded, so pages can be large (few round trips).
 PROBE_PAGE_SIZE = 50000
 #: Records sharing one millisecond within a probe page from which that instant is counted exactly (a mass update).
 CROWDED_INSTANT = 64
@@ -255,6 +257,7 @@ class SliceReader:
         page_size: int,
         workers: int = 1,
         record_ids: Callable[[RecordBatch], list[str]] = lambda batch: list(map(str, batch.column("id"))),
+        probe_page_size: int = PROBE_PAGE_SIZE,
         description: str = "",
     ) -> None:
         self._fetch = fetch
@@ -262,6 +265,7 @@ class SliceReader:
         self._keys = keys if timestamp_field else None  # a keys-only listing needs something to select
         self._timestamp_field = timestamp_field
         self._page_size = page_size
+        self._probe_page_size = probe_page_size
         self._workers = max(1, workers)
         self._record_ids = record_ids
         self._description = description
@@ -296,7 +300,7 @@ class SliceReader:
         return self._request(self._timestamps, part, top=top, skip=skip)
 
     def _list_keys(self, part: TimeSlice) -> RecordBatch:
-        return self._request(self._keys, part, top=PROBE_PAGE_SIZE, skip=0)
+        return self._request(self._keys, part, top=self._probe_page_size, skip=0)
 
     def _request(self, fetcher: Callable[..., T], part: TimeSlice, *, top: int, skip: int) -> T:
         """One request of `fetcher` for `part`, counted."""
@@ -319,8 +323,8 @@ class SliceReader:
         histogram = TimestampHistogram()
         pool = ThreadPoolExecutor(self._workers + 1)
         try:
-            first = self._probe_pages(pool, window, histogram, PROBE_PAGE_SIZE, skip=0)
-            if len(first) < PROBE_PAGE_SIZE and not self._confirms_end(window, len(first)):
+            first = self._probe_pages(pool, window, histogram, self._probe_page_size, skip=0)
+            if len(first) < self._probe_page_size and not self._confirms_end(window, len(first)):
                 histogram = TimestampHistogram()
                 histogram.add_page(first)
                 self._probe_pages(pool, window, histogram, len(first), skip=len(first))
@@ -358,7 +362,7 @@ class SliceReader:
                 return first
             done, _ = wait(needed, return_when=FIRST_COMPLETED)
             for future in done:
-                at, page = running.pop(future), future.result()
+                at, page = running.pop(future), self._probe_page(future, size)
                 self._answered = max(self._answered, len(page))
                 first = page if at == first_skip else first
                 arrived.append(page)
@@ -366,6 +370,20 @@ class SliceReader:
                     # a short page ends the window; the first page again means a server ignoring $skip (or one
                     # instant filling both): what is counted is enough to plan, the fetch's own guard tells which
                     end = at if end is None else min(end, at)
+
+    def _probe_page(self, future: Future, size: int) -> list[datetime | None]:
+        """A probe page's timestamps; a request that got no answer, or a server error, says what to change: asking
+        `size` timestamps at once may be more than a slow instance answers within the connection's timeout."""
+        try:
+            return future.result()
+        except AcumaticaApiError as error:
+            if error.status is not None and error.status < 500:
+                raise
+            of = f" of {self._description}" if self._description else ""
+            raise AcumaticaApiError(error.method, error.path, error.status, (
+                f"{error.message}; this request{of} probes {size} timestamps at once: if the instance cannot answer "
+                f"that many in time, lower the Acumatica connection's probe_page_size (default {PROBE_PAGE_SIZE}) or "
+                "raise its timeout")) from error
 
     def _confirms_end(self, part: TimeSlice, returned: int) -> bool:
         """Whether a short answer really ends `part`: nothing may follow it.
@@ -503,7 +521,7 @@ class SliceReader:
         a single unpaged listing has no such gap. Records that left were changed: later reads hold them.
         """
         paging.checking = False
-        if len(listed) >= PROBE_PAGE_SIZE:  # too many to list at once: re-read passes decide instead
+        if len(listed) >= self._probe_page_size:  # too many to list at once: re-read passes decide instead
             paging.listable = False
             return _NOTHING, self._after_pass(paging)
         unread = sum(record_id not in paging.seen_ids for record_id in self._record_ids(listed))

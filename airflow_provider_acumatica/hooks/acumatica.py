@@ -64,6 +64,11 @@ class AcumaticaHook(BaseHook):
     def max_concurrent_requests(self) -> int:
         return self._settings.max_concurrent_requests
 
+    @property
+    def probe_page_size(self) -> int:
+        """Timestamps per probe request (the connection's `probe_page_size`)."""
+        return self._settings.probe_page_size
+
     def get_conn(self) -> AcumaticaClient:
         """The client behind this hook, created on first use; exactly one even when threads race to use it
         first (a second client would hold sessions that `close()` never signs out)."""

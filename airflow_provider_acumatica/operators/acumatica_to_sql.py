@@ -230,7 +230,7 @@ class AcumaticaToSqlOperator(BaseOperator):
         return SliceReader(
             fetch, timestamps=source.fetch_timestamps, keys=source.fetch_keys, timestamp_field=self.timestamp_field,
             page_size=page_size, workers=self._hook.max_concurrent_requests, record_ids=source.record_ids,
-            description=source.describe,
+            probe_page_size=self._hook.probe_page_size, description=source.describe,
         )
 
     def _with_catch_up(self, window: TimeSlice, started: datetime) -> list[TimeSlice]:

@@ -19,6 +19,7 @@ def test_defaults_and_normalisation():
     assert parsed.instance_url == "https://erp.example.com/site"
     assert (parsed.auth_type, parsed.endpoint_name, parsed.endpoint_version) == ("cookie", "Default", "24.200.001")
     assert (parsed.page_size, parsed.verbosity, parsed.max_concurrent_requests) == (1000, 1, 3)
+    assert parsed.probe_page_size == 50_000
     assert parsed.scope == "api offline_access" and parsed.convert_to_utc and parsed.verify_ssl
     assert parsed.requests_per_minute is None and parsed.profile_timezone == "UTC"
     assert settings(host="erp.example.com").instance_url == "https://erp.example.com"
@@ -26,9 +27,10 @@ def test_defaults_and_normalisation():
 
 def test_ui_strings_and_prefixed_keys_are_read():
     parsed = settings({"extra__acumatica__page_size": "250", "verify_ssl": "false", "convert_to_utc": "0",
-                       "verbosity": "3", "requests_per_minute": "120", "timeout": "30.5"})
+                       "verbosity": "3", "requests_per_minute": "120", "timeout": "30.5", "probe_page_size": "5000"})
     assert (parsed.page_size, parsed.verify_ssl, parsed.convert_to_utc) == (250, False, False)
     assert (parsed.verbosity, parsed.requests_per_minute, parsed.timeout) == (3, 120, 30.5)
+    assert parsed.probe_page_size == 5000
 
 
 def test_secrets_stay_out_of_repr():
@@ -48,6 +50,8 @@ def test_secrets_stay_out_of_repr():
         ({"page_size": 0}, "page_size", "from 1 to 10000"),
         ({"page_size": "10001"}, "page_size", "from 1 to 10000"),
         ({"page_size": "many"}, "page_size", "whole number"),
+        ({"probe_page_size": 999}, "probe_page_size", "from 1000 to 100000"),
+        ({"probe_page_size": 100_001}, "probe_page_size", "from 1000 to 100000"),
         ({"verbosity": 6}, "verbosity", "from 1 to 5"),
         ({"max_concurrent_requests": 0}, "max_concurrent_requests", "from 1"),
         ({"verify_ssl": "maybe"}, "verify_ssl", "not a boolean"),

@@ -190,11 +190,13 @@ class _GatedTable:
         return self.fetch(start, end, top=top, skip=skip)
 
 
-def _gated_reader(table: _GatedTable, *, gate_probe: bool) -> SliceReader:
+def _gated_reader(table: _GatedTable, *, gate_probe: bool, probe_page_size: int = slicing.PROBE_PAGE_SIZE
+                  ) -> SliceReader:
     """A reader with a licence of 3 whose probe (`gate_probe`) or else whose fetch goes through the gate."""
     return SliceReader(table.fetch if gate_probe else table.gated_fetch,
                        timestamps=table.gated_timestamps if gate_probe else table.timestamps,
-                       timestamp_field="LastModifiedDateTime", page_size=100, workers=3)
+                       timestamp_field="LastModifiedDateTime", page_size=100, workers=3,
+                       probe_page_size=probe_page_size)
 
 
 def test_as_many_requests_again_as_the_licence_allows_wait_to_take_each_freed_slot():
@@ -207,12 +209,11 @@ def test_as_many_requests_again_as_the_licence_allows_wait_to_take_each_freed_sl
     assert table.peak == 6  # twice the licence of 3: never more, as each holds a page once answered
 
 
-def test_the_probe_keeps_one_page_more_than_the_licence_allows_under_way(monkeypatch):
+def test_the_probe_keeps_one_page_more_than_the_licence_allows_under_way():
     """A probe page takes a few hundred milliseconds to decode: the next page must already wait for the slot."""
-    monkeypatch.setattr(slicing, "PROBE_PAGE_SIZE", 500)
     table = _GatedTable([BASE + 7 * n for n in range(3000)], gate=4)
-    read = [record_id for batch in _gated_reader(table, gate_probe=True).read(TimeSlice(None, from_ms(BASE + 10**6)))
-            for record_id in batch.column("id")]
+    reader = _gated_reader(table, gate_probe=True, probe_page_size=500)
+    read = [record_id for batch in reader.read(TimeSlice(None, from_ms(BASE + 10**6))) for record_id in batch.column("id")]
     assert sorted(map(int, read)) == table.stamps
     assert table.peak == 4  # the licence of 3, and one more
 

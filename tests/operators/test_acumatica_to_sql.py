@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy
 
+from airflow_provider_acumatica.client.errors import AcumaticaApiError
 from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
 from airflow_provider_acumatica.operators.acumatica_to_sql import AcumaticaToSqlOperator
 
@@ -221,6 +222,27 @@ def test_a_failed_run_leaves_warehouse_and_watermark_as_they_were_and_a_rerun_co
     assert sync_state(warehouse) == state_before
     sandbox.control.clear_faults()
     sync(conn_id, warehouse, batch_size=200)
+    assert_matches_truth(warehouse, sandbox)
+
+
+def test_the_probe_asks_the_connections_probe_page_size_and_a_probe_left_unanswered_says_to_lower_it(
+    new_sandbox, acumatica_connection, tmp_path
+):
+    """A slow instance may not answer 50,000 timestamps within the timeout: the connection's probe_page_size sets
+    how many a probe request asks (here the only requests held are those asking 1,000), and the error of one left
+    unanswered names that setting. Nothing is written; with the instance answering again, the run loads it all."""
+    sandbox = new_sandbox(rows=2600, seed=5)
+    conn_id = acumatica_connection(sandbox, probe_page_size=1000, timeout=1, max_retries=0)
+    warehouse = (f"sqlite:///{tmp_path / 'warehouse.db'}", None)
+    sandbox.control.inject_fault("slow", count=100, path_contains="$select=LastModifiedDateTime&$top=1000&",
+                                 delay_ms=600_000)
+    with pytest.raises(AcumaticaApiError, match="probes 1000 timestamps at once: .* lower the Acumatica "
+                                                "connection's probe_page_size"):
+        sync(conn_id, warehouse)
+    assert sqlalchemy.inspect(sqlalchemy.create_engine(warehouse[0])).get_table_names() == []
+    sandbox.control.clear_faults()
+    summary = sync(conn_id, warehouse)
+    assert summary["rows"] == len(sandbox.control.truth(TENANT, "TimeEntry")["records"])
     assert_matches_truth(warehouse, sandbox)
 
 
