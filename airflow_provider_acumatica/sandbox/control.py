@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from airflow_provider_acumatica.sandbox.catalog import ENTITIES
-from airflow_provider_acumatica.sandbox.errors import ApiError
+from airflow_provider_acumatica.sandbox.errors import ApiError, number_field
 from airflow_provider_acumatica.sandbox.rendering import truth_value
 from airflow_provider_acumatica.sandbox.responses import Response, error_response, json_response
 
@@ -46,8 +46,9 @@ def _route(app: SandboxApp, method: str, path: str, payload) -> Response:
     if path == "/_sandbox/faults" and method == "POST":
         return json_response({"id": app.faults.add(payload)})
     if path == "/_sandbox/faults/held" and method == "POST":
-        return json_response({"held": app.faults.wait_held(_number(payload, "count", 1, int),
-                                                           _number(payload, "timeout_seconds", 30, float))})
+        count = number_field(payload, "count", 1, int, "control API")
+        return json_response({"held": app.faults.wait_held(count, number_field(payload, "timeout_seconds", 30, float,
+                                                                                "control API"))})
     if path == "/_sandbox/faults" and method == "DELETE":
         app.faults.clear()
         return json_response({"cleared": True})
@@ -64,7 +65,7 @@ def _route(app: SandboxApp, method: str, path: str, payload) -> Response:
 def _move_clock(app: SandboxApp, payload: dict):
     clock = app.store.clock
     if "advance_seconds" in payload:
-        return clock.advance(_number(payload, "advance_seconds", 0, float))
+        return clock.advance(number_field(payload, "advance_seconds", 0, float, "control API"))
     if "set" in payload:
         text = str(payload["set"]).strip()
         if not (text.endswith("Z") or re.search(r"[+-]\d{2}:\d{2}$", text)):
@@ -74,15 +75,6 @@ def _move_clock(app: SandboxApp, payload: dict):
         except ValueError as error:
             raise ApiError(400, f"clock: {error}") from None
     raise ApiError(400, 'clock: send {"advance_seconds": N} or {"set": "2026-01-01T00:00:00Z"}')
-
-
-def _number(payload: dict, field: str, default: float, kind: type[int] | type[float]) -> float:
-    """`field` of a control request's body as `kind`: a 400 naming the field, not a 500, when it is not a number."""
-    value = payload.get(field, default)
-    try:
-        return kind(value)
-    except (TypeError, ValueError):
-        raise ApiError(400, f"control API: `{field}` must be a number, got {value!r}") from None
 
 
 def _tenant(app: SandboxApp, tenant: str) -> str:

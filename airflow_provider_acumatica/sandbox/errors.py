@@ -41,3 +41,12 @@ class ApiError(Exception):
 
 class DropConnection(Exception):
     """Close the socket without answering (a fault)."""
+
+
+def number_field(payload: dict, field: str, default: float | None, kind: type[int] | type[float], where: str) -> float:
+    """`field` of a control request's JSON as `kind`: a 400 naming it (and `where`), not a 500, when not a number."""
+    value = payload.get(field, default)
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ApiError(400, f"{where}: `{field}` must be a number, got {value!r}") from None

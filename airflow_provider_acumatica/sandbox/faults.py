@@ -16,7 +16,7 @@ import random
 import threading
 from dataclasses import dataclass, field
 
-from airflow_provider_acumatica.sandbox.errors import ApiError
+from airflow_provider_acumatica.sandbox.errors import ApiError, number_field
 
 KINDS = ("500", "503", "drop", "slow", "truncate", "login_limit", "mutate", "long_running", "ignore_skip")
 
@@ -50,18 +50,18 @@ def fault_from_options(options: dict, seed: int, fault_id: int) -> Fault:
     unknown = set(options) - {"kind", "count", "rate", "path_contains", "delay_ms", "mutation", "polls"}
     if unknown:
         raise ApiError(400, f"faults: unknown option(s) {sorted(unknown)}")
-    rate = options.get("rate")
-    if rate is not None and not 0 < float(rate) <= 1:
+    rate = None if options.get("rate") is None else number_field(options, "rate", None, float, "faults")
+    if rate is not None and not 0 < rate <= 1:
         raise ApiError(400, f"faults: rate must be in (0, 1], got {rate!r}")
-    count = None if rate is not None else int(options.get("count", 1))
+    count = None if rate is not None else number_field(options, "count", 1, int, "faults")
     mutation = options.get("mutation")
     if kind == "mutate" and not (isinstance(mutation, dict) and {"tenant", "entity", "op"} <= set(mutation)):
         raise ApiError(400, "faults: kind 'mutate' needs mutation {tenant, entity, op: insert|update|delete, random: N}")
-    polls = int(options.get("polls", 2))
+    polls = number_field(options, "polls", 2, int, "faults")
     if polls < 0:
         raise ApiError(400, f"faults: polls must be 0 or more, got {polls}")
-    fault = Fault(kind, count, None if rate is None else float(rate), options.get("path_contains"),
-                  int(options.get("delay_ms", 2000)), mutation, polls, fault_id)
+    delay_ms = number_field(options, "delay_ms", 2000, int, "faults")
+    fault = Fault(kind, count, rate, options.get("path_contains"), delay_ms, mutation, polls, fault_id)
     fault.rng = random.Random(f"{seed}:fault:{fault_id}")
     return fault
 

@@ -92,6 +92,9 @@ def test_bad_fault_options_are_refused(sandbox):
         sandbox.control.inject_fault("mutate")
     with pytest.raises(SandboxControlError, match="polls must be 0 or more"):
         sandbox.control.inject_fault("long_running", polls=-1)
+    for option in ("count", "rate", "delay_ms", "polls"):
+        with pytest.raises(SandboxControlError, match=f"`{option}` must be a number, got 'soon'"):
+            sandbox.control.inject_fault("slow", **{option: "soon"})
 
 
 def test_ignore_skip_answers_every_matching_page_as_the_first(sandbox):
