@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from airflow_provider_acumatica.extract.slicing import TimeSlice
+from airflow_provider_acumatica.extract.slices import TimeSlice
 
 INCREMENTAL = "incremental"
 FULL = "full"

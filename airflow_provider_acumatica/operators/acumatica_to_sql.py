@@ -16,7 +16,8 @@ from airflow.sdk import Asset, BaseHook, BaseOperator
 from sqlalchemy.engine import URL
 
 from airflow_provider_acumatica.extract.plan import FULL, MODES, RunPlan, plan_run
-from airflow_provider_acumatica.extract.slicing import ONE_MS, PageFetcher, SliceReader, TimeSlice
+from airflow_provider_acumatica.extract.slices import ONE_MS, TimeSlice
+from airflow_provider_acumatica.extract.slicing import PageFetcher, SliceReader
 from airflow_provider_acumatica.extract.sources import SOURCES, TableSource
 from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
 from airflow_provider_acumatica.utils.memory import older_objects_frozen, return_large_blocks_to_the_os

@@ -10,7 +10,8 @@ from datetime import datetime
 import pytest
 from test_slicing import _crowded_instant
 
-from airflow_provider_acumatica.extract.slicing import MAX_PASSES, SliceReader, TimeSlice
+from airflow_provider_acumatica.extract.slices import TimeSlice
+from airflow_provider_acumatica.extract.slicing import MAX_PASSES, SliceReader
 from airflow_provider_acumatica.extract.sources import TableSource
 from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
 
