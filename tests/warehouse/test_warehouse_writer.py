@@ -231,6 +231,9 @@ def test_the_writer_reads_batches_ahead_while_it_is_busy(sqlite_url):
     path = sqlite_url.removeprefix("sqlite:///")
     leftover = f"{loader._hidden_prefix('time_entry', TENANT)}{'0' * loader.LOAD_ID_DIGITS}"
     with sqlite3.connect(path) as connection:
+        # the file in WAL mode, as the warehouse makes it: in rollback mode the writer's own switch to WAL would need
+        # an exclusive lock, which SQLite refuses at once (no busy wait: a possible deadlock) while `holder` writes
+        connection.execute("PRAGMA journal_mode=WAL")
         connection.execute(f'CREATE TABLE "{leftover}" (x)')  # dropped when the load opens: under the write lock
     batches = [{"TimeEntryID": [f"TE{start + n:06d}" for n in range(500)], "Note": [f"{start + n:0200d}" for n in range(500)],
                 "_acumatica_id": [f"id-{start + n}" for n in range(500)]} for start in range(0, writer.READ_AHEAD * 500, 500)]
