@@ -13,7 +13,7 @@ from airflow_provider_acumatica.client.errors import AcumaticaConfigError
 AUTH_TYPES = ("cookie", "oauth2_password", "oauth2_code")
 OAUTH_AUTH_TYPES = ("oauth2_password", "oauth2_code")
 MAX_PAGE_SIZE = 10_000
-MIN_PROBE_PAGE_SIZE, MAX_PROBE_PAGE_SIZE = 1_000, 100_000
+MIN_PROBE_PAGE_SIZE, DEFAULT_PROBE_PAGE_SIZE, MAX_PROBE_PAGE_SIZE = 1_000, 50_000, 100_000
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 
@@ -38,7 +38,7 @@ class AcumaticaSettings:
     profile_timezone: str = "UTC"
     convert_to_utc: bool = True
     page_size: int = 1000
-    probe_page_size: int = 50_000
+    probe_page_size: int = DEFAULT_PROBE_PAGE_SIZE
     """Timestamps per request of the operator's probe (a `$select` of the timestamp alone)."""
     timeout: float = 120.0
     verbosity: int = 1
@@ -96,7 +96,7 @@ class AcumaticaSettings:
             profile_timezone=parser.zone("profile_timezone"),
             convert_to_utc=parser.boolean("convert_to_utc", True),
             page_size=parser.integer("page_size", 1000, 1, MAX_PAGE_SIZE),
-            probe_page_size=parser.integer("probe_page_size", 50_000, MIN_PROBE_PAGE_SIZE, MAX_PROBE_PAGE_SIZE),
+            probe_page_size=parser.integer("probe_page_size", DEFAULT_PROBE_PAGE_SIZE, MIN_PROBE_PAGE_SIZE, MAX_PROBE_PAGE_SIZE),
             timeout=parser.number("timeout", 120.0, 0.001),
             verbosity=parser.integer("verbosity", 1, 1, 5),
             max_concurrent_requests=parser.integer("max_concurrent_requests", 3, 1, 1000),

@@ -28,6 +28,7 @@ from typing import Protocol, TypeVar
 
 from airflow_provider_acumatica.client.errors import AcumaticaApiError
 from airflow_provider_acumatica.client.records import RecordBatch
+from airflow_provider_acumatica.client.settings import DEFAULT_PROBE_PAGE_SIZE
 from airflow_provider_acumatica.extract.slices import TimeSlice, TimestampHistogram, from_ms, plan_slices, to_ms
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 OPEN_SLICE_FILL = 0.8
 #: Timestamps per probe request by default (the connection's `probe_page_size`): only one field travels and is
 #: decoded, so pages can be large (few round trips).
-PROBE_PAGE_SIZE = 50000
+PROBE_PAGE_SIZE = DEFAULT_PROBE_PAGE_SIZE
 #: Passes over one crowded instant (or a table without timestamps) before its stragglers wait for the next run.
 MAX_PASSES = 5
 #: The most records one request asks for to read a mass-updated instant whole (the largest batch_size).
