@@ -212,7 +212,8 @@ class Load:
         for name, path in paths.items():
             lock = HiddenTableLock.acquire(path) if path else None
             if lock is None:
-                log.info("Table %s, tenant %r: %r belongs to a load still running, left to it", self.table,
+                log.info("Table %s, tenant %r: %r belongs to a load still running (its lock is held, or the "
+                         "database is in memory, where no other process could have left it), left to it", self.table,
                          self.tenant, name)
                 continue
             try:

@@ -257,7 +257,7 @@ def test_two_runs_of_the_same_tenant_and_table_at_once_both_commit(warehouse, re
             first.write(rows_factory(2, start=10))
             second.commit(SyncState("Company", "time_entry", watermark=datetime(2024, 7, 16, tzinfo=UTC)))
         first.commit(SyncState("Company", "time_entry", watermark=datetime(2024, 7, 15, tzinfo=UTC)))
-    assert f"{first_hidden!r} belongs to a load still running, left to it" in caplog.text
+    assert f"{first_hidden!r} belongs to a load still running (its lock is held" in caplog.text
     rows = {row["time_entry_id"]: row["time_spent"] for row in fetch("time_entry")}
     assert rows == {"TE000000": 0, "TE000001": 10, "TE000002": 20, "TE000003": 31, "TE000004": 41, "TE000005": 51,
                     "TE000006": 61, "TE000010": 100, "TE000011": 110}
