@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -99,9 +100,26 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     (about 70 MB per 200,000 TimeEntry rows) and was no faster; a larger page cache was no faster either."""
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _use_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _use_wal(cursor: sqlite3.Cursor) -> None:
+    """Switch the file to WAL (a no-op once it is). On a file still in rollback mode (made by another tool) the
+    switch takes an exclusive lock, which SQLite refuses at once while another connection writes, without waiting
+    its busy timeout (that wait could deadlock): so it is tried again, backing off, within that timeout."""
+    waited, delay = 0.0, 0.01
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or waited >= SQLITE_BUSY_TIMEOUT_SECONDS:
+                raise
+        time.sleep(delay)
+        waited += delay
+        delay = min(2 * delay, 1.0)
 
 
 def _begin_sqlite_transaction(connection: Connection) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -159,6 +160,39 @@ def test_sqlite_writers_of_one_file_wait_for_each_other_instead_of_failing(sqlit
     finally:
         first.close()
         second.close()
+
+
+def test_a_sqlite_file_in_rollback_mode_is_switched_to_wal_once_another_writer_lets_it(sqlite_url, rows_factory,
+                                                                                       monkeypatch):
+    """A file another tool made (rollback journal) while that tool writes: SQLite refuses the switch to WAL at once,
+    so the warehouse tries again; here the other writer commits when the warehouse first backs off (its sleep is
+    wrapped to say when it waits, and still sleeps), and the load goes through, the file now in WAL."""
+    path = sqlite_url.removeprefix("sqlite:///")
+    other_tool = sqlite3.connect(path, isolation_level=None)
+    other_tool.execute("CREATE TABLE their_table (x)")
+    other_tool.execute("BEGIN IMMEDIATE")
+    other_tool.execute("INSERT INTO their_table VALUES (1)")
+    backoffs = []
+
+    def sleep(seconds: float) -> None:
+        if not backoffs:
+            other_tool.execute("COMMIT")
+        backoffs.append(seconds)
+        real_sleep(seconds)
+
+    real_sleep = time.sleep
+    monkeypatch.setattr(time, "sleep", sleep)
+    try:
+        with Warehouse(sqlite_url) as warehouse, warehouse.load(table="time_entry", tenant="Company",
+                                                                key_fields=["TimeEntryID"]) as load:
+            load.write(rows_factory(2))
+            assert load.commit(SyncState("Company", "time_entry")).inserted == 2
+    finally:
+        other_tool.close()
+    assert backoffs, "the switch was refused at first and tried again"
+    with sqlite3.connect(path) as reader:
+        assert reader.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert reader.execute("SELECT x FROM their_table").fetchall() == [(1,)]
 
 
 def test_an_abandoned_postgres_load_leaves_no_staging_table(postgres_schema, rows_factory):
