@@ -35,9 +35,6 @@ log = logging.getLogger(__name__)
 
 #: Share of a page a slice of an open-ended window is planned to, leaving room for newcomers.
 OPEN_SLICE_FILL = 0.8
-#: Timestamps per probe request by default (the connection's `probe_page_size`): only one field travels and is
-#: decoded, so pages can be large (few round trips).
-PROBE_PAGE_SIZE = DEFAULT_PROBE_PAGE_SIZE
 #: Passes over one crowded instant (or a table without timestamps) before its stragglers wait for the next run.
 MAX_PASSES = 5
 #: The most records one request asks for to read a mass-updated instant whole (the largest batch_size).
@@ -96,7 +93,7 @@ class SliceReader:
         page_size: int,
         workers: int = 1,
         record_ids: Callable[[RecordBatch], list[str]] = lambda batch: list(map(str, batch.column("id"))),
-        probe_page_size: int = PROBE_PAGE_SIZE,
+        probe_page_size: int = DEFAULT_PROBE_PAGE_SIZE,
         description: str = "",
     ) -> None:
         self._fetch = fetch
@@ -221,8 +218,8 @@ class SliceReader:
             of = f" of {self._description}" if self._description else ""
             raise AcumaticaApiError(error.method, error.path, error.status, (
                 f"{error.message}; this request{of} probes {size} timestamps at once: if the instance cannot answer "
-                f"that many in time, lower the Acumatica connection's probe_page_size (default {PROBE_PAGE_SIZE}) or "
-                "raise its timeout")) from error
+                "that many in time, lower the Acumatica connection's probe_page_size (default "
+                f"{DEFAULT_PROBE_PAGE_SIZE}) or raise its timeout")) from error
 
     def _confirms_end(self, part: TimeSlice, returned: int) -> bool:
         """Whether a short answer really ends `part`: nothing may follow it.

@@ -95,7 +95,7 @@ class SandboxApp:
         """A control-API style mutation {tenant, entity, op, random: N | records | ids}."""
         return mutate(self, mutation["tenant"], mutation["entity"], mutation["op"], mutation)
 
-    def _route(self, method: str, path: str, params: dict, headers, body: bytes, polls: int | None = None) -> Response:
+    def _route(self, method: str, path: str, params: dict, headers, body: bytes, polls: int | None) -> Response:
         """`polls`: a `long_running` fault fired, so an action is started as a long operation (see faults)."""
         try:
             if path.rstrip("/") == "/entity" and method == "GET":

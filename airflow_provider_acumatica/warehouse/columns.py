@@ -12,8 +12,8 @@ import json
 import logging
 import math
 import uuid
-from datetime import date, datetime, timezone
 from collections.abc import Sequence
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from operator import attrgetter
 from typing import Any, Callable

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from airflow_provider_acumatica.client.queries import lt
 from airflow_provider_acumatica.client.records import RecordBatch
+from airflow_provider_acumatica.client.settings import DEFAULT_PROBE_PAGE_SIZE
 from airflow_provider_acumatica.extract import slicing
 from airflow_provider_acumatica.extract.slices import TimeSlice, from_ms, to_ms
 from airflow_provider_acumatica.extract.slicing import SliceReader
@@ -62,7 +63,7 @@ class _GatedTable:
         return self.fetch(start, end, top=top, skip=skip)
 
 
-def _gated_reader(table: _GatedTable, *, gate_probe: bool, probe_page_size: int = slicing.PROBE_PAGE_SIZE
+def _gated_reader(table: _GatedTable, *, gate_probe: bool, probe_page_size: int = DEFAULT_PROBE_PAGE_SIZE
                   ) -> SliceReader:
     """A reader with a licence of 3 whose probe (`gate_probe`) or else whose fetch goes through the gate."""
     return SliceReader(table.fetch if gate_probe else table.gated_fetch,
