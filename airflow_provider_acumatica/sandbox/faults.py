@@ -8,7 +8,11 @@ and answers 204 (or the action's error, if it is no longer allowed then).
 
 `ignore_skip` answers a matching list request (REST entity or OData) as if it had no $skip: every page
 is the first page, as behind some misconfigured proxies or customizations. Real Acumatica honours $skip:
-this fault exists only to test how a client copes with a hostile server."""
+this fault exists only to test how a client copes with a hostile server.
+
+`phase: "after"` fires a `drop`, `500` or `503` once the request has been carried out: a write is applied and
+then its answer is lost, as when a connection breaks after Acumatica saved a record (the crash a client must
+resolve by looking the record up, never by writing again)."""
 
 from __future__ import annotations
 
@@ -19,6 +23,8 @@ from dataclasses import dataclass, field
 from airflow_provider_acumatica.sandbox.errors import ApiError, number_field
 
 KINDS = ("500", "503", "drop", "slow", "truncate", "login_limit", "mutate", "long_running", "ignore_skip")
+PHASES = ("before", "after")
+AFTER_KINDS = ("500", "503", "drop")
 
 
 @dataclass
@@ -33,6 +39,8 @@ class Fault:
     mutation: dict | None = None
     polls: int = 2
     """For `long_running`: status checks answered 202 before the action is applied."""
+    phase: str = "before"
+    """`after`: the request is carried out, then the fault replaces its answer (drop, 500, 503 only)."""
     id: int = 0
     rng: random.Random = field(default_factory=random.Random, repr=False)
 
@@ -47,7 +55,7 @@ def fault_from_options(options: dict, seed: int, fault_id: int) -> Fault:
     kind = str(options.get("kind"))
     if kind not in KINDS:
         raise ApiError(400, f"faults: unknown kind {options.get('kind')!r}; kinds are {list(KINDS)}")
-    unknown = set(options) - {"kind", "count", "rate", "path_contains", "delay_ms", "mutation", "polls"}
+    unknown = set(options) - {"kind", "count", "rate", "path_contains", "delay_ms", "mutation", "polls", "phase"}
     if unknown:
         raise ApiError(400, f"faults: unknown option(s) {sorted(unknown)}")
     rate = None if options.get("rate") is None else number_field(options, "rate", None, float, "faults")
@@ -61,7 +69,11 @@ def fault_from_options(options: dict, seed: int, fault_id: int) -> Fault:
     if polls < 0:
         raise ApiError(400, f"faults: polls must be 0 or more, got {polls}")
     delay_ms = number_field(options, "delay_ms", 2000, int, "faults")
-    fault = Fault(kind, count, rate, options.get("path_contains"), delay_ms, mutation, polls, fault_id)
+    phase = options.get("phase", "before")
+    if phase not in PHASES or (phase == "after" and kind not in AFTER_KINDS):
+        raise ApiError(400, f"faults: phase {phase!r} is not allowed for kind {kind!r}; "
+                            f"phases are {list(PHASES)}, and 'after' goes with kinds {list(AFTER_KINDS)}")
+    fault = Fault(kind, count, rate, options.get("path_contains"), delay_ms, mutation, polls, phase, fault_id)
     fault.rng = random.Random(f"{seed}:fault:{fault_id}")
     return fault
 
