@@ -56,7 +56,7 @@ class SandboxApp:
         """Answer one Acumatica request, faults and throttling included; faults match `target` (the decoded
         path and query) when given, else the path."""
         self.counters.add("requests")
-        fired = self.faults.take(target or path, path in _LOGIN_PATHS)
+        fired = self.faults.take(method, target or path, path in _LOGIN_PATHS)
         if any(fault.kind == "ignore_skip" for fault in fired):
             params = {name: value for name, value in params.items() if name != "$skip"}
         try:

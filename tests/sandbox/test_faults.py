@@ -156,7 +156,8 @@ def test_a_fault_after_the_write_loses_the_answer_of_a_write_that_was_applied(sa
     entry = session.get(f"{sandbox.url}{REST}/TimeEntry?$top=1").json()[0]
     body = {name: entry[name] for name in ("Employee", "Date", "ProjectID", "ProjectTaskID", "CostCode", "EarningType")}
     body.update(TimeSpent={"value": "01:15"}, ExternalRefNbr={"value": "AFTER-1"})
-    sandbox.control.inject_fault("drop", phase="after", path_contains="TimeEntry")
+    sandbox.control.inject_fault("drop", phase="after", path_contains="TimeEntry", method="PUT")
+    assert session.get(f"{sandbox.url}{REST}/TimeEntry?$top=1").status_code == 200  # a GET does not match
     with pytest.raises(requests.ConnectionError):
         session.put(f"{sandbox.url}{REST}/TimeEntry", json=body, headers={"If-None-Match": "*"})
     found = session.get(f"{sandbox.url}{REST}/TimeEntry", params={"$filter": "ExternalRefNbr eq 'AFTER-1'"}).json()
@@ -167,7 +168,10 @@ def test_a_fault_after_the_write_loses_the_answer_of_a_write_that_was_applied(sa
     assert session.get(f"{sandbox.url}{REST}/TimeEntry/{found[0]['id']}").json()["ApprovalStatus"]["value"] == "Completed"
 
 
-@pytest.mark.parametrize("options", [{"kind": "slow", "phase": "after"}, {"kind": "drop", "phase": "during"}])
-def test_a_phase_the_fault_cannot_have_is_refused(sandbox, options):
+@pytest.mark.parametrize("options", [({"kind": "slow", "phase": "after"}, "phase"),
+                                     ({"kind": "drop", "phase": "during"}, "phase"),
+                                     ({"kind": "drop", "method": "PATCH"}, "method")])
+def test_a_phase_or_method_the_fault_cannot_have_is_refused(sandbox, options):
+    options, named = options
     answer = requests.post(f"{sandbox.url}/_sandbox/faults", json=options)
-    assert answer.status_code == 400 and "phase" in answer.text
+    assert answer.status_code == 400 and named in answer.text
