@@ -154,6 +154,7 @@ def test_a_lost_answer_after_the_entry_was_saved_is_resolved_by_a_look_up_not_a_
     rows = [activity(crew, n) for n in range(4)]
     write_activities(warehouse, rows)
     sandbox.control.inject_fault("drop", phase="after", method="PUT", path_contains="TimeEntry", count=2)
+    sandbox.control.inject_fault("503", phase="after", method="PUT", path_contains="TimeEntry", count=1)
     sandbox.control.inject_fault("500", phase="after", method="POST", path_contains="CompleteTimeEntry", count=1)
     summary = publish(conn_id, warehouse, hold=False)
     assert (summary["pushed"], summary["failed"]) == (4, 0)
