@@ -9,14 +9,14 @@ approves it in the UI before the ``publish`` task sends anything (a rejection sk
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 import pendulum
 from airflow.providers.standard.operators.hitl import ApprovalOperator
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, get_current_context, task
+from airflow.sdk import DAG, Param, get_current_context, task
 
 from airflow_provider_acumatica.bundle.config import BundleConfig, PayrollConfig, TenantConfig
+from airflow_provider_acumatica.bundle.factory import tenant_dag_settings
 from airflow_provider_acumatica.operators.payroll import REPORT_XCOM_KEY, AcumaticaPayrollPublishOperator
 
 PAYROLL_DAG_ID_PREFIX = "acumatica_payroll__"
@@ -67,15 +67,7 @@ def _payroll_dag(config: BundleConfig, tenant: TenantConfig, payroll: PayrollCon
     with DAG(
         dag_id=payroll_dag_id(tenant.name),
         description=f"Publish approved time activities of tenant {tenant.name} to Acumatica as time entries",
-        schedule=CronDataIntervalTimetable(payroll.schedule, timezone=config.timezone),
-        start_date=pendulum.datetime(*config.start_date.timetuple()[:3], tz=config.timezone),
-        catchup=False,
-        max_active_runs=1,
-        default_args={
-            "owner": tenant.owner,
-            "retries": tenant.retries,
-            "retry_delay": datetime.timedelta(seconds=tenant.retry_delay),
-        },
+        **tenant_dag_settings(config, tenant, payroll.schedule),
         tags=["acumatica", "payroll", f"tenant:{tenant.name}"],
         params=payroll_params(),
         doc_md=_doc(config, tenant, payroll),

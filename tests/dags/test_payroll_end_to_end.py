@@ -6,9 +6,9 @@ nothing, and with require_approval nothing is sent until a person approves.
 from __future__ import annotations
 
 import datetime
-import logging
 import sys
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,9 @@ from airflow.dag_processing.dagbag import DagBag
 from dags_paths import DAGS_FOLDER, PAYROLL_FILE
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operators"))
-from payroll_support import MONDAY, activity, crew_of, entries_of, push_log, write_activities  # noqa: E402
+from payroll_support import (  # noqa: E402
+    MONDAY, LogWatch, activity, crew_of, entries_of, push_log, write_activities,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -43,8 +45,9 @@ def payroll(airflow_db, sandbox, connections, sync_config, tmp_path):
     url = f"sqlite:///{tmp_path / 'warehouse.db'}"
     connections(sandbox, url)
     crew = crew_of(sandbox)
-    first = [activity(crew, n, day=n % 5) for n in range(4)]
-    second = [activity(crew, 100 + n, day=7 + n % 5) for n in range(3)]
+    run = uuid.uuid4().hex[:8]  # the sandbox is shared by the module's tests: activities of their own
+    first = [activity(crew, n, day=n % 5, activity_id=f"{run}-{n}") for n in range(4)]
+    second = [activity(crew, 100 + n, day=7 + n % 5, activity_id=f"{run}-{100 + n}") for n in range(3)]
     write_activities((url, None), first + second)
     return (url, None), [row["activity_id"] for row in first], [row["activity_id"] for row in second]
 
@@ -123,23 +126,3 @@ def respond_in_the_ui_api(dag_id: str, task_id: str, option: str) -> dict:
             return asked.json()
     finally:
         conf.remove_option("core", "simple_auth_manager_all_admins")
-
-
-class LogWatch(logging.Handler):
-    """Sets `seen` when a log record containing `text` is emitted anywhere (a condition to wait on, no sleep)."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
-        self.seen = threading.Event()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if self.text in record.getMessage():
-            self.seen.set()
-
-    def __enter__(self):
-        logging.getLogger().addHandler(self)
-        return self
-
-    def __exit__(self, *exc):
-        logging.getLogger().removeHandler(self)
