@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 
+from backfills import create_backfill, run_backfill_runs
 from dags_paths import DAGS_FOLDER, PAYROLL_FILE
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operators"))
@@ -126,3 +127,24 @@ def respond_in_the_ui_api(dag_id: str, task_id: str, option: str) -> dict:
             return asked.json()
     finally:
         conf.remove_option("core", "simple_auth_manager_all_admins")
+
+
+def test_a_backfill_publishes_each_past_pay_period_once(payroll, sync_config, sandbox):
+    sync_config(CONFIG.format(approval=""))
+    _, first_week, _ = payroll
+    crew = crew_of(sandbox)
+    url = payroll[0][0]
+    run = first_week[0].split("-")[0]
+    week_before = [activity(crew, 200 + n, day=-7 + n, activity_id=f"{run}-{200 + n}") for n in range(2)]
+    write_activities((url, None), [*week_before, *(activity(crew, n, day=n % 5, activity_id=f"{run}-{n}")
+                                                    for n in range(4))])
+    parsed_dag().test(logical_date=MONDAY - datetime.timedelta(days=30))  # puts the DAG in the metadata DB
+    create_backfill("acumatica_payroll__company", "2026-11-16", "2026-11-24")  # two Mondays
+    runs = run_backfill_runs(parsed_dag())
+    new_york = MONDAY.tzinfo
+    assert [(str(t), str(s), a.astimezone(new_york), b.astimezone(new_york)) for t, s, a, b in runs] == [
+        ("backfill", "success", MONDAY - datetime.timedelta(days=7, hours=-6), MONDAY + datetime.timedelta(hours=6)),
+        ("backfill", "success", MONDAY + datetime.timedelta(hours=6), MONDAY + datetime.timedelta(days=7, hours=6)),
+    ]
+    ids = [row["activity_id"] for row in week_before] + first_week
+    assert [len(found) for found in entries_of(sandbox, ids).values()] == [1] * 6
