@@ -93,35 +93,60 @@ def _table(app: SandboxApp, tenant: str, entity: str):
 def mutate(app: SandboxApp, tenant: str, entity: str, op: str, payload: dict) -> list[str]:
     """insert/update/delete by explicit records or ids, or {"random": N} (optionally with one shared "timestamp")."""
     table = _table(app, tenant, entity)
+    if op not in ("insert", "update", "delete"):
+        raise ApiError(400, f"control API: unknown operation {op!r}; use insert, update or delete")
+    where = f"control API: {op} {entity}"
+    if not isinstance(payload, dict):
+        raise ApiError(400, f"{where}: the body must be a JSON object, got {type(payload).__name__}")
     writer = app.writer
-    stamp = app.codec.parse_datetime(payload["timestamp"]) if payload.get("timestamp") else None
+    stamp = _timestamp(app, payload, where)
     if "random" in payload:
-        count = int(payload["random"])
+        count = payload["random"]
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ApiError(400, f"{where}: `random` must be a whole number >= 0, got {count!r}")
         if op == "insert":
             return writer.random_insert(table, count, stamp)
         if op == "update":
             return writer.random_update(table, count, stamp)
-        if op == "delete":
-            return writer.random_delete(table, count)
+        return writer.random_delete(table, count)
     if op == "delete":
-        ids = [str(row_id) for row_id in payload.get("ids", [])]
+        ids = _list_of(payload, "ids", str, "record ids (strings)", where)
         missing = [row_id for row_id in ids if table.get(row_id) is None]
         if missing:
             raise ApiError(404, f"control API: {entity} in {table.tenant} has no record(s) {missing}")
         return [writer.delete(table, row_id)[0] for row_id in ids]
-    if op in ("insert", "update"):
-        ids = []
-        for record in payload.get("records", []):
-            values = writer.parse_plain(table, record)
-            if op == "insert":
-                ids.append(writer.insert(table, values, stamp, record.get("id"))[0])
-                continue
-            existing = table.get(str(record.get("id", "")))
-            if existing is None:
-                raise ApiError(404, f"control API: {entity} in {table.tenant} has no record {record.get('id')!r} to update")
-            ids.append(writer.update(table, existing, values, stamp)[0])
-        return ids
-    raise ApiError(400, f"control API: unknown operation {op!r}; use insert, update or delete")
+    ids = []
+    for record in _list_of(payload, "records", dict, "records (JSON objects)", where):
+        values = writer.parse_plain(table, record)
+        if op == "insert":
+            ids.append(writer.insert(table, values, stamp, record.get("id"))[0])
+            continue
+        existing = table.get(str(record.get("id", "")))
+        if existing is None:
+            raise ApiError(404, f"control API: {entity} in {table.tenant} has no record {record.get('id')!r} to update")
+        ids.append(writer.update(table, existing, values, stamp)[0])
+    return ids
+
+
+def _list_of(payload: dict, field: str, kind: type, what: str, where: str) -> list:
+    """`payload[field]` as a list of `kind`; a 400 naming the field when absent or of another shape."""
+    if field not in payload:
+        raise ApiError(400, f"{where}: send `{field}` (a list of {what}) or `random` (a whole number)")
+    value = payload[field]
+    if not isinstance(value, list) or not all(isinstance(item, kind) for item in value):
+        raise ApiError(400, f"{where}: `{field}` must be a list of {what}, got {value!r}")
+    return value
+
+
+def _timestamp(app: SandboxApp, payload: dict, where: str):
+    """The shared modification time a mutation stamps, if it names one."""
+    text = payload.get("timestamp")
+    if not text:
+        return None
+    try:
+        return app.codec.parse_datetime(str(text))
+    except ValueError as error:
+        raise ApiError(400, f"{where}: `timestamp` must be an ISO date-time, got {text!r}: {error}") from None
 
 
 def truth(app: SandboxApp, tenant: str, entity: str) -> dict:
