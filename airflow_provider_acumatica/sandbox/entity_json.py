@@ -1,5 +1,6 @@
 """Contract-based REST record JSON: `id`, `rowNumber`, `note`, fields wrapped as {"value": ...} ({} when
-empty), `custom`, `_links`; per-record fragments cached per (select, custom) until the row changes."""
+empty), `custom`, `_links` (only `self`: the sandbox serves no file attachments, so it advertises no `files:put`);
+per-record fragments cached per (select, custom) until the row changes."""
 
 from __future__ import annotations
 
@@ -76,8 +77,7 @@ class EntityRenderer:
             field, index = self._custom[name]
             views.setdefault(field.view, []).append(f'{field.name!r}: {{"type": {field.type_name!r}, "value": row[{index}]}}')
         items.append('"custom": {' + ", ".join(f"{view!r}: {{{', '.join(parts)}}}" for view, parts in views.items()) + "}")
-        links = self.entity_path.rsplit("/", 1)[0] + f"/files/PX.Objects.PM.{self.spec.name}/"
-        items.append(f'"_links": {{"self": {self.entity_path + "/"!r} + row[0], "files:put": {links!r} + row[0] + "/{{filename}}"}}')
+        items.append(f'"_links": {{"self": {self.entity_path + "/"!r} + row[0]}}')
         source = "def body(row):\n    return trim(encode({" + ", ".join(items) + "})[1:-1])\n"
         namespace = {"encode": _encode, "trim": _trim_microseconds, "EMPTY": {}, "dt": self.codec.local_datetime,
                      "date": self.codec.date_text, "dur": format_duration}

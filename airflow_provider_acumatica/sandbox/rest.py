@@ -223,30 +223,50 @@ class EntityApi:
 
     def _render(self, tenant: str, base: str, table: Table, rows: list[Row], params: dict) -> bytes:
         renderer = self.renderers.get(base, table.spec.name)
-        select = _split(params, "$select") or None
         custom = _split(params, "$custom")
         expand = _split(params, "$expand")
+        for name in expand:
+            if name not in table.spec.details:
+                raise ApiError(400, f"$expand: {table.spec.name} has no detail {name!r} (details: {sorted(table.spec.details) or 'none'})")
+        select, nested = _nested_select(table, _split(params, "$select") or None, expand)
         try:
             renderer.validate(select, custom)
         except KeyError as error:
             raise ApiError(400, error.args[0]) from None
-        for name in expand:
-            if name not in table.spec.details:
-                raise ApiError(400, f"$expand: {table.spec.name} has no detail {name!r} (details: {sorted(table.spec.details) or 'none'})")
         fields = None if select is None else frozenset(select)
         parts = []
         for number, row in enumerate(rows, start=1):
-            extra = b"".join(self._detail(tenant, base, table, row, name) for name in expand)
+            extra = b"".join(self._detail(tenant, base, table, row, name, nested.get(name)) for name in expand)
             parts.append(renderer.record(row, number, fields, custom, extra))
         return b"[" + b",".join(parts) + b"]"
 
-    def _detail(self, tenant: str, base: str, table: Table, row: Row, name: str) -> bytes:
+    def _detail(self, tenant: str, base: str, table: Table, row: Row, name: str, fields: frozenset | None) -> bytes:
         child_entity, link = table.spec.details[name]
         child = self.store.table(tenant, child_entity)
         children = self.queries.children(child, link, tuple(row[table.position[field]] for field in link))
         renderer = self.renderers.get(base, child_entity)
-        records = b",".join(renderer.record(r, n, None, ()) for n, r in enumerate(children, start=1))
+        records = b",".join(renderer.record(r, n, fields, ()) for n, r in enumerate(children, start=1))
         return b',"%s":[%s]' % (name.encode(), records)
+
+
+def _nested_select(table: Table, select: tuple[str, ...] | None, expand: tuple[str, ...]):
+    """$select split into the record's own fields and, per expanded detail, its fields (`Tasks/ProjectTaskID`)."""
+    if select is None:
+        return None, {}
+    own, nested = [], {}
+    for name in select:
+        detail, slash, field = name.partition("/")
+        if not slash:
+            own.append(name)
+            continue
+        if detail not in table.spec.details:
+            raise ApiError(400, f"$select: {table.spec.name} has no detail {detail!r} (in {name!r})")
+        if detail not in expand:
+            raise ApiError(400, f"$select: {name!r} names a field of the detail {detail!r}; add $expand={detail}")
+        if field not in ENTITIES[table.spec.details[detail][0]].field_types:
+            raise ApiError(400, f"$select: the detail {detail!r} of {table.spec.name} has no field {field!r}")
+        nested.setdefault(detail, set()).add(field)
+    return tuple(own), {detail: frozenset(fields) for detail, fields in nested.items()}
 
 
 def _echo_with_errors(body: dict, errors: dict[str, str], existing: Row | None) -> dict:

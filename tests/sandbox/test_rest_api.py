@@ -106,6 +106,24 @@ def test_expand_and_custom_only_when_asked(shared_sandbox, shared_session):
     assert _get(shared_session, shared_sandbox, "Project", **{"$expand": "Nope"}).status_code == 400
 
 
+def test_nested_select_limits_the_fields_of_an_expanded_detail(shared_sandbox, shared_session):
+    url = f"{shared_sandbox.url}{REST}/Project"
+    projects = shared_session.get(url, params={"$select": "ProjectID,Tasks/ProjectTaskID", "$expand": "Tasks",
+                                               "$top": "20"}).json()
+    assert any(project["Tasks"] for project in projects)
+    assert all("Description" not in project and project["ProjectID"]["value"] for project in projects)
+    assert {field for project in projects for task in project["Tasks"] for field in task} == {
+        "id", "rowNumber", "note", "ProjectTaskID", "custom", "_links"}
+    assert shared_session.get(url, params={"$select": "Tasks/ProjectTaskID"}).status_code == 400  # no $expand
+    assert shared_session.get(url, params={"$select": "Tasks/Nope", "$expand": "Tasks"}).status_code == 400
+
+
+def test_links_advertise_no_file_upload_the_sandbox_does_not_serve(shared_sandbox, shared_session):
+    project = shared_session.get(f"{shared_sandbox.url}{REST}/Project", params={"$top": "1"}).json()[0]
+    assert set(project["_links"]) == {"self"}
+    assert shared_session.get(f"{shared_sandbox.url}{project['_links']['self']}").json()["id"] == project["id"]
+
+
 def test_paging_covers_the_table_in_key_order(shared_sandbox, shared_session):
     ids, skip = [], 0
     while True:
