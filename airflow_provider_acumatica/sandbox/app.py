@@ -55,7 +55,7 @@ class SandboxApp:
         """Answer one Acumatica request, faults and throttling included; faults match `target` (the decoded
         path and query) when given, else the path."""
         self.counters.add("requests")
-        fired = self.faults.take(target or path, path in _LOGIN_PATHS)
+        fired = self.faults.take(method, target or path, path in _LOGIN_PATHS)
         if any(fault.kind == "ignore_skip" for fault in fired):
             params = {name: value for name, value in params.items() if name != "$skip"}
         try:
@@ -77,19 +77,16 @@ class SandboxApp:
                 self.apply_mutation(fault.mutation)
             elif fault.kind == "slow":
                 self.faults.hold(fault.delay_ms)
-        kinds = {fault.kind for fault in fired}
-        if "drop" in kinds:
-            return Response(0, drop=True)
-        if "503" in kinds:
-            return Response(503, b"<html><body><h1>Service Unavailable</h1></body></html>", "text/html")
-        if "500" in kinds:
-            return error_response(ApiError(500, "Object reference not set to an instance of an object."))
+        kinds = {fault.kind for fault in fired if fault.phase == "before"}
+        failed = _failure(kinds)
+        if failed is not None:
+            return failed
         if "login_limit" in kinds:
             self.counters.add("login_limit_refusals")
             return error_response(ApiError(429, "API Login Limit"))
         response = answer()
         response.truncate = "truncate" in kinds
-        return response
+        return _failure({fault.kind for fault in fired if fault.phase == "after"}) or response
 
     def apply_mutation(self, mutation: dict) -> list[str]:
         """A control-API style mutation {tenant, entity, op, random: N | records | ids}."""
@@ -179,6 +176,17 @@ class SandboxApp:
             api.action(tenant, entity, locator[0], _json(body))
             return empty(204)
         raise ApiError(405, f"{method} is not allowed on {match.group(0)}", message="The requested resource does not support this method.")
+
+
+def _failure(kinds: set[str]) -> Response | None:
+    """The answer of a fault that fails the request (a dropped connection, a 503 or a 500), if one fired."""
+    if "drop" in kinds:
+        return Response(0, drop=True)
+    if "503" in kinds:
+        return Response(503, b"<html><body><h1>Service Unavailable</h1></body></html>", "text/html")
+    if "500" in kinds:
+        return error_response(ApiError(500, "Object reference not set to an instance of an object."))
+    return None
 
 
 def _base_url(headers) -> str:
