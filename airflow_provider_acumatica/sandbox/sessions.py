@@ -80,13 +80,14 @@ class SessionManager:
         return seat.tenant
 
     def end_request(self) -> None:
-        """Close the per-request sessions the current request opened."""
+        """Close the per-request sessions the current request opened (each counted as a sign-out)."""
         keys = getattr(self._request, "keys", None)
         if keys:
             self._request.keys = []
             with self._lock:
                 for key in keys:
-                    self._sessions.pop(key, None)
+                    if self._sessions.pop(key, None) is not None:
+                        self.counters.add("logouts")
                 self.counters.set("open_sessions", len(self._sessions))
 
     def logout(self, key: str | None, now: datetime) -> None:

@@ -80,7 +80,7 @@ def test_concurrent_access_tokens_take_a_seat_for_each_request_only(make_sandbox
     token = _grant(sandbox, scope="api api:concurrent_access")["access_token"]
     assert [_get(sandbox, token).status_code for _ in range(3)] == [200] * 3
     counters = sandbox.control.counters()
-    assert (counters["logins"], counters["open_sessions"]) == (3, 0)
+    assert (counters["logins"], counters["logouts"], counters["open_sessions"]) == (3, 3, 0)
     sign_in(sandbox)
     assert _get(sandbox, token).status_code == 429
 
