@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime
 
 import pytest
 import requests
@@ -81,6 +82,9 @@ def test_python_odata_reads_a_dac_with_a_filter_and_counts(dac_service, shared_s
     truth = [r for r in shared_sandbox.control.truth("Company", "Project")["records"] if r["Status"] == "Active"]
     assert sorted(p.ContractCD for p in projects) == sorted(r["ProjectID"] for r in truth) and projects
     assert active.count() == len(truth)
+    cut = sorted(r["LastModifiedDateTime"] for r in truth)[len(truth) // 2]
+    recent = active.filter(project_type.LastModifiedDateTime >= datetime.fromisoformat(cut))  # a bare v4 literal
+    assert sorted(p.ContractCD for p in recent) == sorted(r["ProjectID"] for r in truth if r["LastModifiedDateTime"] >= cut)
     assert dac_service.query(project_type).count() == len(shared_sandbox.control.truth("Company", "Project")["records"])
 
 
