@@ -15,6 +15,7 @@ from airflow_provider_acumatica.sandbox.data import SandboxData
 from airflow_provider_acumatica.sandbox.entity_json import RendererPool
 from airflow_provider_acumatica.sandbox.errors import ApiError
 from airflow_provider_acumatica.sandbox.faults import FaultBook
+from airflow_provider_acumatica.sandbox.files import Attachments
 from airflow_provider_acumatica.sandbox.identity import IdentityServer
 from airflow_provider_acumatica.sandbox.odata import ODataApi, is_odata
 from airflow_provider_acumatica.sandbox.queries import QueryEngine
@@ -42,8 +43,9 @@ class SandboxApp:
         self.codec = ValueCodec(settings.zone, settings.naive_datetimes)
         self.writer = Writer(self.store, self.codec, settings.seed)
         self.queries = QueryEngine(self.store, self.codec)
+        self.attachments = Attachments(lambda tenant, entity, record_id: self.entities.table(tenant, entity).get(record_id))
         self.entities = EntityApi(
-            self.store, self.writer, self.queries, RendererPool(self.codec), settings.max_page_size
+            self.store, self.writer, self.queries, RendererPool(self.codec), settings.max_page_size, self.attachments
         )
         self.sessions = SessionManager(settings, self.counters)
         self.throttle = Throttle(settings.requests_per_minute, settings.max_concurrent, self.counters)
@@ -162,6 +164,9 @@ class SandboxApp:
         if method == "GET" and len(locator) == 3 and locator[1] == "status":  # a long-running action's status
             done = api.action_done(tenant, entity, locator[0], locator[2])
             return empty(204) if done else empty(202, [("Location", match.group(0))])
+        attached = self.attachments.route(method, tenant, base, entity, locator, headers, body)
+        if attached is not None:
+            return attached
         if method == "GET":
             return raw_json(api.get(tenant, base, entity, locator, params) if locator else api.list(tenant, base, entity, params))
         if method == "PUT" and not locator:

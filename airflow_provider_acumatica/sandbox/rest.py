@@ -9,15 +9,19 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from airflow_provider_acumatica.sandbox.catalog import ENTITIES
 from airflow_provider_acumatica.sandbox.entity_json import RendererPool
 from airflow_provider_acumatica.sandbox.errors import ApiError
+from airflow_provider_acumatica.sandbox.files import FILES, Attachments
 from airflow_provider_acumatica.sandbox.odata_filter import FilterError
 from airflow_provider_acumatica.sandbox.queries import QueryEngine, page_of
 from airflow_provider_acumatica.sandbox.store import Row, Store, Table
 from airflow_provider_acumatica.sandbox.validation import time_entry_errors
 from airflow_provider_acumatica.sandbox.writes import Writer
 
+_encode = msgspec.json.Encoder().encode
 _ACTIONS = {"CompleteTimeEntry": "Completed", "OpenTimeEntry": "Open"}
 _SPECIAL = {"id", "rowNumber", "note", "custom", "_links", "error", "files"}
 
@@ -54,11 +58,11 @@ class _LongOperation:
 class EntityApi:
     """Answers /entity/{Endpoint}/{Version}/{Entity}... for one signed-in tenant."""
 
-    def __init__(
-        self, store: Store, writer: Writer, queries: QueryEngine, renderers: RendererPool, max_page_size: int | None
-    ) -> None:
+    def __init__(self, store: Store, writer: Writer, queries: QueryEngine, renderers: RendererPool,
+                 max_page_size: int | None, attachments: Attachments) -> None:
         self.store, self.writer, self.queries, self.renderers = store, writer, queries, renderers
         self.max_page_size = max_page_size
+        self.attachments = attachments
         self._operations: dict[str, _LongOperation] = {}
         self._operations_lock = threading.Lock()
 
@@ -226,7 +230,7 @@ class EntityApi:
         custom = _split(params, "$custom")
         expand = _split(params, "$expand")
         for name in expand:
-            if name not in table.spec.details:
+            if name not in table.spec.details and name != FILES:
                 raise ApiError(400, f"$expand: {table.spec.name} has no detail {name!r} (details: {sorted(table.spec.details) or 'none'})")
         select, nested = _nested_select(table, _split(params, "$select") or None, expand)
         try:
@@ -236,7 +240,8 @@ class EntityApi:
         fields = None if select is None else frozenset(select)
         parts = []
         for number, row in enumerate(rows, start=1):
-            extra = b"".join(self._detail(tenant, base, table, row, name, nested.get(name)) for name in expand)
+            extra = b"".join(self._files(tenant, base, table, row) if name == FILES else
+                             self._detail(tenant, base, table, row, name, nested.get(name)) for name in expand)
             parts.append(renderer.record(row, number, fields, custom, extra))
         return b"[" + b",".join(parts) + b"]"
 
@@ -247,6 +252,11 @@ class EntityApi:
         renderer = self.renderers.get(base, child_entity)
         records = b",".join(renderer.record(r, n, fields, ()) for n, r in enumerate(children, start=1))
         return b',"%s":[%s]' % (name.encode(), records)
+
+
+    def _files(self, tenant: str, base: str, table: Table, row: Row) -> bytes:
+        listing = self.attachments.listing(tenant, base, table.spec.name, row[0])
+        return b',"%s":%s' % (FILES.encode(), _encode(listing))
 
 
 def _nested_select(table: Table, select: tuple[str, ...] | None, expand: tuple[str, ...]):
