@@ -23,6 +23,7 @@ from airflow_provider_acumatica.sandbox.writes import Writer
 
 _encode = msgspec.json.Encoder().encode
 _ACTIONS = {"CompleteTimeEntry": "Completed", "OpenTimeEntry": "Open"}
+_AD_HOC_SCHEMA = "$adHocSchema"
 _SPECIAL = {"id", "rowNumber", "note", "custom", "_links", "error", "files"}
 
 
@@ -83,6 +84,8 @@ class EntityApi:
 
     def get(self, tenant: str, base: str, entity: str, locator: list[str], params: dict) -> bytes:
         table = self.table(tenant, entity)
+        if locator == [_AD_HOC_SCHEMA]:
+            return _encode(_ad_hoc_schema(table))
         return self._render(tenant, base, table, [self._locate(table, locator)], params)[1:-1]
 
     def delete(self, tenant: str, entity: str, locator: list[str]) -> None:
@@ -257,6 +260,14 @@ class EntityApi:
     def _files(self, tenant: str, base: str, table: Table, row: Row) -> bytes:
         listing = self.attachments.listing(tenant, base, table.spec.name, row[0])
         return b',"%s":%s' % (FILES.encode(), _encode(listing))
+
+
+def _ad_hoc_schema(table: Table) -> dict:
+    """`{Entity}/$adHocSchema`: a record template whose `custom` block names every user-defined field with its type."""
+    custom: dict[str, dict] = {}
+    for field in table.spec.custom:
+        custom.setdefault(field.view, {})[field.name] = {"type": field.type_name, "value": None}
+    return {"id": None, "rowNumber": 1, "note": {}, **{name: {} for name, _ in table.spec.fields}, "custom": custom}
 
 
 def _nested_select(table: Table, select: tuple[str, ...] | None, expand: tuple[str, ...]):

@@ -137,6 +137,12 @@ def test_files_attach_through_the_advertised_link_and_list_with_expand(make_sand
     assert other_tenant.status_code == 404
 
 
+def test_ad_hoc_schema_names_the_custom_fields(shared_sandbox, shared_session):
+    schema = _get(shared_session, shared_sandbox, "Project/$adHocSchema").json()
+    assert schema["custom"] == {"Document": {"UsrRegion": {"type": "CustomStringField", "value": None}}}
+    assert schema["ProjectID"] == {} and "Tasks" not in schema
+
+
 def test_paging_covers_the_table_in_key_order(shared_sandbox, shared_session):
     ids, skip = [], 0
     while True:
