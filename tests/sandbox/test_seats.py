@@ -61,6 +61,9 @@ def test_every_token_refreshed_from_one_grant_shares_its_session(make_sandbox):
     assert _open(sandbox) == 1
     other = _grant(sandbox)  # its own grant: its own session, refused for want of a seat
     assert _get(sandbox, other["access_token"]).status_code == 429
+    odata = requests.get(f"{sandbox.url}/t/Company/api/odata/dac/PMProject",
+                         headers={"Authorization": f"Bearer {other['access_token']}"})
+    assert odata.status_code == 429 and odata.json()["error"]["message"].startswith("API Login Limit")
     _logout(sandbox, second["access_token"])
     assert _get(sandbox, other["access_token"]).status_code == 200
 
