@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-import pendulum
 from airflow.sdk import BaseHook, BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
@@ -22,6 +21,7 @@ from airflow_provider_acumatica.payroll.run_lock import tenant_lock
 from airflow_provider_acumatica.payroll.source import (
     DEFAULT_SOURCE_TABLE, ActivitySource, PayPeriod, create_source_table,
 )
+from airflow_provider_acumatica.utils.instants import parse_instant
 from airflow_provider_acumatica.warehouse.dialects import create_warehouse_engine
 
 if TYPE_CHECKING:
@@ -220,14 +220,7 @@ def _flag(value: bool | str, name: str) -> bool:
 
 
 def _instant(value: str | datetime | None, argument: str) -> datetime | None:
-    """An aware instant from an ISO string or datetime; empty means not given."""
-    if value is None or (isinstance(value, str) and value.strip() in ("", "None", "null")):
-        return None
     try:
-        parsed = value if isinstance(value, datetime) else pendulum.parse(value.strip())
-    except (ValueError, TypeError, pendulum.parsing.exceptions.ParserError):
-        raise AirflowFailException(f"`{argument}` is {value!r}, not a date-time; give ISO 8601 like "
-                                   "2026-11-30T00:00:00-05:00.") from None
-    if not isinstance(parsed, datetime):
-        raise AirflowFailException(f"`{argument}` is {value!r}; give a date and a time.")
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        return parse_instant(value, argument, "payroll")
+    except ValueError as error:
+        raise AirflowFailException(str(error)) from None

@@ -3,6 +3,8 @@ to a real warehouse source table; and the time entries Acumatica (the sandbox) e
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -103,3 +105,23 @@ def push_log(warehouse) -> dict[str, dict]:
             return {row["activity_id"]: dict(row) for row in connection.execute(sqlalchemy.select(log)).mappings()}
     finally:
         engine.dispose()
+
+
+class LogWatch(logging.Handler):
+    """Sets `seen` when a log record containing `text` is emitted anywhere (a condition to wait on, no sleep)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+        self.seen = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.seen.set()
+
+    def __enter__(self) -> LogWatch:
+        logging.getLogger().addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger().removeHandler(self)

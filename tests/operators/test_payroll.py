@@ -7,7 +7,6 @@ scheduled run gives the operator, its data interval.
 
 from __future__ import annotations
 
-import logging
 import signal
 import subprocess
 import sys
@@ -18,7 +17,9 @@ from pathlib import Path
 
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
-from payroll_support import MONDAY, TENANT, WEEK, activity, crew_of, entries_of, push_log, write_activities
+from payroll_support import (
+    MONDAY, TENANT, WEEK, LogWatch, activity, crew_of, entries_of, push_log, write_activities,
+)
 
 from airflow_provider_acumatica.operators.payroll import AcumaticaPayrollPublishOperator
 
@@ -154,6 +155,7 @@ def test_a_lost_answer_after_the_entry_was_saved_is_resolved_by_a_look_up_not_a_
     rows = [activity(crew, n) for n in range(4)]
     write_activities(warehouse, rows)
     sandbox.control.inject_fault("drop", phase="after", method="PUT", path_contains="TimeEntry", count=2)
+    sandbox.control.inject_fault("503", phase="after", method="PUT", path_contains="TimeEntry", count=1)
     sandbox.control.inject_fault("500", phase="after", method="POST", path_contains="CompleteTimeEntry", count=1)
     summary = publish(conn_id, warehouse, hold=False)
     assert (summary["pushed"], summary["failed"]) == (4, 0)
@@ -199,7 +201,7 @@ def test_two_runs_at_once_create_no_duplicate(new_sandbox, acumatica_connection,
     crew = crew_of(sandbox)
     rows = [activity(crew, n) for n in range(5)]
     write_activities(warehouse, rows)
-    waiting = _LogWatch("another run of this tenant is publishing")
+    waiting = LogWatch("another run of this tenant is publishing")
     sandbox.control.inject_fault("slow", method="PUT", path_contains="TimeEntry", delay_ms=120_000)
     results = {}
 
@@ -257,26 +259,6 @@ class _SignedIn:
     def __exit__(self, *exc):
         self.session.post(f"{self.url}/entity/auth/logout")
         self.session.close()
-
-
-class _LogWatch(logging.Handler):
-    """Sets `seen` when a log record containing `text` is emitted anywhere (a condition to wait on, no sleep)."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
-        self.seen = threading.Event()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if self.text in record.getMessage():
-            self.seen.set()
-
-    def __enter__(self):
-        logging.getLogger().addHandler(self)
-        return self
-
-    def __exit__(self, *exc):
-        logging.getLogger().removeHandler(self)
 
 
 def sync_references(conn_id, warehouse, sync_tenant=TENANT):
@@ -389,3 +371,20 @@ def test_a_missing_source_table_or_period_is_a_clear_error(new_sandbox, acumatic
     operator = AcumaticaPayrollPublishOperator(task_id="manual", acumatica_conn_id=conn_id, sql_url=url)
     with pytest.raises(AirflowFailException, match="no pay period: give period_start and period_end"):
         operator.execute(context={"data_interval_start": None, "data_interval_end": None})
+
+
+def test_entries_acumatica_keeps_failing_are_failed_and_the_run_can_be_retried(new_sandbox, acumatica_connection,
+                                                                              sqlite_warehouse):
+    sandbox = new_sandbox(rows=20)
+    conn_id = acumatica_connection(sandbox)
+    crew = crew_of(sandbox)
+    write_activities(sqlite_warehouse, [activity(crew, 1), activity(crew, 2)])
+    sandbox.control.inject_fault("500", method="PUT", path_contains="TimeEntry", count=2)  # both tries of one entry
+    with pytest.raises(AirflowException, match="0 rejected and 1 failed") as failure:
+        publish(conn_id, sqlite_warehouse)
+    assert not isinstance(failure.value, AirflowFailException)  # Airflow may retry the task
+    log = push_log(sqlite_warehouse)
+    assert sorted(line["status"] for line in log.values()) == ["failed", "pushed"]
+    assert sum(len(found) for found in entries_of(sandbox, ["MC-00001", "MC-00002"]).values()) == 1
+    assert publish(conn_id, sqlite_warehouse)["pushed"] == 1  # the retry sends only the failed one
+    assert [len(found) for found in entries_of(sandbox, ["MC-00001", "MC-00002"]).values()] == [1, 1]
