@@ -1,6 +1,8 @@
 """Clients nobody on this team wrote, from PyPI, against the sandbox over HTTP: requests-oauthlib's OAuth2Session
-(authorization code with PKCE, refresh with rotation, reuse refused, revocation, sign-out) and python-odata (a DAC
-read with a filter, $count, a key read, $expand, the service document)."""
+(authorization code with PKCE, refresh with rotation, reuse refused, revocation, sign-out), python-odata (a DAC
+read with a filter, $count, a key read, $expand, the service document) and easy-acumatica (built from the
+endpoint's swagger.json: a list with $filter/$select/$expand, a time entry created and completed, a file, the
+generic inquiry, sign-out)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from datetime import datetime
 import pytest
 import requests
 from conftest import REST
+from easy_acumatica import AcumaticaClient
+from easy_acumatica.odata import F, QueryOptions
 from oauthlib.oauth2 import InvalidGrantError
 from odata import ODataService
 from requests_oauthlib import OAuth2Session
@@ -166,3 +170,46 @@ def test_eight_workers_of_one_chain_share_one_seat_while_a_ninth_grant_is_refuse
     assert OAuth2Session(CLIENT_ID, token=chain.token).post(f"{sandbox.url}/entity/auth/logout").status_code == 204
     ninth.refresh_token(f"{sandbox.url}/identity/connect/token", client_id=CLIENT_ID, client_secret=SANDBOX_CLIENT_SECRET)
     assert ninth.get(f"{sandbox.url}{REST}/CostCode").status_code == 200  # the chain's seat is free now
+
+
+def test_easy_acumatica_signs_in_lists_creates_a_time_entry_runs_an_action_attaches_and_signs_out(make_sandbox, tmp_path):
+    sandbox = make_sandbox()
+    truth = sandbox.control.truth
+    client = AcumaticaClient(base_url=sandbox.url, username="admin", password=SANDBOX_PASSWORD, tenant="Company",
+                             cache_dir=tmp_path, cache_methods=False, auto_load_env=False)  # built from swagger.json
+    assert sandbox.control.counters()["open_sessions"] == 1
+
+    options = QueryOptions(filter=F.Status == "Active", select=["ProjectID", "Status", "Tasks/ProjectTaskID"],
+                           expand=["Tasks"])
+    projects = client.project.get_list(options=options)
+    active = {r["ProjectID"] for r in truth("Company", "Project")["records"] if r["Status"] == "Active"}
+    assert {p["ProjectID"]["value"] for p in projects} == active and "Description" not in projects[0]
+    tasks = truth("Company", "ProjectTask")["records"]
+    for project in projects:
+        assert sorted(t["ProjectTaskID"]["value"] for t in project["Tasks"]) == sorted(
+            t["ProjectTaskID"] for t in tasks if t["ProjectID"] == project["ProjectID"]["value"])
+        assert all(set(t) == {"id", "rowNumber", "note", "ProjectTaskID", "custom", "_links"} for t in project["Tasks"])
+
+    task = tasks[0]
+    employee = next(e for e in truth("Company", "Employee")["records"] if e["Status"] == "Active")
+    models = client.models
+    entry = models.TimeEntry(Employee=employee["EmployeeID"], Date="2026-03-02T07:00:00",  # the client sends no datetime
+                             ProjectID=task["ProjectID"], ProjectTaskID=task["ProjectTaskID"],
+                             CostCode=truth("Company", "CostCode")["records"][0]["CostCodeID"], EarningType="RG",
+                             TimeSpent="08:00", Billable=True, ExternalRefNbr="EASY-1", Summary="from easy-acumatica")
+    created = client.time_entry.put_entity(entry)
+    assert created["ApprovalStatus"]["value"] == "Open" and created["BillableTime"]["value"] == "08:00"
+    client.time_entry.invoke_action_complete_time_entry(
+        models.CompleteTimeEntry(entity=models.TimeEntry(TimeEntryID=created["TimeEntryID"]["value"])))
+    stored = [r for r in truth("Company", "TimeEntry")["records"] if r["ExternalRefNbr"] == "EASY-1"]
+    assert [(r["id"], r["ApprovalStatus"], r["Date"]) for r in stored] == [
+        (created["id"], "Completed", "2026-03-02T12:00:00.000Z")]  # wall time in the profile zone, stored in UTC
+
+    client.time_entry.put_file(created["id"], "timesheet.pdf", b"%PDF-1.4", comment="signed")
+    assert [f["filename"] for f in client.time_entry.get_files(created["id"])] == ["TimeEntry\\timesheet.pdf"]
+    inquiry = client.inquiries.TimeActivities(QueryOptions(top=5))  # the generic inquiry over OData, Basic auth
+    assert [row["NoteID"] for row in inquiry["value"]] == [r["id"] for r in truth("Company", "TimeEntry")["records"][:5]]
+
+    client.logout()
+    counters = sandbox.control.counters()
+    assert (counters["logins"], counters["logouts"], counters["open_sessions"]) == (1, 1, 0)
