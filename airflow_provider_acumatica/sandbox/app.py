@@ -132,18 +132,18 @@ class SandboxApp:
 
     def _session_key(self, headers) -> str | None:
         """The licence session a sign-out closes: the bearer token's, else the cookie's."""
-        authorization = headers.get("Authorization", "")
-        if authorization.lower().startswith("bearer "):
-            seat = self.identity.seat_of(authorization[7:].strip(), self.store.clock.now())
+        token = _bearer(headers)
+        if token is not None:
+            seat = self.identity.seat_of(token, self.store.clock.now())
             return None if seat is None else seat.key
         return _cookie(headers, SESSION_COOKIE)
 
     def tenant_of(self, headers, url_tenant: str | None = None, basic=None) -> str:
         """The signed-in tenant of a request (cookie, bearer, or — for OData — Basic); ApiError(401) if none."""
         now = self.store.clock.now()
-        authorization = headers.get("Authorization", "")
-        if authorization.lower().startswith("bearer "):
-            seat = self.identity.seat_of(authorization[7:].strip(), now)
+        authorization, token = headers.get("Authorization", ""), _bearer(headers)
+        if token is not None:
+            seat = self.identity.seat_of(token, now)
             tenant = None if seat is None else self.sessions.use_bearer(seat, now)
         elif authorization.lower().startswith("basic ") and basic is not None:
             tenant = basic(authorization[6:].strip(), url_tenant)
@@ -208,6 +208,12 @@ def _json(body: bytes):
         return msgspec.json.decode(body)
     except msgspec.DecodeError as error:
         raise ApiError(400, f"The request body is not valid JSON: {error}") from None
+
+
+def _bearer(headers) -> str | None:
+    """The access token of an `Authorization: Bearer` header, if any."""
+    authorization = headers.get("Authorization", "")
+    return authorization[7:].strip() if authorization.lower().startswith("bearer ") else None
 
 
 def _cookie(headers, name: str) -> str | None:

@@ -97,9 +97,9 @@ class ODataApi:
         if service.resource == "":
             return json_response(service_document(views, root, service.version))
         match = _RESOURCE.match(service.resource)
-        view = _view(service, match.group("set") if match else service.resource)
         if match is None:
             raise ApiError(404, f"The OData resource {service.resource!r} is not found.")
+        view = _view(service, match.group("set"))
         for option in _UNSUPPORTED + (_NOT_ON_GI if service.kind == "gi" else ()):
             if option in params or (option == "$count" and match.group("tail") == "$count"):
                 raise ApiError(400, f"The query option {option} is not supported on {view.name}.")
