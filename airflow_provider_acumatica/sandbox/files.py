@@ -38,7 +38,8 @@ class Attachments:
         """The `files:put` link of an entity's records, up to the record id."""
         return f"{base}/{FILES}/{_SCREEN_PREFIX}{entity}/"
 
-    def route(self, method: str, tenant: str, base: str, entity: str, locator: list[str], headers, body: bytes) -> Response | None:
+    def route(self, method: str, tenant: str, base: str, entity: str, locator: list[str], headers,
+              body: bytes) -> Response | None:
         """Answer a file request, or None when the request is not about files."""
         if entity == FILES and method == "GET" and len(locator) == 1:
             return Response(200, self._content(tenant, locator[0]), "application/octet-stream")

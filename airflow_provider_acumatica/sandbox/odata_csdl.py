@@ -22,7 +22,8 @@ def metadata(views: list[DacView], with_deleted_function: bool, version: int = 4
     for view in views:
         keys = "".join(f"<PropertyRef Name={quoteattr(key)}/>" for key in view.keys)
         properties = "".join(
-            f"<Property Name={quoteattr(name)} Type={quoteattr(edm)} Nullable={quoteattr(str(name not in view.keys).lower())}/>"
+            f"<Property Name={quoteattr(name)} Type={quoteattr(edm)} "
+            f"Nullable={quoteattr(str(name not in view.keys).lower())}/>"
             for name, edm, _ in view.fields
         )
         navigations = "".join(_navigation(navigation) for navigation in view.navigations)
@@ -35,7 +36,8 @@ def metadata(views: list[DacView], with_deleted_function: bool, version: int = 4
         if with_deleted_function and view.tracked:
             types.append(
                 f'<Function Name="GetDeletedRecords" IsBound="true"><Parameter Name="bindingParameter" '
-                f'Type="Collection({NAMESPACE}.{view.name})"/><ReturnType Type="Collection({NAMESPACE}.DeletedRecord)"/></Function>'
+                f'Type="Collection({NAMESPACE}.{view.name})"/>'
+                f'<ReturnType Type="Collection({NAMESPACE}.DeletedRecord)"/></Function>'
             )
     if with_deleted_function:
         types.append('<EntityType Name="DeletedRecord"><Property Name="RefNoteID" Type="Edm.Guid" Nullable="false"/>'
@@ -54,7 +56,8 @@ def _navigation(navigation) -> str:
         return f"<NavigationProperty Name={quoteattr(navigation.name)} Type={quoteattr(f'Collection({target})')}/>"
     constraints = "".join(f"<ReferentialConstraint Property={quoteattr(ours)} ReferencedProperty={quoteattr(theirs)}/>"
                           for ours, theirs in navigation.pairs)
-    return f"<NavigationProperty Name={quoteattr(navigation.name)} Type={quoteattr(target)}>{constraints}</NavigationProperty>"
+    return (f"<NavigationProperty Name={quoteattr(navigation.name)} Type={quoteattr(target)}>"
+            f"{constraints}</NavigationProperty>")
 
 
 def service_document(views: list[DacView], root: str, version: int = 4) -> dict:

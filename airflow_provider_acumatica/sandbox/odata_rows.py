@@ -28,7 +28,8 @@ class Projection:
     def __init__(self, app: SandboxApp, tenant: str, view: DacView, params: dict) -> None:
         self.app, self.tenant, self.view = app, tenant, view
         table = app.store.table(tenant, view.entity)
-        self.getters = {name: (app.queries.view_getter(table, source), table.spec.field_types.get(source, _EDM_KINDS.get(edm, "str")))
+        types = table.spec.field_types
+        self.getters = {name: (app.queries.view_getter(table, source), types.get(source, _EDM_KINDS.get(edm, "str")))
                         for name, edm, source in view.fields}
         self.selected = _split(params, "$select") or list(self.getters)
         unknown = [name for name in self.selected if name not in self.getters]
@@ -75,7 +76,8 @@ def order_rows(rows: list, view: DacView, text: str, getters: dict) -> list:
         order = []
         for term in text.split(","):
             parts = term.split()
-            if not parts or parts[0] not in getters or len(parts) > 2 or (len(parts) == 2 and parts[1] not in ("asc", "desc")):
+            direction_ok = len(parts) == 1 or (len(parts) == 2 and parts[1] in ("asc", "desc"))
+            if not parts or parts[0] not in getters or not direction_ok:
                 raise ApiError(400, f"$orderby: cannot order {view.name} by {term.strip()!r}")
             order.append((parts[0], len(parts) == 2 and parts[1] == "desc"))
     for name, descending in reversed(order):
