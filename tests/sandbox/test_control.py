@@ -96,3 +96,11 @@ def test_a_mutation_of_the_wrong_shape_answers_400_naming_the_field(make_sandbox
     response = requests.post(f"{sandbox.url}/_sandbox/tenants/Company/entities/CostCode/{op}", json=body, timeout=30)
     assert response.status_code == 400 and f"`{field}`" in response.json()["exceptionMessage"]
     assert sandbox.control.truth("Company", "CostCode") == before
+
+
+def test_a_mutate_fault_of_the_wrong_shape_is_refused_when_injected(make_sandbox):
+    sandbox = make_sandbox(rows=20)
+    bad = {"kind": "mutate", "mutation": {"tenant": "Company", "entity": "CostCode", "op": "update", "random": "x"}}
+    response = requests.post(f"{sandbox.url}/_sandbox/faults", json=bad, timeout=30)
+    assert response.status_code == 400 and "`random`" in response.json()["exceptionMessage"]
+    assert sign_in(sandbox).get(f"{sandbox.url}{REST}/CostCode").status_code == 200  # nothing fires
