@@ -15,11 +15,13 @@ import pendulum
 from airflow.sdk import Asset, BaseHook, BaseOperator
 from sqlalchemy.engine import URL
 
+from airflow_provider_acumatica.client.errors import AcumaticaError
 from airflow_provider_acumatica.extract.plan import FULL, MODES, RunPlan, plan_run
 from airflow_provider_acumatica.extract.slices import ONE_MS, TimeSlice
 from airflow_provider_acumatica.extract.slicing import PageFetcher, SliceReader
 from airflow_provider_acumatica.extract.sources import SOURCES, TableSource
 from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
+from airflow_provider_acumatica.operators.failures import permanent_failure
 from airflow_provider_acumatica.utils.memory import older_objects_frozen, return_large_blocks_to_the_os
 from airflow_provider_acumatica.warehouse.loader import LoadResult, Warehouse
 from airflow_provider_acumatica.warehouse.schema import table_name
@@ -106,6 +108,8 @@ class AcumaticaToSqlOperator(BaseOperator):
         self.target_table = target_table
         self.tenant = tenant
         self._hook: AcumaticaHook | None = None
+        self._connection_tenant: str | None = None  # known once the connection is read; names the failures
+        self._endpoint: str | None = None
         self._check_arguments()
 
     def _check_arguments(self) -> None:
@@ -133,13 +137,29 @@ class AcumaticaToSqlOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         return_large_blocks_to_the_os()
-        with older_objects_frozen():
+        with older_objects_frozen(), self._failing_fast():
             return self._sync(context)
+
+    @contextmanager
+    def _failing_fast(self) -> Iterator[None]:
+        """An Acumatica error that a retry would meet again fails the task without retries, saying what to fix."""
+        try:
+            yield
+        except AcumaticaError as error:
+            failure = permanent_failure(
+                error, tenant=self.tenant or self._connection_tenant or self.acumatica_conn_id, table=self.table,
+                timestamp_field=self.timestamp_field, endpoint=self._endpoint or "see the connection",
+            )
+            if failure is None:
+                raise
+            raise failure from error
 
     def _sync(self, context: Context) -> dict[str, Any]:
         if self.mode not in MODES:
             raise ValueError(f"{self.task_id}: `mode` rendered as {self.mode!r}; allowed: {', '.join(MODES)}.")
         self._hook = hook = AcumaticaHook(acumatica_conn_id=self.acumatica_conn_id)
+        self._connection_tenant = hook.tenant
+        self._endpoint = f"{hook.settings.endpoint_name}/{hook.settings.endpoint_version}"
         try:
             tenant = self.tenant or hook.tenant
             target = self.target_table or table_name(self.table)
