@@ -177,16 +177,7 @@ class CookieSessions:
         body = {"name": settings.login, "password": settings.password, "tenant": settings.tenant}
         if settings.branch:
             body["branch"] = settings.branch
-        try:
-            self.transport.request("POST", LOGIN_PATH, credentials=slot, json_body=body, retryable=_login_retryable)
-        except AcumaticaApiError as error:
-            raise AcumaticaAuthError(
-                error.method,
-                error.path,
-                error.status,
-                f"sign-in of user {settings.login!r} to tenant {settings.tenant!r} refused: {error.message}. "
-                "Check the connection's username, password, tenant and branch.",
-            ) from None
+        self._post_login(slot, body)
         with self._changed:  # atomic with close()'s listing: either it lists this session, or we see it closed
             slot.signed_in = True
             closed = self._closed
@@ -194,6 +185,35 @@ class CookieSessions:
             self._warn_left_open([slot], [self._sign_out(slot, parallel=False)])
             raise self._closed_error()
         self.transport.trace(f"signed in to tenant {settings.tenant} ({self.open_sessions} open sessions)")
+
+    def _post_login(self, slot: SessionSlot, body: dict[str, Any]) -> None:
+        """Sign in, retrying what is transient (see _login_retryable) and waiting up to `login_limit_wait_seconds`
+        for a seat while the licence answers "API Login Limit", with a warning saying why at each wait."""
+        settings = self.settings
+        retry = RetryPolicy(1_000_000, settings.login_limit_wait_seconds, settings.backoff_seconds, cap_seconds=30.0)
+        started, attempt = time.monotonic(), 0
+        while True:
+            try:
+                self.transport.request("POST", LOGIN_PATH, credentials=slot, json_body=body, retryable=_login_retryable)
+                return
+            except AcumaticaApiError as error:
+                if not _is_login_limit(error.message):
+                    raise _sign_in_error(settings, error) from None
+                attempt += 1
+                delay = retry.delay(attempt, None)
+                if not retry.allows(attempt, started, delay):
+                    raise _seats_taken_error(settings, error, time.monotonic() - started) from None
+            self.transport.log.warning(
+                "Acumatica tenant %r: sign-in refused with \"API Login Limit\": every API-user seat of the licence is "
+                "taken (sessions of other tasks or workers, or left open by a killed process: those end after about "
+                "10 idle minutes); waiting %.1f s for a seat (%.0f s waited, up to login_limit_wait_seconds=%g)",
+                settings.tenant, delay, time.monotonic() - started, settings.login_limit_wait_seconds,
+            )
+            with self._changed:  # close() (on_kill) ends the wait at once
+                if not self._closed:
+                    self._changed.wait(delay)
+                if self._closed:
+                    raise self._closed_error()
 
     def _closed_error(self) -> AcumaticaClosedError:
         return AcumaticaClosedError(f"Acumatica connection {self.settings.conn_id!r} is closed")
@@ -258,11 +278,50 @@ class _EndingSession:
         raise AcumaticaAuthError("POST", LOGOUT_PATH, 401, "the session had ended already")
 
 
+CREDENTIALS_REFUSED_MARKERS = ("credentials", "password", "user name", "username", "locked", "disabled",
+                               "company", "tenant", "branch")
+"""Words of a sign-in error that blame what was sent: Acumatica refuses wrong credentials (or a tenant or branch the
+user cannot enter) with a 500 as often as with a 4xx, "Invalid credentials. Please try again."; a 500 without any of
+them is a passing server error, worth another try."""
+
+
+def _is_login_limit(message: str) -> bool:
+    return "login limit" in message.lower()
+
+
+def _credentials_refused(status: int | None, message: str) -> bool:
+    lowered = message.lower()
+    return status in (400, 401, 403) or (status is not None and any(word in lowered for word in CREDENTIALS_REFUSED_MARKERS))
+
+
 def _login_retryable(status: int | None, message: str) -> bool:
-    """Retry the licence's session limit and transient failures, never refused credentials."""
-    if "login limit" in message.lower():
-        return True
-    return status is None or status in (429, 502, 503, 504)
+    """Retry a sign-in that got no answer, a 429 or a 5xx, unless the answer says the credentials are refused; the
+    licence's seat limit is waited for by the caller instead (CookieSessions._post_login)."""
+    if _is_login_limit(message):
+        return False
+    return (status is None or status == 429 or status >= 500) and not _credentials_refused(status, message)
+
+
+def _sign_in_error(settings: AcumaticaSettings, error: AcumaticaApiError) -> AcumaticaAuthError:
+    """A sign-in that failed: refused credentials (permanent: check the connection) or a server that stayed in
+    error through the retries (transient: a later try may succeed)."""
+    who = f"user {settings.login!r} to tenant {settings.tenant!r}"
+    if _credentials_refused(error.status, error.message):
+        return AcumaticaAuthError(error.method, error.path, error.status, (
+            f"sign-in of {who} refused: {error.message}. Check the connection's username, password, tenant and "
+            "branch."), permanent=True)
+    return AcumaticaAuthError(error.method, error.path, error.status, (
+        f"sign-in of {who} failed through every retry: {error.message}. The instance is unreachable or in error; "
+        "the credentials were not refused."), permanent=False)
+
+
+def _seats_taken_error(settings: AcumaticaSettings, error: AcumaticaApiError, waited: float) -> AcumaticaAuthError:
+    return AcumaticaAuthError(error.method, error.path, error.status, (
+        f"no API-user seat became free for tenant {settings.tenant!r} in {waited:.0f} s (\"API Login Limit\"): "
+        "other tasks or workers hold every seat, or sessions left open by a killed process have not ended yet "
+        "(about 10 idle minutes). Raise the connection's login_limit_wait_seconds "
+        f"({settings.login_limit_wait_seconds:g}), or run fewer tasks at once against this instance."),
+        permanent=False)
 
 
 class BearerToken:

@@ -49,6 +49,9 @@ class AcumaticaSettings:
     max_retries: int = 8
     retry_max_seconds: float = 600.0
     backoff_seconds: float = 1.0
+    login_limit_wait_seconds: float = 660.0
+    """How long a sign-in refused with "API Login Limit" waits for a seat: sessions a killed process left open end
+    only after about 10 idle minutes."""
 
     @property
     def is_oauth(self) -> bool:
@@ -106,6 +109,7 @@ class AcumaticaSettings:
             max_retries=parser.integer("max_retries", 8, 0, 100),
             retry_max_seconds=parser.number("retry_max_seconds", 600.0, 0),
             backoff_seconds=parser.number("backoff_seconds", 1.0, 0),
+            login_limit_wait_seconds=parser.number("login_limit_wait_seconds", 660.0, 0),
         )
         _check_credentials(settings)
         return settings
