@@ -373,14 +373,34 @@ class OAuthTokens:
         self._chain = TokenChain()
         self._granted_here = False
         self._lock = threading.Lock()
+        self._used: BearerToken | None = None
+        """The last token a request of this process carried: the session to sign out at close."""
 
     @contextlib.contextmanager
     def lease(self) -> Iterator[BearerToken]:
         with self._lock:
             if not self._chain.access_valid():
                 self._renew_from_store(stale=None)
-            token = BearerToken(self._chain.access_token, self._chain.expires_at, self._granted_here)
+            token = self._used = BearerToken(self._chain.access_token, self._chain.expires_at, self._granted_here)
         yield token
+
+    def close(self, *, parallel: bool = False) -> None:
+        """Sign out the licence session our access token opened (a bearer `POST /entity/auth/logout`), as a cookie
+        session is: the token stays usable (another worker sharing the chain opens a new session on its next
+        request), but this run no longer holds a seat. Nothing to do if no request was sent. Like the cookie
+        sessions' close: sequential by default (on_kill), within SIGN_OUT_DEADLINE_SECONDS and without waiting for
+        the rate limiter; `parallel=True` (the normal end of work) with the full retry budget."""
+        token, self._used = self._used, None
+        if token is None:
+            return
+        route: dict[str, Any] = {} if parallel else {
+            "max_retries": 2, "wait_for_rate": False, "deadline": time.monotonic() + SIGN_OUT_DEADLINE_SECONDS}
+        try:
+            self.transport.request("POST", LOGOUT_PATH, credentials=token, decode=None, **route)
+        except AcumaticaApiError as error:
+            self.transport.log.warning(
+                "Acumatica tenant %r: the OAuth session was not signed out (%s); it ends by itself when its access "
+                "token expires, holding a licence seat until then", self.settings.tenant, error)
 
     def renew(self, credentials: BearerToken) -> bool:
         """After a 401: a newer token from the store, or a refresh. True when the refused token may just have

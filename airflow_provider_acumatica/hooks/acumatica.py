@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -49,6 +50,7 @@ class AcumaticaHook(BaseHook):
         )
         self._client: AcumaticaClient | None = None
         self._client_lock = threading.Lock()
+        self._sign_out_at_exit: weakref.finalize | None = None
 
     # -- what the connection is -----------------------------------------------------------------------
     @property
@@ -76,6 +78,10 @@ class AcumaticaHook(BaseHook):
             if self._client is None:
                 self._client = AcumaticaClient(self._settings, logger=_LOGGER, cipher=_airflow_fernet())
                 self._client.masker.add_listener(_mask_in_airflow)
+                # A caller who forgets close() (or `with`) would leave its sessions holding licence seats for ten
+                # minutes: they are signed out when the hook is collected or, at the latest, when the process ends
+                # normally (weakref.finalize runs at exit); close() first makes this unnecessary.
+                self._sign_out_at_exit = weakref.finalize(self, self._client.close)
             return self._client
 
     # -- reads ----------------------------------------------------------------------------------------
@@ -179,6 +185,8 @@ class AcumaticaHook(BaseHook):
         asking it to stop; sessions not signed out by then are named in a warning); called during or after a
         parallel close, it skips the sessions already signed out or being signed out, without waiting for them.
         """
+        if self._sign_out_at_exit is not None:
+            self._sign_out_at_exit.detach()
         if self._client is not None:
             self._client.close(parallel=parallel)
 
