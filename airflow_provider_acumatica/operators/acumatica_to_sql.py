@@ -62,6 +62,8 @@ class AcumaticaToSqlOperator(BaseOperator):
     :param target_schema: warehouse schema; default the connection's.
     :param target_table: warehouse table; default snake_case of ``table``. (templated)
     :param tenant: value of the ``_tenant`` column; default the connection's tenant.
+    :param max_concurrent_requests: at most this many requests in flight (and sessions); default the connection's.
+        The bundle gives each task as many pool slots, so that a tenant's tasks together stay within its licence.
     """
 
     template_fields: Sequence[str] = ("table", "mode", "window_start", "window_end", "target_table")
@@ -87,6 +89,7 @@ class AcumaticaToSqlOperator(BaseOperator):
         target_schema: str | None = None,
         target_table: str | None = None,
         tenant: str | None = None,
+        max_concurrent_requests: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -107,6 +110,7 @@ class AcumaticaToSqlOperator(BaseOperator):
         self.target_schema = target_schema
         self.target_table = target_table
         self.tenant = tenant
+        self.max_concurrent_requests = max_concurrent_requests
         self._hook: AcumaticaHook | None = None
         self._connection_tenant: str | None = None  # known once the connection is read; names the failures
         self._endpoint: str | None = None
@@ -127,6 +131,8 @@ class AcumaticaToSqlOperator(BaseOperator):
             raise ValueError(f"{where}: `time_offset` is {self.time_offset!r}; give whole seconds from 0 to {MAX_TIME_OFFSET}.")
         if not _is_int_in(self.batch_size, 1, MAX_BATCH_SIZE):
             raise ValueError(f"{where}: `batch_size` is {self.batch_size!r}; give a whole number from 1 to {MAX_BATCH_SIZE}.")
+        if self.max_concurrent_requests is not None and not _is_int_in(self.max_concurrent_requests, 1, 1000):
+            raise ValueError(f"{where}: `max_concurrent_requests` is {self.max_concurrent_requests!r}; give 1 to 1000.")
         if self.mode == "incremental" and self.timestamp_field is None:
             raise ValueError(f"{where}: incremental mode needs `timestamp_field`; use mode='full' for tables without one.")
         if self.expand and self.source != "entity":
@@ -157,7 +163,7 @@ class AcumaticaToSqlOperator(BaseOperator):
     def _sync(self, context: Context) -> dict[str, Any]:
         if self.mode not in MODES:
             raise ValueError(f"{self.task_id}: `mode` rendered as {self.mode!r}; allowed: {', '.join(MODES)}.")
-        self._hook = hook = AcumaticaHook(acumatica_conn_id=self.acumatica_conn_id)
+        self._hook = hook = AcumaticaHook(self.acumatica_conn_id, max_concurrent_requests=self.max_concurrent_requests)
         self._connection_tenant = hook.tenant
         self._endpoint = f"{hook.settings.endpoint_name}/{hook.settings.endpoint_version}"
         try:
