@@ -33,6 +33,7 @@ from requests_oauthlib import OAuth2Session
 from airflow_provider_acumatica.client.errors import AcumaticaApiError, AcumaticaAuthError, AcumaticaClosedError
 from airflow_provider_acumatica.client.masking import SecretMasker
 from airflow_provider_acumatica.client.settings import AcumaticaSettings
+from airflow_provider_acumatica.client.sign_in import is_login_limit, login_retryable, seats_taken_error, sign_in_error
 from airflow_provider_acumatica.client.tokens import TokenChain, TokenStore, seed_hash
 from airflow_provider_acumatica.client.transport import RetryPolicy, Transport
 
@@ -187,22 +188,22 @@ class CookieSessions:
         self.transport.trace(f"signed in to tenant {settings.tenant} ({self.open_sessions} open sessions)")
 
     def _post_login(self, slot: SessionSlot, body: dict[str, Any]) -> None:
-        """Sign in, retrying what is transient (see _login_retryable) and waiting up to `login_limit_wait_seconds`
+        """Sign in, retrying what is transient (see login_retryable) and waiting up to `login_limit_wait_seconds`
         for a seat while the licence answers "API Login Limit", with a warning saying why at each wait."""
         settings = self.settings
         retry = RetryPolicy(1_000_000, settings.login_limit_wait_seconds, settings.backoff_seconds, cap_seconds=30.0)
         started, attempt = time.monotonic(), 0
         while True:
             try:
-                self.transport.request("POST", LOGIN_PATH, credentials=slot, json_body=body, retryable=_login_retryable)
+                self.transport.request("POST", LOGIN_PATH, credentials=slot, json_body=body, retryable=login_retryable)
                 return
             except AcumaticaApiError as error:
-                if not _is_login_limit(error.message):
-                    raise _sign_in_error(settings, error) from None
+                if not is_login_limit(error.message):
+                    raise sign_in_error(settings, error) from None
                 attempt += 1
                 delay = retry.delay(attempt, None)
                 if not retry.allows(attempt, started, delay):
-                    raise _seats_taken_error(settings, error, time.monotonic() - started) from None
+                    raise seats_taken_error(settings, error, time.monotonic() - started) from None
             self.transport.log.warning(
                 "Acumatica tenant %r: sign-in refused with \"API Login Limit\": every API-user seat of the licence is "
                 "taken (sessions of other tasks or workers, or left open by a killed process: those end after about "
@@ -276,52 +277,6 @@ class _EndingSession:
 
     def renew(self, credentials: SessionSlot) -> bool:
         raise AcumaticaAuthError("POST", LOGOUT_PATH, 401, "the session had ended already")
-
-
-CREDENTIALS_REFUSED_MARKERS = ("credentials", "password", "user name", "username", "locked", "disabled",
-                               "company", "tenant", "branch")
-"""Words of a sign-in error that blame what was sent: Acumatica refuses wrong credentials (or a tenant or branch the
-user cannot enter) with a 500 as often as with a 4xx, "Invalid credentials. Please try again."; a 500 without any of
-them is a passing server error, worth another try."""
-
-
-def _is_login_limit(message: str) -> bool:
-    return "login limit" in message.lower()
-
-
-def _credentials_refused(status: int | None, message: str) -> bool:
-    lowered = message.lower()
-    return status in (400, 401, 403) or (status is not None and any(word in lowered for word in CREDENTIALS_REFUSED_MARKERS))
-
-
-def _login_retryable(status: int | None, message: str) -> bool:
-    """Retry a sign-in that got no answer, a 429 or a 5xx, unless the answer says the credentials are refused; the
-    licence's seat limit is waited for by the caller instead (CookieSessions._post_login)."""
-    if _is_login_limit(message):
-        return False
-    return (status is None or status == 429 or status >= 500) and not _credentials_refused(status, message)
-
-
-def _sign_in_error(settings: AcumaticaSettings, error: AcumaticaApiError) -> AcumaticaAuthError:
-    """A sign-in that failed: refused credentials (permanent: check the connection) or a server that stayed in
-    error through the retries (transient: a later try may succeed)."""
-    who = f"user {settings.login!r} to tenant {settings.tenant!r}"
-    if _credentials_refused(error.status, error.message):
-        return AcumaticaAuthError(error.method, error.path, error.status, (
-            f"sign-in of {who} refused: {error.message}. Check the connection's username, password, tenant and "
-            "branch."), permanent=True)
-    return AcumaticaAuthError(error.method, error.path, error.status, (
-        f"sign-in of {who} failed through every retry: {error.message}. The instance is unreachable or in error; "
-        "the credentials were not refused."), permanent=False)
-
-
-def _seats_taken_error(settings: AcumaticaSettings, error: AcumaticaApiError, waited: float) -> AcumaticaAuthError:
-    return AcumaticaAuthError(error.method, error.path, error.status, (
-        f"no API-user seat became free for tenant {settings.tenant!r} in {waited:.0f} s (\"API Login Limit\"): "
-        "other tasks or workers hold every seat, or sessions left open by a killed process have not ended yet "
-        "(about 10 idle minutes). Raise the connection's login_limit_wait_seconds "
-        f"({settings.login_limit_wait_seconds:g}), or run fewer tasks at once against this instance."),
-        permanent=False)
 
 
 class BearerToken:

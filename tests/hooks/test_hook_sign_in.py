@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from airflow_provider_acumatica.client.auth import _login_retryable
+from airflow_provider_acumatica.client.sign_in import login_retryable
 from airflow_provider_acumatica.client.errors import AcumaticaAuthError
 from airflow_provider_acumatica.extract.slices import TimeSlice
 from airflow_provider_acumatica.extract.slicing import SliceReader
@@ -26,10 +26,10 @@ def test_a_sign_in_answered_500_is_retried(new_sandbox, acumatica_connection):
 
 
 def test_a_500_saying_the_credentials_are_invalid_is_not_retried():
-    assert _login_retryable(500, "An error has occurred. - Invalid credentials. Please try again.") is False
-    assert _login_retryable(500, "An error has occurred. - Object reference not set to an instance of an object.")
-    assert _login_retryable(None, "ConnectionError")
-    assert _login_retryable(429, "API Login Limit") is False  # waited for by the sessions, not the transport
+    assert login_retryable(500, "An error has occurred. - Invalid credentials. Please try again.") is False
+    assert login_retryable(500, "An error has occurred. - Object reference not set to an instance of an object.")
+    assert login_retryable(None, "ConnectionError")
+    assert login_retryable(429, "API Login Limit") is False  # waited for by the sessions, not the transport
 
 
 def test_wrong_password_fails_at_once_as_permanent(new_sandbox, acumatica_connection):
