@@ -5,7 +5,7 @@ schedule go to one more DAG per distinct schedule, ``acumatica_sync__<tenant>__<
 (``*/15 * * * *`` -> ``x-15_x_x_x_x``): a DAG has one timetable, and its data intervals are the
 windows its backfills reload. All DAGs of a tenant share the tenant's pool, and each load task takes
 as many of its slots as it may have requests in flight, so the licence's concurrent-request limit holds
-across them (docs/adr/0001-one-licence-per-instance.md). Each DAG has a task group per mode (``incremental``,
+across them (docs/adr/0007-one-licence-per-instance.md). Each DAG has a task group per mode (``incremental``,
 ``full``) with a ``plan`` task (reads the trigger form, no I/O) and ONE mapped load task.
 """
 
@@ -119,6 +119,22 @@ def trigger_params(tables: Sequence[TableConfig]) -> dict[str, Param]:
     }
 
 
+def tenant_dag_settings(config: BundleConfig, tenant: TenantConfig, schedule: str) -> dict[str, Any]:
+    """What every DAG of a tenant shares: a data-interval timetable on `schedule` (its intervals are what runs
+    and backfills load or publish), the config's start date, one run at a time, the tenant's owner and retries."""
+    return {
+        "schedule": CronDataIntervalTimetable(schedule, timezone=config.timezone),
+        "start_date": pendulum.datetime(*config.start_date.timetuple()[:3], tz=config.timezone),
+        "catchup": False,
+        "max_active_runs": 1,
+        "default_args": {
+            "owner": tenant.owner,
+            "retries": tenant.retries,
+            "retry_delay": datetime.timedelta(seconds=tenant.retry_delay),
+        },
+    }
+
+
 def _tables_by_schedule(tenant: TenantConfig) -> Iterable[tuple[str | None, list[TableConfig]]]:
     """(None, tables on the tenant's schedule), then (schedule, tables) for each other schedule."""
     own = [table for table in tenant.tables if table.schedule == tenant.schedule]
@@ -136,15 +152,7 @@ def _tenant_dag(
     with DAG(
         dag_id=dag_id(tenant.name, own_schedule),
         description=f"Sync Acumatica tenant {tenant.name}: {len(tables)} tables, schedule {schedule}",
-        schedule=CronDataIntervalTimetable(schedule, timezone=config.timezone),
-        start_date=pendulum.datetime(*config.start_date.timetuple()[:3], tz=config.timezone),
-        catchup=False,
-        max_active_runs=1,
-        default_args={
-            "owner": tenant.owner,
-            "retries": tenant.retries,
-            "retry_delay": datetime.timedelta(seconds=tenant.retry_delay),
-        },
+        **tenant_dag_settings(config, tenant, schedule),
         tags=["acumatica", f"tenant:{tenant.name}"],
         params=trigger_params(tables),
         doc_md=_doc(config, tenant, schedule, tables),
@@ -179,7 +187,7 @@ def _load_group(tenant: TenantConfig, mode: str, tables: list[TableConfig]) -> N
             target_schema=tenant.target_schema,
             tenant=tenant.name,
             pool=tenant.pool,
-            pool_slots=tenant.task_requests,  # a slot per request the task may have in flight: see docs/adr/0001
+            pool_slots=tenant.task_requests,  # a slot per request the task may have in flight: see docs/adr/0007
             max_concurrent_requests=tenant.task_requests,
             outlets=[tenant_alias(tenant.name)],
             post_execute=emit_table_asset,

@@ -8,7 +8,7 @@ A lease is a row (instance, holder, requests, expires_at); a holder renews it on
 lease of a killed worker lapses after LEASE_SECONDS instead of holding the licence for ever. Taking a lease holds a
 lock on the instance's row (`SELECT ... FOR UPDATE`; `BEGIN IMMEDIATE` on SQLite), so two workers never both take
 the last requests. A client that cannot get its requests within `licence_wait_seconds` fails saying so (as
-DataSync's "pool wait time"). Why a table and not Airflow pools alone: see docs/adr/0001-one-licence-per-instance.md.
+DataSync's "pool wait time"). Why a table and not Airflow pools alone: see docs/adr/0007-one-licence-per-instance.md.
 """
 
 from __future__ import annotations
