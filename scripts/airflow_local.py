@@ -44,7 +44,6 @@ def environment(sandbox_url: str, api_port: int) -> dict[str, str]:
     env = airflow_environment(sandbox_url, HOME / "warehouse.db")
     env.update({
         "AIRFLOW_HOME": str(HOME / "airflow"),
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
