@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test benchmark clean
+.PHONY: install demo test benchmark clean airflow
 
 install: $(VENV)/.installed
 
@@ -15,6 +15,10 @@ $(VENV)/.installed: pyproject.toml
 
 demo: install
 	$(BIN)/python scripts/demo.py
+
+# Airflow's UI on this machine against the sandbox (SQLite, LocalExecutor); prints the URL and login; Ctrl-C stops.
+airflow: install
+	$(BIN)/python scripts/airflow_local.py
 
 test: install
 	$(BIN)/lint-imports --no-cache

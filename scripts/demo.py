@@ -43,7 +43,7 @@ def airflow_environment(sandbox_url: str, warehouse: Path) -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(bundles),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",  # logs.txt keeps each table's lines (rows, windows, commits)
         "AIRFLOW_CONN_ACUMATICA_WAREHOUSE": json.dumps({"conn_type": "sqlite", "host": str(warehouse)}),
     }
     for dag_tenant, tenant in TENANTS.items():
@@ -157,6 +157,7 @@ def main() -> None:
         print()
         publish_payroll(environment, warehouse, url)
     print(f"\nWarehouse: {warehouse}   Airflow logs: {DEMO / 'logs.txt'}")
+    print("To browse the DAGs in Airflow's UI, trigger them with the form and see their assets: make airflow")
 
 
 if __name__ == "__main__":

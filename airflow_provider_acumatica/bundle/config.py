@@ -42,6 +42,7 @@ _TABLE_KEYS: Mapping[str, values.Check] = {
 _TENANT_SETTINGS: Mapping[str, values.Check] = {
     "warehouse_conn_id": values.text,
     "pool_slots": values.integer(1, 1000, "slots"),
+    "requests_per_task": values.integer(1, 1000, "requests"),
     "schedule": values.cron,
     "time_offset": _TABLE_KEYS["time_offset"],
     "batch_size": _TABLE_KEYS["batch_size"],
@@ -75,6 +76,7 @@ _TOP_KEYS: Mapping[str, values.Check] = dict.fromkeys(("defaults", "tenants", "t
 _BUILTIN_DEFAULTS: Mapping[str, Any] = {
     "warehouse_conn_id": "acumatica_warehouse",
     "pool_slots": 3,
+    "requests_per_task": None,
     "schedule": "0 * * * *",
     "time_offset": 300,
     "batch_size": 2000,
@@ -143,8 +145,15 @@ class TenantConfig:
     retries: int
     retry_delay: int
     target_schema: str | None = None
+    requests_per_task: int | None = None
     tables: tuple[TableConfig, ...] = field(default=())
     payroll: PayrollConfig | None = None
+
+    @property
+    def task_requests(self) -> int:
+        """Concurrent requests (and pool slots) of one load task: `requests_per_task`, at most the pool's slots;
+        by default the whole pool, so that the tenant's load tasks together never exceed its licence."""
+        return min(self.requests_per_task or self.pool_slots, self.pool_slots)
 
     @property
     def pool(self) -> str:

@@ -3,8 +3,9 @@
 One DAG per tenant, ``acumatica_sync__<tenant>``, on the tenant's schedule. Tables given their own
 schedule go to one more DAG per distinct schedule, ``acumatica_sync__<tenant>__<schedule slug>``
 (``*/15 * * * *`` -> ``x-15_x_x_x_x``): a DAG has one timetable, and its data intervals are the
-windows its backfills reload. All DAGs of a tenant share the tenant's pool, so the licence's
-concurrent-request limit holds across them. Each DAG has a task group per mode (``incremental``,
+windows its backfills reload. All DAGs of a tenant share the tenant's pool, and each load task takes
+as many of its slots as it may have requests in flight, so the licence's concurrent-request limit holds
+across them (docs/adr/0007-one-licence-per-instance.md). Each DAG has a task group per mode (``incremental``,
 ``full``) with a ``plan`` task (reads the trigger form, no I/O) and ONE mapped load task.
 """
 
@@ -186,7 +187,8 @@ def _load_group(tenant: TenantConfig, mode: str, tables: list[TableConfig]) -> N
             target_schema=tenant.target_schema,
             tenant=tenant.name,
             pool=tenant.pool,
-            pool_slots=1,
+            pool_slots=tenant.task_requests,  # a slot per request the task may have in flight: see docs/adr/0007
+            max_concurrent_requests=tenant.task_requests,
             outlets=[tenant_alias(tenant.name)],
             post_execute=emit_table_asset,
             map_index_template="{{ task.table }}",
@@ -201,7 +203,8 @@ def _doc(config: BundleConfig, tenant: TenantConfig, schedule: str, tables: list
     return (
         f"### Acumatica sync: tenant `{tenant.name}`\n\n"
         f"Connection `{tenant.acumatica_conn_id}` -> warehouse `{tenant.warehouse_conn_id}`, "
-        f"schedule `{schedule}` ({config.timezone}), pool `{tenant.pool}` ({tenant.pool_slots} slots). "
+        f"schedule `{schedule}` ({config.timezone}), pool `{tenant.pool}` ({tenant.pool_slots} slots, "
+        f"{tenant.task_requests} per load task). "
         f"Config: `{config.path}`.\n\n"
         "Trigger with a config to load some tables, reload a window (`window_start`/`window_end`; the "
         "watermark stays) or reload everything (`full_refresh`). Backfills reload their data intervals.\n\n"

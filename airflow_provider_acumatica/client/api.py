@@ -225,7 +225,7 @@ class AcumaticaClient:
         signs out all sessions at once, for the normal end of work only (see CookieSessions.sign_out_all).
         """
         try:
-            if isinstance(self.authenticator, auth.CookieSessions):
+            if isinstance(self.authenticator, (auth.CookieSessions, auth.OAuthTokens)):
                 self.authenticator.close(parallel=parallel)
         finally:
             self.transport.close()

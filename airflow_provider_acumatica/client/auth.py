@@ -33,6 +33,7 @@ from requests_oauthlib import OAuth2Session
 from airflow_provider_acumatica.client.errors import AcumaticaApiError, AcumaticaAuthError, AcumaticaClosedError
 from airflow_provider_acumatica.client.masking import SecretMasker
 from airflow_provider_acumatica.client.settings import AcumaticaSettings
+from airflow_provider_acumatica.client.sign_in import is_login_limit, login_retryable, seats_taken_error, sign_in_error
 from airflow_provider_acumatica.client.tokens import TokenChain, TokenStore, seed_hash
 from airflow_provider_acumatica.client.transport import RetryPolicy, Transport
 
@@ -177,16 +178,7 @@ class CookieSessions:
         body = {"name": settings.login, "password": settings.password, "tenant": settings.tenant}
         if settings.branch:
             body["branch"] = settings.branch
-        try:
-            self.transport.request("POST", LOGIN_PATH, credentials=slot, json_body=body, retryable=_login_retryable)
-        except AcumaticaApiError as error:
-            raise AcumaticaAuthError(
-                error.method,
-                error.path,
-                error.status,
-                f"sign-in of user {settings.login!r} to tenant {settings.tenant!r} refused: {error.message}. "
-                "Check the connection's username, password, tenant and branch.",
-            ) from None
+        self._post_login(slot, body)
         with self._changed:  # atomic with close()'s listing: either it lists this session, or we see it closed
             slot.signed_in = True
             closed = self._closed
@@ -194,6 +186,35 @@ class CookieSessions:
             self._warn_left_open([slot], [self._sign_out(slot, parallel=False)])
             raise self._closed_error()
         self.transport.trace(f"signed in to tenant {settings.tenant} ({self.open_sessions} open sessions)")
+
+    def _post_login(self, slot: SessionSlot, body: dict[str, Any]) -> None:
+        """Sign in, retrying what is transient (see login_retryable) and waiting up to `login_limit_wait_seconds`
+        for a seat while the licence answers "API Login Limit", with a warning saying why at each wait."""
+        settings = self.settings
+        retry = RetryPolicy(1_000_000, settings.login_limit_wait_seconds, settings.backoff_seconds, cap_seconds=30.0)
+        started, attempt = time.monotonic(), 0
+        while True:
+            try:
+                self.transport.request("POST", LOGIN_PATH, credentials=slot, json_body=body, retryable=login_retryable)
+                return
+            except AcumaticaApiError as error:
+                if not is_login_limit(error.message):
+                    raise sign_in_error(settings, error) from None
+                attempt += 1
+                delay = retry.delay(attempt, None)
+                if not retry.allows(attempt, started, delay):
+                    raise seats_taken_error(settings, error, time.monotonic() - started) from None
+            self.transport.log.warning(
+                "Acumatica tenant %r: sign-in refused with \"API Login Limit\": every API-user seat of the licence is "
+                "taken (sessions of other tasks or workers, or left open by a killed process: those end after about "
+                "10 idle minutes); waiting %.1f s for a seat (%.0f s waited, up to login_limit_wait_seconds=%g)",
+                settings.tenant, delay, time.monotonic() - started, settings.login_limit_wait_seconds,
+            )
+            with self._changed:  # close() (on_kill) ends the wait at once
+                if not self._closed:
+                    self._changed.wait(delay)
+                if self._closed:
+                    raise self._closed_error()
 
     def _closed_error(self) -> AcumaticaClosedError:
         return AcumaticaClosedError(f"Acumatica connection {self.settings.conn_id!r} is closed")
@@ -258,13 +279,6 @@ class _EndingSession:
         raise AcumaticaAuthError("POST", LOGOUT_PATH, 401, "the session had ended already")
 
 
-def _login_retryable(status: int | None, message: str) -> bool:
-    """Retry the licence's session limit and transient failures, never refused credentials."""
-    if "login limit" in message.lower():
-        return True
-    return status is None or status in (429, 502, 503, 504)
-
-
 class BearerToken:
     """Credentials of one request: the access token, when it expires, and whether this process got it."""
 
@@ -314,14 +328,34 @@ class OAuthTokens:
         self._chain = TokenChain()
         self._granted_here = False
         self._lock = threading.Lock()
+        self._used: BearerToken | None = None
+        """The last token a request of this process carried: the session to sign out at close."""
 
     @contextlib.contextmanager
     def lease(self) -> Iterator[BearerToken]:
         with self._lock:
             if not self._chain.access_valid():
                 self._renew_from_store(stale=None)
-            token = BearerToken(self._chain.access_token, self._chain.expires_at, self._granted_here)
+            token = self._used = BearerToken(self._chain.access_token, self._chain.expires_at, self._granted_here)
         yield token
+
+    def close(self, *, parallel: bool = False) -> None:
+        """Sign out the licence session our access token opened (a bearer `POST /entity/auth/logout`), as a cookie
+        session is: the token stays usable (another worker sharing the chain opens a new session on its next
+        request), but this run no longer holds a seat. Nothing to do if no request was sent. Like the cookie
+        sessions' close: sequential by default (on_kill), within SIGN_OUT_DEADLINE_SECONDS and without waiting for
+        the rate limiter; `parallel=True` (the normal end of work) with the full retry budget."""
+        token, self._used = self._used, None
+        if token is None:
+            return
+        route: dict[str, Any] = {} if parallel else {
+            "max_retries": 2, "wait_for_rate": False, "deadline": time.monotonic() + SIGN_OUT_DEADLINE_SECONDS}
+        try:
+            self.transport.request("POST", LOGOUT_PATH, credentials=token, decode=None, **route)
+        except AcumaticaApiError as error:
+            self.transport.log.warning(
+                "Acumatica tenant %r: the OAuth session was not signed out (%s); it ends by itself when its access "
+                "token expires, holding a licence seat until then", self.settings.tenant, error)
 
     def renew(self, credentials: BearerToken) -> bool:
         """After a 401: a newer token from the store, or a refresh. True when the refused token may just have

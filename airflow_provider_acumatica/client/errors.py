@@ -16,14 +16,27 @@ class AcumaticaConfigError(AcumaticaError, ValueError):
         super().__init__(f"Acumatica connection {conn_id!r}, field {field!r}: {problem}. {fix}")
 
 
-class AcumaticaApiError(AcumaticaError):
-    """Acumatica answered a request with an error (after any retries)."""
+PERMANENT_STATUSES = frozenset((400, 401, 403, 404, 405, 412, 422))
+"""Answers that the same request would get again however often it is retried: a bad query or record, an unknown
+entity or field, missing rights, credentials refused after a renewal."""
 
-    def __init__(self, method: str, path: str, status: int | None, message: str) -> None:
+
+class AcumaticaApiError(AcumaticaError):
+    """Acumatica answered a request with an error (after any retries).
+
+    `permanent`: retrying the work later would meet the same answer (see PERMANENT_STATUSES), so a task should fail
+    at once rather than be retried; by default judged from the status, or stated by whoever knows better (a sign-in
+    refused for its credentials whatever its status, a sign-in answered 500 for a passing reason).
+    """
+
+    def __init__(
+        self, method: str, path: str, status: int | None, message: str, *, permanent: bool | None = None
+    ) -> None:
         self.method = method
         self.path = path
         self.status = status
         self.message = message
+        self.permanent = status in PERMANENT_STATUSES if permanent is None else permanent
         status_text = f"HTTP {status}" if status is not None else "no answer"
         super().__init__(f"{method} {path} failed: {status_text}: {message}")
 

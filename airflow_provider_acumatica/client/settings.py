@@ -50,6 +50,13 @@ class AcumaticaSettings:
     max_retries: int = 8
     retry_max_seconds: float = 600.0
     backoff_seconds: float = 1.0
+    licence_concurrent_requests: int | None = None
+    """The instance licence's concurrent requests, shared through leases by every process (None: this connection's
+    max_concurrent_requests per process only)."""
+    licence_wait_seconds: float = 600.0
+    login_limit_wait_seconds: float = 660.0
+    """How long a sign-in refused with "API Login Limit" waits for a seat: sessions a killed process left open end
+    only after about 10 idle minutes."""
 
     @property
     def is_oauth(self) -> bool:
@@ -107,9 +114,13 @@ class AcumaticaSettings:
             max_retries=parser.integer("max_retries", 8, 0, 100),
             retry_max_seconds=parser.number("retry_max_seconds", 600.0, 0),
             backoff_seconds=parser.number("backoff_seconds", 1.0, 0),
+            licence_concurrent_requests=parser.integer("licence_concurrent_requests", None, 1, 1000),
+            licence_wait_seconds=parser.number("licence_wait_seconds", 600.0, 0),
+            login_limit_wait_seconds=parser.number("login_limit_wait_seconds", 660.0, 0),
         )
         parser.refuse_unknown()
         _check_credentials(settings)
+        check_licence_share(settings)
         return settings
 
 
@@ -124,6 +135,16 @@ def _instance_url(conn_id: str, host: str | None) -> str:
     if not url.startswith(("http://", "https://")):
         raise AcumaticaConfigError(conn_id, "host", f"{url!r} is not an http(s) URL", "Use https://your-instance.")
     return url
+
+
+def check_licence_share(settings: AcumaticaSettings) -> None:
+    """A connection's concurrency must fit in the licence it leases it from."""
+    licence = settings.licence_concurrent_requests
+    if licence is not None and settings.max_concurrent_requests > licence:
+        raise AcumaticaConfigError(
+            settings.conn_id, "max_concurrent_requests",
+            f"{settings.max_concurrent_requests} concurrent requests asked, but the licence allows {licence} "
+            "(licence_concurrent_requests)", "Lower max_concurrent_requests, or correct licence_concurrent_requests.")
 
 
 def _check_credentials(settings: AcumaticaSettings) -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from airflow_provider_acumatica.client.errors import AcumaticaApiError
+from airflow_provider_acumatica.client.errors import AcumaticaApiError, AcumaticaAuthError
 from airflow_provider_acumatica.client.records import RecordBatch
 from airflow_provider_acumatica.client.settings import DEFAULT_PROBE_PAGE_SIZE
 from airflow_provider_acumatica.extract.slices import TimeSlice, TimestampHistogram, from_ms, plan_slices, to_ms
@@ -213,8 +213,8 @@ class SliceReader:
         try:
             return future.result()
         except AcumaticaApiError as error:
-            if error.status is not None and error.status < 500:
-                raise
+            if isinstance(error, AcumaticaAuthError) or (error.status is not None and error.status < 500):
+                raise  # a sign-in that failed says so itself: the probe's size is not the matter
             of = f" of {self._description}" if self._description else ""
             raise AcumaticaApiError(error.method, error.path, error.status, (
                 f"{error.message}; this request{of} probes {size} timestamps at once: if the instance cannot answer "

@@ -9,8 +9,10 @@ Use it as a context manager, or call `close(parallel=True)` at the normal end of
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
+import weakref
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -18,10 +20,11 @@ from typing import Any
 from airflow.sdk.bases.hook import BaseHook
 
 from airflow_provider_acumatica.client import auth
-from airflow_provider_acumatica.client.api import AcumaticaClient, FilterArg, Names
+from airflow_provider_acumatica.client.api import AcumaticaClient, FilterArg, Names, default_token_store
+from airflow_provider_acumatica.client.licence import Lease, LicenceLeases
 from airflow_provider_acumatica.client.metadata import ODataEntitySet
 from airflow_provider_acumatica.client.records import RecordBatch
-from airflow_provider_acumatica.client.settings import AcumaticaSettings
+from airflow_provider_acumatica.client.settings import AcumaticaSettings, check_licence_share
 
 
 # A standard-library logger (Airflow routes it into the task log) so that the client's own redaction applies
@@ -40,15 +43,23 @@ class AcumaticaHook(BaseHook):
     conn_type = "acumatica"
     hook_name = "Acumatica"
 
-    def __init__(self, acumatica_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+    def __init__(
+        self, acumatica_conn_id: str = default_conn_name, *, max_concurrent_requests: int | None = None, **kwargs: Any
+    ) -> None:
+        """`max_concurrent_requests` lowers the connection's for this hook (a task's share of the licence)."""
         super().__init__(**kwargs)
         self.acumatica_conn_id = acumatica_conn_id
         connection = self.get_connection(acumatica_conn_id)
         self._settings = AcumaticaSettings.from_connection(
             acumatica_conn_id, connection.host, connection.login, connection.password, connection.extra_dejson
         )
+        if max_concurrent_requests is not None:
+            self._settings = dataclasses.replace(self._settings, max_concurrent_requests=max_concurrent_requests)
+            check_licence_share(self._settings)
         self._client: AcumaticaClient | None = None
+        self._lease: Lease | None = None
         self._client_lock = threading.Lock()
+        self._sign_out_at_exit: weakref.finalize | None = None
 
     # -- what the connection is -----------------------------------------------------------------------
     @property
@@ -74,9 +85,24 @@ class AcumaticaHook(BaseHook):
         first (a second client would hold sessions that `close()` never signs out)."""
         with self._client_lock:
             if self._client is None:
+                self._lease = self._lease_licence()
                 self._client = AcumaticaClient(self._settings, logger=_LOGGER, cipher=_airflow_fernet())
                 self._client.masker.add_listener(_mask_in_airflow)
+                # A caller who forgets close() (or `with`) would leave its sessions holding licence seats for ten
+                # minutes: they are signed out when the hook is collected or, at the latest, when the process ends
+                # normally (weakref.finalize runs at exit); close() first makes this unnecessary.
+                self._sign_out_at_exit = weakref.finalize(self, _end, self._client, self._lease)
             return self._client
+
+    def _lease_licence(self) -> Lease | None:
+        """With `licence_concurrent_requests` set, this hook's share of the instance's licence, leased in the token
+        store's database before any request (waiting up to `licence_wait_seconds`): see client.licence."""
+        settings = self._settings
+        if settings.licence_concurrent_requests is None:
+            return None
+        leases = LicenceLeases(settings.token_store or default_token_store(), _LOGGER)
+        return leases.acquire(settings.instance_url, settings.max_concurrent_requests,
+                              licence=settings.licence_concurrent_requests, wait_seconds=settings.licence_wait_seconds)
 
     # -- reads ----------------------------------------------------------------------------------------
     def iter_entity(
@@ -179,14 +205,25 @@ class AcumaticaHook(BaseHook):
         asking it to stop; sessions not signed out by then are named in a warning); called during or after a
         parallel close, it skips the sessions already signed out or being signed out, without waiting for them.
         """
-        if self._client is not None:
-            self._client.close(parallel=parallel)
+        if self._sign_out_at_exit is not None:
+            self._sign_out_at_exit.detach()
+        _end(self._client, self._lease, parallel=parallel)
 
     def __enter__(self) -> AcumaticaHook:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close(parallel=True)  # the end of a with block, never a signal handler itself
+
+
+def _end(client: AcumaticaClient | None, lease: Lease | None, *, parallel: bool = False) -> None:
+    """Sign out, then give the licence share back."""
+    try:
+        if client is not None:
+            client.close(parallel=parallel)
+    finally:
+        if lease is not None:
+            lease.release()
 
 
 def _airflow_fernet():

@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Asset, BaseHook, BaseOperator
 from sqlalchemy.engine import URL
 
+from airflow_provider_acumatica.client.errors import AcumaticaError
 from airflow_provider_acumatica.extract.plan import FULL, MODES, RunPlan, plan_run
 from airflow_provider_acumatica.extract.slices import ONE_MS, TimeSlice
 from airflow_provider_acumatica.extract.slicing import PageFetcher, SliceReader
 from airflow_provider_acumatica.extract.sources import SOURCES, TableSource
 from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
+from airflow_provider_acumatica.operators.failures import permanent_failure
 from airflow_provider_acumatica.utils.instants import floor_ms, parse_instant
 from airflow_provider_acumatica.utils.memory import older_objects_frozen, return_large_blocks_to_the_os
 from airflow_provider_acumatica.warehouse.loader import LoadResult, Warehouse
@@ -60,6 +62,8 @@ class AcumaticaToSqlOperator(BaseOperator):
     :param target_schema: warehouse schema; default the connection's.
     :param target_table: warehouse table; default snake_case of ``table``. (templated)
     :param tenant: value of the ``_tenant`` column; default the connection's tenant.
+    :param max_concurrent_requests: at most this many requests in flight (and sessions); default the connection's.
+        The bundle gives each task as many pool slots, so that a tenant's tasks together stay within its licence.
     """
 
     template_fields: Sequence[str] = ("table", "mode", "window_start", "window_end", "target_table")
@@ -85,6 +89,7 @@ class AcumaticaToSqlOperator(BaseOperator):
         target_schema: str | None = None,
         target_table: str | None = None,
         tenant: str | None = None,
+        max_concurrent_requests: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -105,7 +110,10 @@ class AcumaticaToSqlOperator(BaseOperator):
         self.target_schema = target_schema
         self.target_table = target_table
         self.tenant = tenant
+        self.max_concurrent_requests = max_concurrent_requests
         self._hook: AcumaticaHook | None = None
+        self._connection_tenant: str | None = None  # known once the connection is read; names the failures
+        self._endpoint: str | None = None
         self._check_arguments()
 
     def _check_arguments(self) -> None:
@@ -123,6 +131,8 @@ class AcumaticaToSqlOperator(BaseOperator):
             raise ValueError(f"{where}: `time_offset` is {self.time_offset!r}; give whole seconds from 0 to {MAX_TIME_OFFSET}.")
         if not _is_int_in(self.batch_size, 1, MAX_BATCH_SIZE):
             raise ValueError(f"{where}: `batch_size` is {self.batch_size!r}; give a whole number from 1 to {MAX_BATCH_SIZE}.")
+        if self.max_concurrent_requests is not None and not _is_int_in(self.max_concurrent_requests, 1, 1000):
+            raise ValueError(f"{where}: `max_concurrent_requests` is {self.max_concurrent_requests!r}; give 1 to 1000.")
         if self.mode == "incremental" and self.timestamp_field is None:
             raise ValueError(f"{where}: incremental mode needs `timestamp_field`; use mode='full' for tables without one.")
         if self.expand and self.source != "entity":
@@ -133,13 +143,29 @@ class AcumaticaToSqlOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         return_large_blocks_to_the_os()
-        with older_objects_frozen():
+        with older_objects_frozen(), self._failing_fast():
             return self._sync(context)
+
+    @contextmanager
+    def _failing_fast(self) -> Iterator[None]:
+        """An Acumatica error that a retry would meet again fails the task without retries, saying what to fix."""
+        try:
+            yield
+        except AcumaticaError as error:
+            failure = permanent_failure(
+                error, tenant=self.tenant or self._connection_tenant or self.acumatica_conn_id, table=self.table,
+                timestamp_field=self.timestamp_field, endpoint=self._endpoint or "see the connection",
+            )
+            if failure is None:
+                raise
+            raise failure from error
 
     def _sync(self, context: Context) -> dict[str, Any]:
         if self.mode not in MODES:
             raise ValueError(f"{self.task_id}: `mode` rendered as {self.mode!r}; allowed: {', '.join(MODES)}.")
-        self._hook = hook = AcumaticaHook(acumatica_conn_id=self.acumatica_conn_id)
+        self._hook = hook = AcumaticaHook(self.acumatica_conn_id, max_concurrent_requests=self.max_concurrent_requests)
+        self._connection_tenant = hook.tenant
+        self._endpoint = f"{hook.settings.endpoint_name}/{hook.settings.endpoint_version}"
         try:
             tenant = self.tenant or hook.tenant
             target = self.target_table or table_name(self.table)

@@ -25,7 +25,8 @@ tenants:
       - {name: TimeEntry, schedule: "*/15 * * * *"}
       - {name: ProjectTransaction, schedule: "*/15 * * * *", key_fields: [TranID]}
       - {name: PMTask, source: dac, mode: incremental, track_deletes: true}
-  - {name: subsidiary, acumatica_conn_id: acumatica_subsidiary, tables: [{name: Vendor, mode: full}]}
+  - {name: subsidiary, acumatica_conn_id: acumatica_subsidiary, requests_per_task: 1,
+     tables: [{name: Vendor, mode: full}]}
 """
 
 
@@ -60,7 +61,7 @@ def test_dag_settings(dags):
     assert dag.catchup is False and dag.max_active_runs == 1
     assert dag.default_args == {"owner": "data-team", "retries": 4, "retry_delay": datetime.timedelta(seconds=60)}
     assert dag.tags == {"acumatica", "tenant:company"}
-    assert "pool `acumatica_company` (5 slots)" in dag.doc_md and "acumatica://company/Project" in dag.doc_md
+    assert "pool `acumatica_company` (5 slots, 5 per load task)" in dag.doc_md and "acumatica://company/Project" in dag.doc_md
 
 
 def test_groups_each_hold_a_plan_and_one_mapped_load(dags):
@@ -74,10 +75,12 @@ def test_groups_each_hold_a_plan_and_one_mapped_load(dags):
         assert type(load).__name__ == "MappedOperator" and load.operator_class.__name__ == "AcumaticaToSqlOperator"
 
 
-def test_load_tasks_share_the_tenant_pool_one_slot_each_and_carry_the_connections(dags):
+def test_load_tasks_share_the_tenant_pool_a_slot_per_request_and_carry_the_connections(dags):
     load = dags["acumatica_sync__company__x-15_x_x_x_x"].task_dict["incremental.load"]
     partial = load.partial_kwargs
-    assert (partial["pool"], partial["pool_slots"]) == ("acumatica_company", 1)
+    assert (partial["pool"], partial["pool_slots"], partial["max_concurrent_requests"]) == ("acumatica_company", 5, 5)
+    subsidiary = dags["acumatica_sync__subsidiary"].task_dict["full.load"].partial_kwargs
+    assert (subsidiary["pool_slots"], subsidiary["max_concurrent_requests"]) == (1, 1)  # 3 tables at once, 1 each
     assert (partial["acumatica_conn_id"], partial["sql_conn_id"]) == ("acumatica_company", "wh")
     assert (partial["tenant"], partial["target_schema"]) == ("company", "erp")
     assert partial["map_index_template"] == "{{ task.table }}"

@@ -1,0 +1,34 @@
+"""Which Acumatica errors fail a sync task without retries, and what their messages tell the user to do."""
+
+from __future__ import annotations
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from airflow_provider_acumatica.client.errors import AcumaticaApiError, AcumaticaAuthError, AcumaticaConfigError
+from airflow_provider_acumatica.operators.failures import permanent_failure
+
+WHERE = {"tenant": "company", "table": "UnionLocal", "timestamp_field": "LastModifiedDateTime",
+         "endpoint": "Default/24.200.001"}
+
+
+def test_a_filter_on_a_missing_timestamp_says_to_set_timestamp_field_to_none():
+    error = AcumaticaApiError("GET", "/entity/Default/24.200.001/UnionLocal", 400,
+                              "Invalid $filter: the field LastModifiedDateTime is not found")
+    failure = permanent_failure(error, **WHERE)
+    assert isinstance(failure, AirflowFailException)
+    assert "tenant 'company', table 'UnionLocal'" in str(failure)
+    assert "None with mode full" in str(failure)
+
+
+def test_refused_credentials_after_a_renewal_and_bad_settings_fail_at_once():
+    refused = AcumaticaAuthError("GET", "/entity/Default/24.200.001/Project", 401, "still not authorized after renewing")
+    assert "credentials" in str(permanent_failure(refused, **WHERE))
+    config = AcumaticaConfigError("acumatica_company", "tenant", "missing", "Set it.")
+    assert isinstance(permanent_failure(config, **WHERE), AirflowFailException)
+
+
+def test_transient_answers_are_left_to_airflow_retries():
+    for status in (None, 429, 500, 503):
+        assert permanent_failure(AcumaticaApiError("GET", "/entity", status, "busy"), **WHERE) is None
+    sign_in_500 = AcumaticaAuthError("POST", "/entity/auth/login", 500, "An error has occurred.", permanent=False)
+    assert permanent_failure(sign_in_500, **WHERE) is None
