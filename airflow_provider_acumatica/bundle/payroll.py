@@ -85,7 +85,8 @@ def _payroll_dag(config: BundleConfig, tenant: TenantConfig, payroll: PayrollCon
             "hold": payroll.hold,
             "target_schema": tenant.target_schema,
             "pool": tenant.pool,
-            "pool_slots": 1,
+            "pool_slots": tenant.task_requests,  # a slot per request the task may have in flight: docs/adr/0007
+            "max_concurrent_requests": tenant.task_requests,
         }
         publish = AcumaticaPayrollPublishOperator(task_id="publish", dry_run=period["dry_run"], **arguments)
         if payroll.require_approval:

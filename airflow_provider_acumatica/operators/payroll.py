@@ -3,16 +3,19 @@ time entries, exactly once."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook, BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from airflow_provider_acumatica.client.errors import AcumaticaConfigError, AcumaticaError
 from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
 from airflow_provider_acumatica.operators.acumatica_to_sql import warehouse_url
-from airflow_provider_acumatica.payroll.entries import BILLABLE_CHOICES, PublishSettings
+from airflow_provider_acumatica.operators.failures import permanent_failure
+from airflow_provider_acumatica.payroll.entries import BILLABLE_CHOICES, ENTITY, PublishSettings
 from airflow_provider_acumatica.payroll.publisher import Publisher
 from airflow_provider_acumatica.payroll.push_log import Outcome, PushLog
 from airflow_provider_acumatica.payroll.report import approval_report, status_counts, summary_table
@@ -56,6 +59,7 @@ class AcumaticaPayrollPublishOperator(BaseOperator):
     :param create_source_table: create an empty source table if it does not exist.
     :param target_schema: schema of the source, the push log and the synced tables; default the connection's.
     :param lock_timeout: seconds to wait while another run publishes for the same tenant.
+    :param max_concurrent_requests: at most this many requests in flight (and sessions); default the connection's.
     """
 
     template_fields: Sequence[str] = ("source_table", "source_sql", "period_start", "period_end", "dry_run")
@@ -80,6 +84,7 @@ class AcumaticaPayrollPublishOperator(BaseOperator):
         create_source_table: bool = False,
         target_schema: str | None = None,
         lock_timeout: float = 600,
+        max_concurrent_requests: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -98,6 +103,7 @@ class AcumaticaPayrollPublishOperator(BaseOperator):
         self.create_source_table = create_source_table
         self.target_schema = target_schema
         self.lock_timeout = lock_timeout
+        self.max_concurrent_requests = max_concurrent_requests
         self._hook: AcumaticaHook | None = None
         self._check_arguments()
 
@@ -118,7 +124,11 @@ class AcumaticaPayrollPublishOperator(BaseOperator):
         dry_run = _flag(self.dry_run, "dry_run")
         period = self._period(context)
         engine = create_warehouse_engine(self.sql_url or warehouse_url(BaseHook.get_connection(self.sql_conn_id)))[0]
-        self._hook = hook = AcumaticaHook(acumatica_conn_id=self.acumatica_conn_id)
+        try:
+            self._hook = hook = AcumaticaHook(self.acumatica_conn_id, max_concurrent_requests=self.max_concurrent_requests)
+        except AcumaticaConfigError as error:
+            engine.dispose()
+            raise AirflowFailException(str(error)) from error
         tenant = self.tenant or hook.tenant
         describe = f"payroll of tenant {tenant!r}, period {period}"
         started = datetime.now(timezone.utc)
@@ -127,13 +137,14 @@ class AcumaticaPayrollPublishOperator(BaseOperator):
             settings = PublishSettings(self.billable, self.hold, hook.settings.zone)
             push_log = None if dry_run else PushLog(engine, self.target_schema, tenant)
             publisher = Publisher(hook, settings, push_log, describe=describe, logger=self.log)
-            if push_log is None:
-                outcomes = publisher.publish(activities)
-            else:
-                push_log.create()
-                with tenant_lock(engine, self.target_schema, tenant, timeout=self.lock_timeout):
-                    _log_rejections(push_log, rejections)
+            with _failing_fast(hook, tenant):
+                if push_log is None:
                     outcomes = publisher.publish(activities)
+                else:
+                    push_log.create()
+                    with tenant_lock(engine, self.target_schema, tenant, timeout=self.lock_timeout):
+                        _log_rejections(push_log, rejections)
+                        outcomes = publisher.publish(activities)
         finally:
             hook.close(parallel=True)  # the normal end of work; on_kill closes sequentially
             self._hook = None
@@ -192,6 +203,20 @@ class AcumaticaPayrollPublishOperator(BaseOperator):
         """Sign out now: an Acumatica session left open holds a licence slot for about ten minutes."""
         if self._hook is not None:
             self._hook.close()
+
+
+@contextmanager
+def _failing_fast(hook: AcumaticaHook, tenant: str) -> Iterator[None]:
+    """An Acumatica error a retry would meet again (a refused sign-in, an endpoint without TimeEntry) fails the task
+    without retries, saying what to fix; entries' own errors never get here (they are outcomes)."""
+    try:
+        yield
+    except AcumaticaError as error:
+        endpoint = f"{hook.settings.endpoint_name}/{hook.settings.endpoint_version}"
+        failure = permanent_failure(error, tenant=tenant, table=ENTITY, timestamp_field=None, endpoint=endpoint)
+        if failure is None:
+            raise
+        raise failure from error
 
 
 def _log_rejections(push_log: PushLog, rejections: list[Rejection]) -> None:

@@ -388,3 +388,14 @@ def test_entries_acumatica_keeps_failing_are_failed_and_the_run_can_be_retried(n
     assert sum(len(found) for found in entries_of(sandbox, ["MC-00001", "MC-00002"]).values()) == 1
     assert publish(conn_id, sqlite_warehouse)["pushed"] == 1  # the retry sends only the failed one
     assert [len(found) for found in entries_of(sandbox, ["MC-00001", "MC-00002"]).values()] == [1, 1]
+
+
+def test_a_refused_sign_in_fails_at_once_naming_the_tenant_and_the_fix(new_sandbox, acumatica_connection,
+                                                                       sqlite_warehouse):
+    sandbox = new_sandbox(rows=20)
+    conn_id = acumatica_connection(sandbox, password="wrong")
+    crew = crew_of(sandbox)
+    write_activities(sqlite_warehouse, [activity(crew, 1)])
+    with pytest.raises(AirflowFailException, match=r"tenant 'Company', table 'TimeEntry'.*not retried.*credentials"):
+        publish(conn_id, sqlite_warehouse)
+    assert entries_of(sandbox, ["MC-00001"])["MC-00001"] == []
