@@ -25,6 +25,7 @@ from airflow_provider_acumatica.sandbox.rest import EntityApi
 from airflow_provider_acumatica.sandbox.sessions import SESSION_COOKIE, SessionManager
 from airflow_provider_acumatica.sandbox.settings import ENDPOINT_NAME, ENDPOINT_VERSIONS, SandboxSettings
 from airflow_provider_acumatica.sandbox.store import Store
+from airflow_provider_acumatica.sandbox.swagger import swagger_document
 from airflow_provider_acumatica.sandbox.throttle import Throttle
 from airflow_provider_acumatica.sandbox.writes import Writer
 
@@ -163,6 +164,8 @@ class SandboxApp:
             raise ApiError(404, f"The endpoint {endpoint}/{version} is not found; endpoints: "
                                 f"{ENDPOINT_NAME} {', '.join(ENDPOINT_VERSIONS)}")
         tenant = self.tenant_of(headers)
+        if entity == "swagger.json" and rest is None and method == "GET":
+            return json_response(swagger_document(endpoint, version))
         base = f"/entity/{endpoint}/{version}"
         locator = [part for part in (rest or "").split("/") if part]
         api = self.entities
