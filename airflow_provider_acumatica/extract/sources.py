@@ -53,8 +53,8 @@ class TableSource:
         """Field -> field type (client.schema) of a REST entity's fields, from the endpoint's swagger.json."""
         self.tracks_deletions = False
         """Whether Acumatica itself reports this table's deletions (a tracked DAC's px.GetDeletedRecords())."""
-        self._dates: list[str] = []
-        self._durations: list[str] = []
+        self.date_fields: list[str] = []
+        self.duration_fields: list[str] = []
         self._warned_dates = False
         if kind != ENTITY:
             self._adopt_metadata()
@@ -72,9 +72,9 @@ class TableSource:
             return
         self.field_types = {field: kind for field, kind in fields.items() if field != self._timestamp_field}
         self.declared_types = {field: EDM_TYPES[kind] for field, kind in self.field_types.items()}
-        self._dates = [field for field, kind in self.field_types.items() if kind == DATE]
-        self._durations = [field for field, kind in self.field_types.items() if kind == DURATION]
-        self.declared_types.update({field + MINUTES_SUFFIX: "Edm.Int64" for field in self._durations})
+        self.date_fields = [field for field, kind in self.field_types.items() if kind == DATE]
+        self.duration_fields = [field for field, kind in self.field_types.items() if kind == DURATION]
+        self.declared_types.update({field + MINUTES_SUFFIX: "Edm.Int64" for field in self.duration_fields})
 
     def _adopt_metadata(self) -> None:
         """Column types, and the key when none is configured, from the OData `$metadata`."""
@@ -167,18 +167,22 @@ class TableSource:
         copied."""
         skipped = (*_ANSWER_FIELDS, self._timestamp_field)
         columns = {name: values for name, values in batch.fields.items() if name not in skipped}
-        for field in self._dates:
+        for field in self.date_fields:
             if field in columns:
                 columns[field] = self._converted(batch, field, self._dates_of)
-        for field in self._durations:
+        for field in self.duration_fields:
             if field in columns:
-                columns[field + MINUTES_SUFFIX] = self._converted(batch, field, _minutes)
+                columns[field + MINUTES_SUFFIX] = self._converted(batch, field, minutes_of)
         ids = batch.column("id")
         if "NoteID" in batch.fields:
             ids = [rest_id or note_id for rest_id, note_id in zip(ids, batch.fields["NoteID"])]
         columns["_acumatica_id"] = ids
         columns["_last_modified"] = self.timestamps(batch)
         return columns
+
+    def local_date(self, instant: datetime) -> Any:
+        """The calendar date Acumatica shows for a date field's stored instant (to migrate stored values)."""
+        return self._dates_of([instant])[0]
 
     def _dates_of(self, values: Sequence[Any]) -> list[Any]:
         zone = self._hook.settings.zone
@@ -205,7 +209,7 @@ class TableSource:
             ) from None
 
 
-def _minutes(values: Sequence[Any]) -> list[int | None]:
+def minutes_of(values: Sequence[Any]) -> list[int | None]:
     """Minutes of each time span, each distinct value parsed once."""
     minutes: dict[Any, int | None] = {}
     return [minutes[value] if value in minutes else minutes.setdefault(value, parse_duration(value))

@@ -18,10 +18,12 @@ from sqlalchemy.engine import URL
 from airflow_provider_acumatica.extract.plan import FULL, MODES, RunPlan, plan_run
 from airflow_provider_acumatica.extract.slices import ONE_MS, TimeSlice
 from airflow_provider_acumatica.extract.slicing import PageFetcher, SliceReader
-from airflow_provider_acumatica.extract.sources import SOURCES, TableSource
+from airflow_provider_acumatica.client.schema import parse_duration
+from airflow_provider_acumatica.extract.sources import MINUTES_SUFFIX, SOURCES, TableSource
 from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
 from airflow_provider_acumatica.utils.memory import older_objects_frozen, return_large_blocks_to_the_os
 from airflow_provider_acumatica.warehouse.loader import LoadResult, Warehouse
+from airflow_provider_acumatica.warehouse.migration import MigrationPlan, migrate_table
 from airflow_provider_acumatica.warehouse.schema import table_name
 from airflow_provider_acumatica.warehouse.state import SyncState
 from airflow_provider_acumatica.warehouse.writer import load_in_writer_process
@@ -160,6 +162,7 @@ class AcumaticaToSqlOperator(BaseOperator):
                     hook, table=self.table, kind=self.source, timestamp_field=self.timestamp_field,
                     key_fields=self.key_fields, expand=self.expand, describe=describe,
                 )
+                migrate_table(warehouse, target, _migration_plan(source, self.timestamp_field))
                 result, highest = self._load(warehouse, source, plan, tenant=tenant, target=target, started=started)
                 if self.track_deletes and not source.tracks_deletions:
                     result = self._reconcile_keys(warehouse, source, result, tenant=tenant, target=target)
@@ -300,6 +303,16 @@ def _summary(
         "watermark": _iso(result.state.watermark),
         "newest_loaded": _iso(highest),
     }
+
+
+def _migration_plan(source: TableSource, timestamp_field: str | None) -> MigrationPlan:
+    """How a table of an earlier layout becomes this source's: date fields stored as date-times become dates (in
+    this tenant's profile time zone), durations gain their minutes, the timestamp is kept as `_last_modified` only."""
+    return MigrationPlan(
+        retype={field: ("Edm.Date", source.local_date) for field in source.date_fields},
+        derive={field + MINUTES_SUFFIX: (field, "Edm.Int64", parse_duration) for field in source.duration_fields},
+        drop=[timestamp_field] if timestamp_field else [],
+    )
 
 
 def warehouse_url(connection: Any) -> str | URL:
