@@ -21,6 +21,7 @@ from airflow_provider_acumatica.extract.slicing import PageFetcher, SliceReader
 from airflow_provider_acumatica.client.schema import parse_duration
 from airflow_provider_acumatica.extract.sources import MINUTES_SUFFIX, SOURCES, TableSource
 from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
+from airflow_provider_acumatica.operators.lineage import SyncLineage, operator_lineage, sync_lineage
 from airflow_provider_acumatica.utils.memory import older_objects_frozen, return_large_blocks_to_the_os
 from airflow_provider_acumatica.warehouse.loader import LoadResult, Warehouse
 from airflow_provider_acumatica.warehouse.migration import MigrationPlan, migrate_table
@@ -108,6 +109,7 @@ class AcumaticaToSqlOperator(BaseOperator):
         self.target_table = target_table
         self.tenant = tenant
         self._hook: AcumaticaHook | None = None
+        self._lineage: SyncLineage | None = None
         self._check_arguments()
 
     def _check_arguments(self) -> None:
@@ -166,6 +168,8 @@ class AcumaticaToSqlOperator(BaseOperator):
                 result, highest = self._load(warehouse, source, plan, tenant=tenant, target=target, started=started)
                 if self.track_deletes and not source.tracks_deletions:
                     result = self._reconcile_keys(warehouse, source, result, tenant=tenant, target=target)
+                self._lineage = self._read_lineage(hook, source, warehouse, tenant=tenant, target=target,
+                                                   rows=result.rows)
         finally:
             hook.close(parallel=True)  # not a signal handler: on_kill, which is, closes sequentially
             self._hook = None
@@ -255,6 +259,26 @@ class AcumaticaToSqlOperator(BaseOperator):
         for outlet in self.outlets or []:
             if isinstance(outlet, Asset):  # an alias names its assets itself (see bundle.assets)
                 context["outlet_events"][outlet].extra = extra
+
+    def _read_lineage(self, hook: AcumaticaHook, source: TableSource, warehouse: Warehouse, *, tenant: str,
+                      target: str, rows: int) -> SyncLineage | None:
+        """What `get_openlineage_facets_on_complete` reports; a failure to read it is logged, never fails the run."""
+        settings = hook.settings
+        endpoint = f"{settings.endpoint_name}.{settings.endpoint_version}" if self.source == "entity" else self.source
+        try:
+            return sync_lineage(
+                instance_url=settings.instance_url, endpoint=endpoint, tenant=tenant, table=self.table,
+                input_fields=source.field_types or source.declared_types, engine=warehouse.engine,
+                schema=self.target_schema, target=target, rows=rows,
+            )
+        except Exception as error:  # noqa: BLE001 - lineage is an extra: the data landed, say so and go on
+            self.log.warning("%s: no lineage for this run: %s", source.describe, error)
+            return None
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the Acumatica table in, the warehouse table out, with their schemas and the rows this run
+        wrote (see operators.lineage). Reported when apache-airflow-providers-openlineage is installed."""
+        return operator_lineage(self._lineage)
 
     def on_kill(self) -> None:
         """Sign out now: an Acumatica session left open holds a licence slot for about ten minutes."""

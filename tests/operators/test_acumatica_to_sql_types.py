@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy
 from test_acumatica_to_sql import TENANT, sync, warehouse, warehouse_rows  # noqa: F401 - warehouse is a fixture
 
+from airflow_provider_acumatica.operators.acumatica_to_sql import AcumaticaToSqlOperator
 
 
 def _columns(warehouse, table):
@@ -79,3 +80,26 @@ def test_without_swagger_json_types_are_inferred_and_the_reason_logged(
     assert "column types are inferred from values" in caplog.text
     assert isinstance(_columns(target, "project")["start_date"], sqlalchemy.DateTime)  # a date-time, as inferred
     assert len(warehouse_rows(target, "project")) == len(sandbox.control.truth(TENANT, "Project")["records"])
+
+
+def test_a_sync_run_reports_its_lineage_facets(new_sandbox, acumatica_connection, warehouse):
+    pytest.importorskip("airflow.providers.openlineage")
+    sandbox = new_sandbox(rows=40, seed=37, tenants=(TENANT,))
+    conn_id = acumatica_connection(sandbox)
+    url, schema = warehouse
+    operator = AcumaticaToSqlOperator(task_id="sync_project", table="Project", acumatica_conn_id=conn_id,
+                                      sql_url=url, target_schema=schema)
+    summary = operator.execute(context={})
+    lineage = operator.get_openlineage_facets_on_complete(task_instance=None)
+
+    [source], [target] = lineage.inputs, lineage.outputs
+    assert (source.namespace, source.name) == (f"acumatica://{sandbox.url.split('://')[1]}",
+                                               f"{TENANT}.Default.24.200.001.Project")
+    assert {f.name: f.type for f in source.facets["schema"].fields}["StartDate"] == "date"
+    if schema is None:
+        assert target.namespace == f"sqlite://{url.split(':///')[1]}" and target.name == "project"
+    else:
+        assert target.namespace.startswith("postgresql://127.0.0.1:5432") and target.name == f"test.{schema}.project"
+    columns = {f.name for f in target.facets["schema"].fields}
+    assert {"_tenant", "_acumatica_id", "_synced_at", "start_date", "project_id"} <= columns
+    assert target.outputFacets["outputStatistics"].rowCount == summary["rows"] > 0
