@@ -38,7 +38,8 @@ def sync_lineage(*, instance_url: str, endpoint: str, tenant: str, table: str, i
     if url.get_backend_name() == "sqlite":
         namespace, name = f"sqlite://{url.database}", target if schema is None else f"{schema}.{target}"
     else:
-        namespace = f"{url.get_backend_name()}://{url.host or 'localhost'}:{url.port or 5432}"
+        backend = "postgres" if url.get_backend_name() == "postgresql" else url.get_backend_name()
+        namespace = f"{backend}://{url.host or 'localhost'}:{url.port or 5432}"
         name = f"{url.database}.{schema or 'public'}.{target}"
     return SyncLineage(
         input_namespace=f"acumatica://{urlsplit(instance_url).netloc or instance_url}",

@@ -102,6 +102,14 @@ class DecimalText(UserDefinedType):
         return lambda value: None if value is None else to_decimal(value)
 
 
+def read_exact_decimals(engine: Any) -> Any:
+    """Make a SQLite engine reflect ``DECIMAL_TEXT`` columns as ``DecimalText`` (values read as Decimals, not text);
+    returns the engine. Other engines are left as they are. For anyone reading the warehouse with SQLAlchemy."""
+    if engine.dialect.name == "sqlite":
+        engine.dialect.ischema_names = {**engine.dialect.ischema_names, DecimalText.SQL_NAME: DecimalText}
+    return engine
+
+
 def decimal_text(value: Decimal) -> str:
     """A Decimal's plain text, never in exponent form: ``Decimal("1E-7")`` -> ``0.0000001``."""
     return format(value, "f")

@@ -39,7 +39,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.schema import AddConstraint
 
 from airflow_provider_acumatica.warehouse import statements
-from airflow_provider_acumatica.warehouse.columns import DecimalText, Kind, decimal_text, kind_of_sql_type
+from airflow_provider_acumatica.warehouse.columns import Kind, decimal_text, kind_of_sql_type, read_exact_decimals
 from airflow_provider_acumatica.warehouse.schema import LAST_MODIFIED, STAGED_ORDER, TENANT
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def create_warehouse_engine(target: str | URL | Engine) -> tuple[Engine, bool]:
         raise ValueError(f"SQLite warehouse {url!r}: give a database file; an in-memory database cannot be shared")
     connect_args = {} if "timeout" in url.query else {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
     engine = create_engine(url, connect_args=connect_args)
-    engine.dialect.ischema_names = {**engine.dialect.ischema_names, DecimalText.SQL_NAME: DecimalText}  # reflection
+    read_exact_decimals(engine)
     event.listen(engine, "connect", _configure_sqlite_connection)
     event.listen(engine, "begin", _begin_sqlite_transaction)
     return engine, True

@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Column, Connection, MetaData, Table, bindparam, case, column, func, inspect, select, update
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.ddl import ExecutableDDLElement
 
 from airflow_provider_acumatica.warehouse import statements
 from airflow_provider_acumatica.warehouse.columns import (
@@ -119,8 +117,8 @@ def _migrate(connection: Connection, warehouse: Any, table: str, plan: Migration
         return result
     for name, kind, convert in changes["retype"]:
         _fill(connection, reflected, f"{name}{MIGRATING_SUFFIX}", kind, reflected.c[name], convert)
-        connection.execute(DropColumn(reflected, name))
-        connection.execute(RenameColumn(reflected, f"{name}{MIGRATING_SUFFIX}", name))
+        connection.execute(statements.DropColumn(reflected, name))
+        connection.execute(statements.RenameColumn(reflected, f"{name}{MIGRATING_SUFFIX}", name))
         reflected = _reflect(connection, warehouse, table)
         result.retyped.append(name)
     for name, source, kind, convert in changes["derive"]:
@@ -128,7 +126,7 @@ def _migrate(connection: Connection, warehouse: Any, table: str, plan: Migration
         reflected = _reflect(connection, warehouse, table)
         result.derived.append(name)
     for name in changes["drop"]:
-        connection.execute(DropColumn(reflected, name))
+        connection.execute(statements.DropColumn(reflected, name))
         result.dropped.append(name)
     return result
 
@@ -158,33 +156,3 @@ def _canonical(stored: Any, kind: Kind) -> Any:
         moment = datetime.fromisoformat(stored) if isinstance(stored, str) else stored
         return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
     return stored if kind is Kind.OTHER else CONVERTERS[kind](stored)
-
-
-class DropColumn(ExecutableDDLElement):
-    """``ALTER TABLE ... DROP COLUMN`` (SQLite 3.35 and later, PostgreSQL)."""
-
-    def __init__(self, table: Table, name: str) -> None:
-        self.table = table
-        self.name = name
-
-
-class RenameColumn(ExecutableDDLElement):
-    """``ALTER TABLE ... RENAME COLUMN``."""
-
-    def __init__(self, table: Table, old: str, new: str) -> None:
-        self.table = table
-        self.old = old
-        self.new = new
-
-
-@compiles(DropColumn)
-def _compile_drop(element: DropColumn, compiler: Any, **_kw: Any) -> str:
-    preparer = compiler.preparer
-    return f"ALTER TABLE {preparer.format_table(element.table)} DROP COLUMN {preparer.quote(element.name)}"
-
-
-@compiles(RenameColumn)
-def _compile_rename(element: RenameColumn, compiler: Any, **_kw: Any) -> str:
-    preparer = compiler.preparer
-    return (f"ALTER TABLE {preparer.format_table(element.table)} RENAME COLUMN {preparer.quote(element.old)} "
-            f"TO {preparer.quote(element.new)}")

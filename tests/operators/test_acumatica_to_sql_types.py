@@ -99,7 +99,7 @@ def test_a_sync_run_reports_its_lineage_facets(new_sandbox, acumatica_connection
     if schema is None:
         assert target.namespace == f"sqlite://{url.split(':///')[1]}" and target.name == "project"
     else:
-        assert target.namespace.startswith("postgresql://127.0.0.1:5432") and target.name == f"test.{schema}.project"
+        assert target.namespace == "postgres://127.0.0.1:5432" and target.name == f"test.{schema}.project"
     columns = {f.name for f in target.facets["schema"].fields}
     assert {"_tenant", "_acumatica_id", "_synced_at", "start_date", "project_id"} <= columns
     assert target.outputFacets["outputStatistics"].rowCount == summary["rows"] > 0
