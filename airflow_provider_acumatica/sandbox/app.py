@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import time
 from http.cookies import CookieError, SimpleCookie
-from urllib.parse import parse_qsl
 
 import msgspec
 
@@ -16,6 +15,7 @@ from airflow_provider_acumatica.sandbox.data import SandboxData
 from airflow_provider_acumatica.sandbox.entity_json import RendererPool
 from airflow_provider_acumatica.sandbox.errors import ApiError
 from airflow_provider_acumatica.sandbox.faults import FaultBook
+from airflow_provider_acumatica.sandbox.files import Attachments
 from airflow_provider_acumatica.sandbox.identity import IdentityServer
 from airflow_provider_acumatica.sandbox.odata import ODataApi, is_odata
 from airflow_provider_acumatica.sandbox.queries import QueryEngine
@@ -44,8 +44,9 @@ class SandboxApp:
         self.codec = ValueCodec(settings.zone, settings.naive_datetimes)
         self.writer = Writer(self.store, self.codec, settings.seed)
         self.queries = QueryEngine(self.store, self.codec)
+        self.attachments = Attachments(lambda tenant, entity, record_id: self.entities.table(tenant, entity).get(record_id))
         self.entities = EntityApi(
-            self.store, self.writer, self.queries, RendererPool(self.codec), settings.max_page_size
+            self.store, self.writer, self.queries, RendererPool(self.codec), settings.max_page_size, self.attachments
         )
         self.sessions = SessionManager(settings, self.counters)
         self.throttle = Throttle(settings.requests_per_minute, settings.max_concurrent, self.counters)
@@ -57,7 +58,7 @@ class SandboxApp:
         """Answer one Acumatica request, faults and throttling included; faults match `target` (the decoded
         path and query) when given, else the path."""
         self.counters.add("requests")
-        fired = self.faults.take(target or path, path in _LOGIN_PATHS)
+        fired = self.faults.take(method, target or path, path in _LOGIN_PATHS)
         if any(fault.kind == "ignore_skip" for fault in fired):
             params = {name: value for name, value in params.items() if name != "$skip"}
         try:
@@ -68,6 +69,7 @@ class SandboxApp:
             polls = max((fault.polls for fault in fired if fault.kind == "long_running"), default=None)
             return self._faulted(fired, lambda: self._route(method, path, params, headers, body, polls))
         finally:
+            self.sessions.end_request()
             self.throttle.leave()
 
     def _faulted(self, fired, answer) -> Response:
@@ -78,19 +80,16 @@ class SandboxApp:
                 self.apply_mutation(fault.mutation)
             elif fault.kind == "slow":
                 self.faults.hold(fault.delay_ms)
-        kinds = {fault.kind for fault in fired}
-        if "drop" in kinds:
-            return Response(0, drop=True)
-        if "503" in kinds:
-            return Response(503, b"<html><body><h1>Service Unavailable</h1></body></html>", "text/html")
-        if "500" in kinds:
-            return error_response(ApiError(500, "Object reference not set to an instance of an object."))
+        kinds = {fault.kind for fault in fired if fault.phase == "before"}
+        failed = _failure(kinds)
+        if failed is not None:
+            return failed
         if "login_limit" in kinds:
             self.counters.add("login_limit_refusals")
             return error_response(ApiError(429, "API Login Limit"))
         response = answer()
         response.truncate = "truncate" in kinds
-        return response
+        return _failure({fault.kind for fault in fired if fault.phase == "after"}) or response
 
     def apply_mutation(self, mutation: dict) -> list[str]:
         """A control-API style mutation {tenant, entity, op, random: N | records | ids}."""
@@ -104,10 +103,10 @@ class SandboxApp:
             if path == "/entity/auth/login" and method == "POST":
                 return self._login(body)
             if path == "/entity/auth/logout" and method == "POST":
-                self.sessions.logout(_cookie(headers, SESSION_COOKIE), self.store.clock.now())
+                self.sessions.logout(self._session_key(headers), self.store.clock.now())
                 return empty(204, [("Set-Cookie", f"{SESSION_COOKIE}=; expires=Thu, 01 Jan 1970 00:00:00 GMT; path=/")])
             if path.startswith("/identity/"):
-                return self._identity(method, path, params, headers, body)
+                return self.identity.route(method, path, params, headers, body, self.store.clock.now(), _base_url(headers))
             if is_odata(path):
                 return self.odata.route(method, path, params, headers, _base_url(headers))
             match = _ENTITY_PATH.match(path)
@@ -131,12 +130,21 @@ class SandboxApp:
                            ("Set-Cookie", "UserBranch=1; path=/"),
                            ("Set-Cookie", f"CompanyID={tenant}; path=/")])
 
+    def _session_key(self, headers) -> str | None:
+        """The licence session a sign-out closes: the bearer token's, else the cookie's."""
+        token = _bearer(headers)
+        if token is not None:
+            seat = self.identity.seat_of(token, self.store.clock.now())
+            return None if seat is None else seat.key
+        return _cookie(headers, SESSION_COOKIE)
+
     def tenant_of(self, headers, url_tenant: str | None = None, basic=None) -> str:
         """The signed-in tenant of a request (cookie, bearer, or — for OData — Basic); ApiError(401) if none."""
         now = self.store.clock.now()
-        authorization = headers.get("Authorization", "")
-        if authorization.lower().startswith("bearer "):
-            tenant = self.identity.tenant_of(authorization[7:].strip(), now)
+        authorization, token = headers.get("Authorization", ""), _bearer(headers)
+        if token is not None:
+            seat = self.identity.seat_of(token, now)
+            tenant = None if seat is None else self.sessions.use_bearer(seat, now)
         elif authorization.lower().startswith("basic ") and basic is not None:
             tenant = basic(authorization[6:].strip(), url_tenant)
         else:
@@ -144,19 +152,6 @@ class SandboxApp:
         if tenant is None:
             raise ApiError(401, "You are not logged in.")
         return tenant
-
-    def _identity(self, method: str, path: str, params: dict, headers, body: bytes) -> Response:
-        now = self.store.clock.now()
-        if path == "/identity/.well-known/openid-configuration" and method == "GET":
-            return json_response(self.identity.discovery(_base_url(headers)))
-        if path == "/identity/connect/authorize" and method in ("GET", "POST"):
-            form = {**params, **dict(parse_qsl(body.decode("utf-8", "replace")))}
-            return empty(302, [("Location", self.identity.authorize(form, now))])
-        if path == "/identity/connect/token" and method == "POST":
-            form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-            answer = self.identity.token(form, headers.get("Authorization", ""), now)
-            return json_response(answer, headers=[("Cache-Control", "no-store")])
-        raise ApiError(404, f"The identity resource {method} {path} is not found.")
 
     def _entity(self, method: str, match, params: dict, headers, body: bytes, polls: int | None) -> Response:
         endpoint, version, entity, rest = match.groups()
@@ -172,6 +167,9 @@ class SandboxApp:
         if method == "GET" and len(locator) == 3 and locator[1] == "status":  # a long-running action's status
             done = api.action_done(tenant, entity, locator[0], locator[2])
             return empty(204) if done else empty(202, [("Location", match.group(0))])
+        attached = self.attachments.route(method, tenant, base, entity, locator, headers, body)
+        if attached is not None:
+            return attached
         if method == "GET":
             return raw_json(api.get(tenant, base, entity, locator, params) if locator else api.list(tenant, base, entity, params))
         if method == "PUT" and not locator:
@@ -188,6 +186,17 @@ class SandboxApp:
         raise ApiError(405, f"{method} is not allowed on {match.group(0)}", message="The requested resource does not support this method.")
 
 
+def _failure(kinds: set[str]) -> Response | None:
+    """The answer of a fault that fails the request (a dropped connection, a 503 or a 500), if one fired."""
+    if "drop" in kinds:
+        return Response(0, drop=True)
+    if "503" in kinds:
+        return Response(503, b"<html><body><h1>Service Unavailable</h1></body></html>", "text/html")
+    if "500" in kinds:
+        return error_response(ApiError(500, "Object reference not set to an instance of an object."))
+    return None
+
+
 def _base_url(headers) -> str:
     return f"http://{headers.get('Host', 'localhost')}"
 
@@ -199,6 +208,12 @@ def _json(body: bytes):
         return msgspec.json.decode(body)
     except msgspec.DecodeError as error:
         raise ApiError(400, f"The request body is not valid JSON: {error}") from None
+
+
+def _bearer(headers) -> str | None:
+    """The access token of an `Authorization: Bearer` header, if any."""
+    authorization = headers.get("Authorization", "")
+    return authorization[7:].strip() if authorization.lower().startswith("bearer ") else None
 
 
 def _cookie(headers, name: str) -> str | None:

@@ -138,6 +138,17 @@ LARGE_ENTITIES = ("TimeEntry", "ProjectTransaction")
 
 
 @dataclass(frozen=True)
+class Navigation:
+    """A DAC's navigation property: the records of `target` whose `pairs` fields (ours, theirs) are equal;
+    a collection or a single record."""
+
+    name: str
+    target: str
+    pairs: tuple[tuple[str, str], ...]
+    collection: bool
+
+
+@dataclass(frozen=True)
 class DacView:
     """An OData v4 DAC over a REST entity's table: (DAC field, Edm type, source) where source is a column
     name, "_rid", or "ref:{Entity}" (the `_rid` of the record of that entity whose keys equal ours)."""
@@ -147,6 +158,17 @@ class DacView:
     fields: tuple[tuple[str, str, str], ...]
     keys: tuple[str, ...]
     tracked: bool = False
+    navigations: tuple[Navigation, ...] = ()
+
+    @property
+    def namespace(self) -> str:
+        """The DAC's .NET namespace, e.g. PX.Objects.PM for PMProject."""
+        return f"PX.Objects.{self.name[:2]}"
+
+    @property
+    def qualified_name(self) -> str:
+        """The fully qualified entity set name Acumatica also accepts, e.g. PX_Objects_PM_PMProject."""
+        return f"{self.namespace.replace('.', '_')}_{self.name}"
 
 
 DACS: dict[str, DacView] = {
@@ -168,6 +190,7 @@ DACS: dict[str, DacView] = {
                 ("LastModifiedDateTime", "Edm.DateTimeOffset", TIMESTAMP),
             ),
             ("ContractID",),
+            navigations=(Navigation("Tasks", "PMTask", (("ContractID", "ProjectID"),), collection=True),),
         ),
         DacView(
             "PMTask",
@@ -183,6 +206,7 @@ DACS: dict[str, DacView] = {
             ),
             ("ProjectID", "TaskID"),
             tracked=True,
+            navigations=(Navigation("Project", "PMProject", (("ProjectID", "ContractID"),), collection=False),),
         ),
         DacView(
             "EPEmployee",

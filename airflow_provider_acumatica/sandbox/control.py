@@ -44,6 +44,9 @@ def _route(app: SandboxApp, method: str, path: str, payload) -> Response:
     if path == "/_sandbox/clock" and method == "POST":
         return json_response({"now": _iso(_move_clock(app, payload))})
     if path == "/_sandbox/faults" and method == "POST":
+        if isinstance(payload, dict) and payload.get("kind") == "mutate" and isinstance(payload.get("mutation"), dict):
+            mutation = payload["mutation"]  # checked now: a bad one would fail the client request it fires on
+            _planned(app, str(mutation.get("tenant")), str(mutation.get("entity")), str(mutation.get("op")), mutation)
         return json_response({"id": app.faults.add(payload)})
     if path == "/_sandbox/faults/held" and method == "POST":
         count = number_field(payload, "count", 1, int, "control API")
@@ -92,36 +95,73 @@ def _table(app: SandboxApp, tenant: str, entity: str):
 
 def mutate(app: SandboxApp, tenant: str, entity: str, op: str, payload: dict) -> list[str]:
     """insert/update/delete by explicit records or ids, or {"random": N} (optionally with one shared "timestamp")."""
+    return _planned(app, tenant, entity, op, payload)()
+
+
+def _planned(app: SandboxApp, tenant: str, entity: str, op: str, payload: dict):
+    """The mutation as a function that carries it out, once its shape is checked (400 naming the field)."""
     table = _table(app, tenant, entity)
+    if op not in ("insert", "update", "delete"):
+        raise ApiError(400, f"control API: unknown operation {op!r}; use insert, update or delete")
+    where = f"control API: {op} {entity}"
+    if not isinstance(payload, dict):
+        raise ApiError(400, f"{where}: the body must be a JSON object, got {type(payload).__name__}")
     writer = app.writer
-    stamp = app.codec.parse_datetime(payload["timestamp"]) if payload.get("timestamp") else None
+    stamp = _timestamp(app, payload, where)
     if "random" in payload:
-        count = int(payload["random"])
-        if op == "insert":
-            return writer.random_insert(table, count, stamp)
-        if op == "update":
-            return writer.random_update(table, count, stamp)
-        if op == "delete":
-            return writer.random_delete(table, count)
+        count = payload["random"]
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ApiError(400, f"{where}: `random` must be a whole number >= 0, got {count!r}")
+        write = {"insert": writer.random_insert, "update": writer.random_update}.get(op)
+        return (lambda: write(table, count, stamp)) if write else (lambda: writer.random_delete(table, count))
     if op == "delete":
-        ids = [str(row_id) for row_id in payload.get("ids", [])]
-        missing = [row_id for row_id in ids if table.get(row_id) is None]
-        if missing:
-            raise ApiError(404, f"control API: {entity} in {table.tenant} has no record(s) {missing}")
-        return [writer.delete(table, row_id)[0] for row_id in ids]
-    if op in ("insert", "update"):
-        ids = []
-        for record in payload.get("records", []):
-            values = writer.parse_plain(table, record)
-            if op == "insert":
-                ids.append(writer.insert(table, values, stamp, record.get("id"))[0])
-                continue
-            existing = table.get(str(record.get("id", "")))
-            if existing is None:
-                raise ApiError(404, f"control API: {entity} in {table.tenant} has no record {record.get('id')!r} to update")
-            ids.append(writer.update(table, existing, values, stamp)[0])
-        return ids
-    raise ApiError(400, f"control API: unknown operation {op!r}; use insert, update or delete")
+        ids = _list_of(payload, "ids", str, "record ids (strings)", where)
+        return lambda: _delete(app, table, ids)
+    records = _list_of(payload, "records", dict, "records (JSON objects)", where)
+    return lambda: _write(app, table, op, records, stamp)
+
+
+def _delete(app: SandboxApp, table, ids: list[str]) -> list[str]:
+    missing = [row_id for row_id in ids if table.get(row_id) is None]
+    if missing:
+        raise ApiError(404, f"control API: {table.spec.name} in {table.tenant} has no record(s) {missing}")
+    return [app.writer.delete(table, row_id)[0] for row_id in ids]
+
+
+def _write(app: SandboxApp, table, op: str, records: list[dict], stamp) -> list[str]:
+    writer, ids = app.writer, []
+    for record in records:
+        values = writer.parse_plain(table, record)
+        if op == "insert":
+            ids.append(writer.insert(table, values, stamp, record.get("id"))[0])
+            continue
+        existing = table.get(str(record.get("id", "")))
+        if existing is None:
+            raise ApiError(404, f"control API: {table.spec.name} in {table.tenant} has no record "
+                                f"{record.get('id')!r} to update")
+        ids.append(writer.update(table, existing, values, stamp)[0])
+    return ids
+
+
+def _list_of(payload: dict, field: str, kind: type, what: str, where: str) -> list:
+    """`payload[field]` as a list of `kind`; a 400 naming the field when absent or of another shape."""
+    if field not in payload:
+        raise ApiError(400, f"{where}: send `{field}` (a list of {what}) or `random` (a whole number)")
+    value = payload[field]
+    if not isinstance(value, list) or not all(isinstance(item, kind) for item in value):
+        raise ApiError(400, f"{where}: `{field}` must be a list of {what}, got {value!r}")
+    return value
+
+
+def _timestamp(app: SandboxApp, payload: dict, where: str):
+    """The shared modification time a mutation stamps, if it names one."""
+    text = payload.get("timestamp")
+    if not text:
+        return None
+    try:
+        return app.codec.parse_datetime(str(text))
+    except ValueError as error:
+        raise ApiError(400, f"{where}: `timestamp` must be an ISO date-time, got {text!r}: {error}") from None
 
 
 def truth(app: SandboxApp, tenant: str, entity: str) -> dict:

@@ -1,5 +1,6 @@
 """Contract-based REST record JSON: `id`, `rowNumber`, `note`, fields wrapped as {"value": ...} ({} when
-empty), `custom`, `_links`; per-record fragments cached per (select, custom) until the row changes."""
+empty), `custom`, `_links` (`self`, `files:put`); per-record fragments cached per (select, custom) until the row
+changes."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 import msgspec
 
 from airflow_provider_acumatica.sandbox.catalog import ENTITIES, EntitySpec
+from airflow_provider_acumatica.sandbox.files import FILES, Attachments
 from airflow_provider_acumatica.sandbox.rendering import ValueCodec, format_duration
 from airflow_provider_acumatica.sandbox.store import Row
 
@@ -39,7 +41,7 @@ class EntityRenderer:
         """Raise KeyError naming the first unknown $select field or $custom View.Field."""
         known = {name for name, _, _ in self._fields}
         for name in select or ():
-            if name not in known and name not in self.spec.details:
+            if name not in known and name not in self.spec.details and name != FILES:
                 raise KeyError(f"$select: {self.spec.name} has no field {name!r}")
         for name in custom:
             if name not in self._custom:
@@ -76,8 +78,8 @@ class EntityRenderer:
             field, index = self._custom[name]
             views.setdefault(field.view, []).append(f'{field.name!r}: {{"type": {field.type_name!r}, "value": row[{index}]}}')
         items.append('"custom": {' + ", ".join(f"{view!r}: {{{', '.join(parts)}}}" for view, parts in views.items()) + "}")
-        links = self.entity_path.rsplit("/", 1)[0] + f"/files/PX.Objects.PM.{self.spec.name}/"
-        items.append(f'"_links": {{"self": {self.entity_path + "/"!r} + row[0], "files:put": {links!r} + row[0] + "/{{filename}}"}}')
+        files = Attachments.put_link(self.entity_path.rsplit("/", 1)[0], self.spec.name)
+        items.append(f'"_links": {{"self": {self.entity_path + "/"!r} + row[0], "files:put": {files!r} + row[0] + "/{{filename}}"}}')
         source = "def body(row):\n    return trim(encode({" + ", ".join(items) + "})[1:-1])\n"
         namespace = {"encode": _encode, "trim": _trim_microseconds, "EMPTY": {}, "dt": self.codec.local_datetime,
                      "date": self.codec.date_text, "dur": format_duration}

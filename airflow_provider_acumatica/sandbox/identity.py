@@ -1,6 +1,7 @@
-"""The OAuth2 / OpenID Connect identity server: discovery, authorization code (registered redirect URIs,
-state echoed, PKCE checked when sent, single-use codes), password grant, and ROTATING refresh tokens
-(the old one dies at once; reuse -> 400 invalid_grant). Tokens are bound to the client's tenant."""
+"""The OAuth2 identity server: discovery, authorization code (registered redirect URIs, state echoed, PKCE checked
+when sent, single-use codes), password grant, ROTATING refresh tokens (the old one dies at once; reuse -> 400
+invalid_grant) and revocation (RFC 7009). Tokens are bound to the client's tenant; every token refreshed from one
+offline_access grant belongs to that grant's chain, which uses one licence session (see sessions)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import secrets
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from airflow_provider_acumatica.sandbox.counters import Counters
 from airflow_provider_acumatica.sandbox.errors import ApiError
+from airflow_provider_acumatica.sandbox.responses import Response, empty, json_response
+from airflow_provider_acumatica.sandbox.sessions import BearerSeat
 from airflow_provider_acumatica.sandbox.settings import (
     SANDBOX_CLIENT_SECRET,
     SANDBOX_PASSWORD,
@@ -22,7 +25,7 @@ from airflow_provider_acumatica.sandbox.settings import (
     sandbox_client_id,
 )
 
-SCOPES = ("api", "offline_access", "api:concurrent_access", "openid", "profile", "email")
+SCOPES = ("api", "offline_access", "api:concurrent_access")
 
 
 @dataclass
@@ -36,6 +39,7 @@ class _Grant:
     redirect_uri: str = ""
     challenge: str | None = None
     challenge_method: str = "plain"
+    chain: str = ""
 
 
 def _oauth_error(error: str, description: str, status: int = 400) -> ApiError:
@@ -54,20 +58,36 @@ class IdentityServer:
         self._refresh: dict[str, _Grant] = {}
         self._lock = threading.Lock()
 
+    def route(self, method: str, path: str, params: dict, headers, body: bytes, now: datetime, url: str) -> Response:
+        """Answer a request under /identity/."""
+        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)) if method == "POST" else {}
+        if path == "/identity/.well-known/openid-configuration" and method == "GET":
+            return json_response(self.discovery(url))
+        if path == "/identity/connect/authorize" and method in ("GET", "POST"):
+            return empty(302, [("Location", self.authorize({**params, **form}, now))])
+        if path == "/identity/connect/token" and method == "POST":
+            answer = self.token(form, headers.get("Authorization", ""), now)
+            return json_response(answer, headers=[("Cache-Control", "no-store")])
+        if path == "/identity/connect/revocation" and method == "POST":
+            self.revoke(form, headers.get("Authorization", ""))
+            return empty(200)
+        raise ApiError(404, f"The identity resource {method} {path} is not found.")
+
     def discovery(self, url: str) -> dict:
+        """The discovery document: only what this server serves (no id_token, userinfo or end-session)."""
         issuer = f"{url}/identity"
         return {
             "issuer": issuer,
             "authorization_endpoint": f"{issuer}/connect/authorize",
             "token_endpoint": f"{issuer}/connect/token",
-            "userinfo_endpoint": f"{issuer}/connect/userinfo",
-            "end_session_endpoint": f"{issuer}/connect/endsession",
             "revocation_endpoint": f"{issuer}/connect/revocation",
             "scopes_supported": list(SCOPES),
-            "response_types_supported": ["code", "token", "id_token", "code id_token", "code token", "id_token token"],
-            "grant_types_supported": ["authorization_code", "client_credentials", "password", "refresh_token", "implicit", "hybrid"],
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code", "password", "refresh_token"],
             "code_challenge_methods_supported": ["plain", "S256"],
             "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+            "revocation_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
         }
 
     def authorize(self, params: dict, now: datetime) -> str:
@@ -113,12 +133,41 @@ class IdentityServer:
             return self._refresh_grant(form, client_id, tenant, now)
         raise _oauth_error("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
 
-    def tenant_of(self, access_token: str, now: datetime) -> str | None:
-        """The tenant an access token is for; None when unknown or expired."""
+    def seat_of(self, access_token: str, now: datetime) -> BearerSeat | None:
+        """The licence session an access token uses; None when the token is unknown, expired or revoked. With
+        offline_access it is its chain's; with api:concurrent_access one per request; else the token's own,
+        closing when the token expires."""
         grant = self._access.get(access_token)
         if grant is None or grant.expires_at <= now:
             return None
-        return grant.tenant
+        scopes = grant.scope.split()
+        if "api:concurrent_access" in scopes:
+            return BearerSeat(grant.tenant, "", per_request=True)
+        if "offline_access" in scopes:
+            return BearerSeat(grant.tenant, f"chain:{grant.chain}")
+        return BearerSeat(grant.tenant, f"token:{grant.chain}", ends_at=grant.expires_at)
+
+    def revoke(self, form: dict, authorization: str) -> None:
+        """RFC 7009: revoke a refresh token (its whole chain: every access token refreshed from its grant) or an
+        access token; an unknown token is no error. The chain's licence session stays open until it is signed out
+        or expires."""
+        client_id, _ = self._client(form, authorization)
+        token = form.get("token")
+        if not token:
+            raise _oauth_error("invalid_request", "the token to revoke is missing")
+        with self._lock:
+            grant = self._refresh.get(token) or self._access.get(token)
+            if grant is None:
+                return
+            if grant.client_id.lower() != client_id.lower():
+                raise _oauth_error("invalid_request", "the token was not issued to this client")
+            if token in self._access:
+                del self._access[token]
+                return
+            for store in (self._refresh, self._access):
+                for key in [key for key, other in store.items() if other.chain == grant.chain]:
+                    del store[key]
+        self.counters.add("revocations")
 
     def _client(self, form: dict, authorization: str) -> tuple[str, str]:
         client_id, secret = form.get("client_id", ""), form.get("client_secret")
@@ -157,17 +206,21 @@ class IdentityServer:
             self.counters.add("invalid_grant")
             raise _oauth_error("invalid_grant", "invalid_grant")
         self.counters.add("token_refreshes")
-        return self._issue(grant.tenant, client_id, grant.scope, now, chain_expires_at=grant.expires_at)
+        return self._issue(grant.tenant, client_id, grant.scope, now, chain=grant.chain, chain_expires_at=grant.expires_at)
 
-    def _issue(self, tenant: str, client_id: str, scope: str, now: datetime, chain_expires_at: datetime | None = None) -> dict:
+    def _issue(self, tenant: str, client_id: str, scope: str, now: datetime, chain: str | None = None,
+               chain_expires_at: datetime | None = None) -> dict:
+        """New tokens; a refresh continues its grant's `chain`, a new grant starts one."""
         access = secrets.token_urlsafe(32)
+        chain = chain or secrets.token_urlsafe(16)
         answer = {"access_token": access, "expires_in": self.settings.token_ttl, "token_type": "Bearer", "scope": scope}
         with self._lock:
-            self._access[access] = _Grant(tenant, client_id, scope, now + timedelta(seconds=self.settings.token_ttl))
+            self._access[access] = _Grant(tenant, client_id, scope, now + timedelta(seconds=self.settings.token_ttl),
+                                          chain=chain)
             if "offline_access" in scope.split():
                 refresh = secrets.token_urlsafe(32)
                 expires = chain_expires_at or now + timedelta(seconds=self.settings.refresh_token_ttl)
-                self._refresh[refresh] = _Grant(tenant, client_id, scope, expires)
+                self._refresh[refresh] = _Grant(tenant, client_id, scope, expires, chain=chain)
                 answer["refresh_token"] = refresh
         return answer
 

@@ -3,7 +3,7 @@
 Dialect "v3" (contract-based REST): eq ne gt ge lt le, and or not, parentheses, substringof/startswith/
 endswith, literals datetimeoffset'..', datetime'..', date'..', guid'..', 'strings' ('' escapes a quote),
 numbers, true/false/null. Dialect "v4" (DAC OData): the same operators, contains/startswith/endswith, and
-bare ISO date-times, dates and GUIDs. Anything else raises FilterError (the server answers 400).
+bare ISO date-times, dates and GUIDs (v3's typed literals are refused, as Acumatica's v4 service does). Anything else raises FilterError (the server answers 400).
 Comparisons follow SQL: a null field matches only `eq null` / `ne` nothing; strings compare ignoring case.
 """
 
@@ -58,6 +58,9 @@ def _tokens(text: str, dialect: str) -> list[tuple[str, object]]:
         position = match.end()
         kind = match.lastgroup
         raw = match.group(kind)
+        if kind == "typed" and dialect == "v4":
+            raise FilterError(f"$filter: {raw!r} is an OData v3 literal; OData v4 writes date-times, dates and GUIDs "
+                              "bare (2024-11-01T00:00:00Z, 2024-11-01, 8f0e...)")
         if kind == "typed":
             prefix, _, rest = raw.partition("'")
             tokens.append(("literal", _Literal(prefix, rest[:-1])))

@@ -9,16 +9,21 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from airflow_provider_acumatica.sandbox.catalog import ENTITIES
 from airflow_provider_acumatica.sandbox.entity_json import RendererPool
 from airflow_provider_acumatica.sandbox.errors import ApiError
+from airflow_provider_acumatica.sandbox.files import FILES, Attachments
 from airflow_provider_acumatica.sandbox.odata_filter import FilterError
 from airflow_provider_acumatica.sandbox.queries import QueryEngine, page_of
 from airflow_provider_acumatica.sandbox.store import Row, Store, Table
 from airflow_provider_acumatica.sandbox.validation import time_entry_errors
 from airflow_provider_acumatica.sandbox.writes import Writer
 
+_encode = msgspec.json.Encoder().encode
 _ACTIONS = {"CompleteTimeEntry": "Completed", "OpenTimeEntry": "Open"}
+_AD_HOC_SCHEMA = "$adHocSchema"
 _SPECIAL = {"id", "rowNumber", "note", "custom", "_links", "error", "files"}
 
 
@@ -54,11 +59,11 @@ class _LongOperation:
 class EntityApi:
     """Answers /entity/{Endpoint}/{Version}/{Entity}... for one signed-in tenant."""
 
-    def __init__(
-        self, store: Store, writer: Writer, queries: QueryEngine, renderers: RendererPool, max_page_size: int | None
-    ) -> None:
+    def __init__(self, store: Store, writer: Writer, queries: QueryEngine, renderers: RendererPool,
+                 max_page_size: int | None, attachments: Attachments) -> None:
         self.store, self.writer, self.queries, self.renderers = store, writer, queries, renderers
         self.max_page_size = max_page_size
+        self.attachments = attachments
         self._operations: dict[str, _LongOperation] = {}
         self._operations_lock = threading.Lock()
 
@@ -79,6 +84,8 @@ class EntityApi:
 
     def get(self, tenant: str, base: str, entity: str, locator: list[str], params: dict) -> bytes:
         table = self.table(tenant, entity)
+        if locator == [_AD_HOC_SCHEMA]:
+            return _encode(_ad_hoc_schema(table))
         return self._render(tenant, base, table, [self._locate(table, locator)], params)[1:-1]
 
     def delete(self, tenant: str, entity: str, locator: list[str]) -> None:
@@ -223,30 +230,64 @@ class EntityApi:
 
     def _render(self, tenant: str, base: str, table: Table, rows: list[Row], params: dict) -> bytes:
         renderer = self.renderers.get(base, table.spec.name)
-        select = _split(params, "$select") or None
         custom = _split(params, "$custom")
         expand = _split(params, "$expand")
+        for name in expand:
+            if name not in table.spec.details and name != FILES:
+                raise ApiError(400, f"$expand: {table.spec.name} has no detail {name!r} (details: {sorted(table.spec.details) or 'none'})")
+        select, nested = _nested_select(table, _split(params, "$select") or None, expand)
         try:
             renderer.validate(select, custom)
         except KeyError as error:
             raise ApiError(400, error.args[0]) from None
-        for name in expand:
-            if name not in table.spec.details:
-                raise ApiError(400, f"$expand: {table.spec.name} has no detail {name!r} (details: {sorted(table.spec.details) or 'none'})")
         fields = None if select is None else frozenset(select)
         parts = []
         for number, row in enumerate(rows, start=1):
-            extra = b"".join(self._detail(tenant, base, table, row, name) for name in expand)
+            extra = b"".join(self._files(tenant, base, table, row) if name == FILES else
+                             self._detail(tenant, base, table, row, name, nested.get(name)) for name in expand)
             parts.append(renderer.record(row, number, fields, custom, extra))
         return b"[" + b",".join(parts) + b"]"
 
-    def _detail(self, tenant: str, base: str, table: Table, row: Row, name: str) -> bytes:
+    def _detail(self, tenant: str, base: str, table: Table, row: Row, name: str, fields: frozenset | None) -> bytes:
         child_entity, link = table.spec.details[name]
         child = self.store.table(tenant, child_entity)
         children = self.queries.children(child, link, tuple(row[table.position[field]] for field in link))
         renderer = self.renderers.get(base, child_entity)
-        records = b",".join(renderer.record(r, n, None, ()) for n, r in enumerate(children, start=1))
+        records = b",".join(renderer.record(r, n, fields, ()) for n, r in enumerate(children, start=1))
         return b',"%s":[%s]' % (name.encode(), records)
+
+
+    def _files(self, tenant: str, base: str, table: Table, row: Row) -> bytes:
+        listing = self.attachments.listing(tenant, base, table.spec.name, row[0])
+        return b',"%s":%s' % (FILES.encode(), _encode(listing))
+
+
+def _ad_hoc_schema(table: Table) -> dict:
+    """`{Entity}/$adHocSchema`: a record template whose `custom` block names every user-defined field with its type."""
+    custom: dict[str, dict] = {}
+    for field in table.spec.custom:
+        custom.setdefault(field.view, {})[field.name] = {"type": field.type_name, "value": None}
+    return {"id": None, "rowNumber": 1, "note": {}, **{name: {} for name, _ in table.spec.fields}, "custom": custom}
+
+
+def _nested_select(table: Table, select: tuple[str, ...] | None, expand: tuple[str, ...]):
+    """$select split into the record's own fields and, per expanded detail, its fields (`Tasks/ProjectTaskID`)."""
+    if select is None:
+        return None, {}
+    own, nested = [], {}
+    for name in select:
+        detail, slash, field = name.partition("/")
+        if not slash:
+            own.append(name)
+            continue
+        if detail not in table.spec.details:
+            raise ApiError(400, f"$select: {table.spec.name} has no detail {detail!r} (in {name!r})")
+        if detail not in expand:
+            raise ApiError(400, f"$select: {name!r} names a field of the detail {detail!r}; add $expand={detail}")
+        if field not in ENTITIES[table.spec.details[detail][0]].field_types:
+            raise ApiError(400, f"$select: the detail {detail!r} of {table.spec.name} has no field {field!r}")
+        nested.setdefault(detail, set()).add(field)
+    return tuple(own), {detail: frozenset(fields) for detail, fields in nested.items()}
 
 
 def _echo_with_errors(body: dict, errors: dict[str, str], existing: Row | None) -> dict:

@@ -1,9 +1,11 @@
-"""Cookie sessions of /entity/auth/login: a licence limit on open sessions and idle expiry on the clock."""
+"""Licence sessions ("API user" seats): cookie sessions of /entity/auth/login and the sessions OAuth access tokens
+open on first use, both counted against one limit and expiring on the sandbox clock."""
 
 from __future__ import annotations
 
 import secrets
 import threading
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from airflow_provider_acumatica.sandbox.counters import Counters
@@ -11,17 +13,39 @@ from airflow_provider_acumatica.sandbox.errors import ApiError
 from airflow_provider_acumatica.sandbox.settings import SANDBOX_PASSWORD, SANDBOX_USER, SandboxSettings
 
 SESSION_COOKIE = ".ASPXAUTH"
+LOGIN_LIMIT = "API Login Limit"
+
+
+@dataclass
+class _Session:
+    """An open seat: its tenant, last use, and a fixed end (a token's expiry) or None for idle expiry."""
+
+    tenant: str
+    last_use: datetime
+    ends_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class BearerSeat:
+    """The session an access token uses: `key` names it (a grant's chain, or the token itself); `ends_at` is when
+    it closes on its own (None: after the idle timeout); `per_request` opens one for each request."""
+
+    tenant: str
+    key: str
+    ends_at: datetime | None = None
+    per_request: bool = False
 
 
 class SessionManager:
-    """Open sessions by cookie value -> [tenant, last use]; a session not signed out holds its slot until idle."""
+    """Open sessions by key; a session not signed out holds its seat until it expires."""
 
     def __init__(self, settings: SandboxSettings, counters: Counters) -> None:
         self.settings = settings
         self.counters = counters
-        self._sessions: dict[str, list] = {}
+        self._sessions: dict[str, _Session] = {}
         self._lock = threading.Lock()
         self._idle = timedelta(seconds=settings.session_idle_seconds)
+        self._request = threading.local()
 
     def login(self, body, now: datetime) -> tuple[str, str]:
         """Validate a login body; returns (cookie value, tenant). ApiError 400/401/429 on refusal."""
@@ -35,22 +59,42 @@ class SessionManager:
         tenant = self.settings.tenant_named(str(tenant_name or ""))
         if body.get("name") != SANDBOX_USER or body.get("password") != SANDBOX_PASSWORD or tenant is None:
             raise ApiError(401, "Invalid credentials. Please try again.", message="An error has occurred.")
+        token = secrets.token_urlsafe(24)
         with self._lock:
-            self._expire(now)
-            if len(self._sessions) >= self.settings.max_sessions:
-                self.counters.add("login_limit_refusals")
-                raise ApiError(429, "API Login Limit: the number of open API sessions has reached the licence limit.")
-            token = secrets.token_urlsafe(24)
-            self._sessions[token] = [tenant, now]
-            self.counters.add("logins")
-            self.counters.set("open_sessions", len(self._sessions))
+            self._open(token, _Session(tenant, now), now)
         return token, tenant
 
-    def logout(self, token: str | None, now: datetime) -> None:
+    def use_bearer(self, seat: BearerSeat, now: datetime) -> str:
+        """The tenant of a bearer request, opening the token's session on first use (429 "API Login Limit" when
+        every seat is taken); a per-request session closes at `end_request`."""
+        with self._lock:
+            self._expire(now)
+            key = f"request:{secrets.token_urlsafe(12)}" if seat.per_request else seat.key
+            session = self._sessions.get(key)
+            if session is None:
+                self._open(key, _Session(seat.tenant, now, seat.ends_at), now)
+                if seat.per_request:
+                    self._request.keys = [*getattr(self._request, "keys", []), key]
+            else:
+                session.last_use = now
+        return seat.tenant
+
+    def end_request(self) -> None:
+        """Close the per-request sessions the current request opened (each counted as a sign-out)."""
+        keys = getattr(self._request, "keys", None)
+        if keys:
+            self._request.keys = []
+            with self._lock:
+                for key in keys:
+                    if self._sessions.pop(key, None) is not None:
+                        self.counters.add("logouts")
+                self.counters.set("open_sessions", len(self._sessions))
+
+    def logout(self, key: str | None, now: datetime) -> None:
         """End a session (no error when it is unknown, as Acumatica answers 204 anyway)."""
         with self._lock:
             self._expire(now)
-            if token and self._sessions.pop(token, None) is not None:
+            if key and self._sessions.pop(key, None) is not None:
                 self.counters.add("logouts")
             self.counters.set("open_sessions", len(self._sessions))
 
@@ -63,17 +107,29 @@ class SessionManager:
             session = self._sessions.get(token)
             if session is None:
                 return None
-            session[1] = now
-            return session[0]
+            session.last_use = now
+            return session.tenant
 
     def open_count(self, now: datetime) -> int:
         with self._lock:
             self._expire(now)
             return len(self._sessions)
 
+    def _open(self, key: str, session: _Session, now: datetime) -> None:
+        """Take a seat for `key` (the caller holds the lock), or refuse with 429 "API Login Limit"."""
+        self._expire(now)
+        if len(self._sessions) >= self.settings.max_sessions:
+            self.counters.add("login_limit_refusals")
+            raise ApiError(429, f"{LOGIN_LIMIT}: the number of open API sessions has reached the licence limit "
+                                f"of {self.settings.max_sessions}; sign out a session or wait until one expires.")
+        self._sessions[key] = session
+        self.counters.add("logins")
+        self.counters.set("open_sessions", len(self._sessions))
+
     def _expire(self, now: datetime) -> None:
-        expired = [token for token, (_, last) in self._sessions.items() if now - last >= self._idle]
-        for token in expired:
-            del self._sessions[token]
+        expired = [key for key, session in self._sessions.items()
+                   if (now >= session.ends_at if session.ends_at else now - session.last_use >= self._idle)]
+        for key in expired:
+            del self._sessions[key]
         if expired:
             self.counters.set("open_sessions", len(self._sessions))

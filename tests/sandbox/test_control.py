@@ -83,3 +83,24 @@ def test_time_entries_reference_valid_records(shared_sandbox):
 def test_large_tables_have_a_cluster_larger_than_a_page(shared_sandbox, entity):
     stamps = Counter(r["LastModifiedDateTime"] for r in shared_sandbox.control.truth("Company", entity)["records"])
     assert stamps.most_common(1)[0][1] > 1000
+
+
+@pytest.mark.parametrize(("op", "body", "field"), [("update", {"random": "x"}, "random"), ("update", {"random": -3}, "random"),
+                                                   ("update", {"random": 1.5}, "random"), ("insert", {"random": True}, "random"),
+                                                   ("delete", {"ids": 5}, "ids"), ("delete", {}, "ids"),
+                                                   ("update", {"records": {"id": "x"}}, "records"),
+                                                   ("insert", {"records": [], "timestamp": "soon"}, "timestamp")])
+def test_a_mutation_of_the_wrong_shape_answers_400_naming_the_field(make_sandbox, op, body, field):
+    sandbox = make_sandbox(rows=20)
+    before = sandbox.control.truth("Company", "CostCode")
+    response = requests.post(f"{sandbox.url}/_sandbox/tenants/Company/entities/CostCode/{op}", json=body, timeout=30)
+    assert response.status_code == 400 and f"`{field}`" in response.json()["exceptionMessage"]
+    assert sandbox.control.truth("Company", "CostCode") == before
+
+
+def test_a_mutate_fault_of_the_wrong_shape_is_refused_when_injected(make_sandbox):
+    sandbox = make_sandbox(rows=20)
+    bad = {"kind": "mutate", "mutation": {"tenant": "Company", "entity": "CostCode", "op": "update", "random": "x"}}
+    response = requests.post(f"{sandbox.url}/_sandbox/faults", json=bad, timeout=30)
+    assert response.status_code == 400 and "`random`" in response.json()["exceptionMessage"]
+    assert sign_in(sandbox).get(f"{sandbox.url}{REST}/CostCode").status_code == 200  # nothing fires

@@ -45,6 +45,42 @@ def test_discovery_document_names_the_endpoints(sandbox):
     assert "S256" in document["code_challenge_methods_supported"] and "offline_access" in document["scopes_supported"]
 
 
+def test_discovery_lists_only_what_is_served(sandbox):
+    document = requests.get(f"{sandbox.url}/identity/.well-known/openid-configuration").json()
+    endpoints = {name: url for name, url in document.items() if name.endswith("_endpoint") or name == "jwks_uri"}
+    assert set(endpoints) == {"authorization_endpoint", "token_endpoint", "revocation_endpoint"}
+    for url in endpoints.values():
+        assert requests.post(url, allow_redirects=False).status_code != 404, url
+    assert set(document["grant_types_supported"]) == {"authorization_code", "password", "refresh_token"}
+    assert document["response_types_supported"] == ["code"] and "openid" not in document["scopes_supported"]
+    refused = _authorize(sandbox, scope="api openid").headers["Location"]
+    assert parse_qs(urlsplit(refused).query)["error"] == ["invalid_scope"]
+
+
+def test_revoking_a_refresh_token_ends_its_chain(sandbox):
+    first = _password(sandbox).json()
+    second = _token(sandbox, grant_type="refresh_token", refresh_token=first["refresh_token"]).json()
+    revoked = requests.post(f"{sandbox.url}/identity/connect/revocation", data={
+        "token": second["refresh_token"], "token_type_hint": "refresh_token",
+        "client_id": sandbox_client_id("Company"), "client_secret": SANDBOX_CLIENT_SECRET})
+    assert revoked.status_code == 200
+    assert _token(sandbox, grant_type="refresh_token", refresh_token=second["refresh_token"]).json()["error"] == "invalid_grant"
+    assert _rest(sandbox, first["access_token"]).status_code == 401 and _rest(sandbox, second["access_token"]).status_code == 401
+    unknown = requests.post(f"{sandbox.url}/identity/connect/revocation", data={
+        "token": "never-issued", "client_id": sandbox_client_id("Company"), "client_secret": SANDBOX_CLIENT_SECRET})
+    wrong_secret = requests.post(f"{sandbox.url}/identity/connect/revocation", data={
+        "token": first["refresh_token"], "client_id": sandbox_client_id("Company"), "client_secret": "nope"})
+    assert unknown.status_code == 200 and wrong_secret.status_code == 400
+
+
+def test_revoking_an_access_token_leaves_the_chain(sandbox):
+    first = _password(sandbox).json()
+    requests.post(f"{sandbox.url}/identity/connect/revocation", data={
+        "token": first["access_token"], "client_id": sandbox_client_id("Company"), "client_secret": SANDBOX_CLIENT_SECRET})
+    assert _rest(sandbox, first["access_token"]).status_code == 401
+    assert _token(sandbox, grant_type="refresh_token", refresh_token=first["refresh_token"]).status_code == 200
+
+
 def test_client_ids_are_guid_at_tenant():
     guid, _, tenant = sandbox_client_id("Company").partition("@")
     assert tenant == "Company" and len(guid) == 36 and sandbox_client_id("Company") != sandbox_client_id("Subsidiary")

@@ -106,6 +106,43 @@ def test_expand_and_custom_only_when_asked(shared_sandbox, shared_session):
     assert _get(shared_session, shared_sandbox, "Project", **{"$expand": "Nope"}).status_code == 400
 
 
+def test_nested_select_limits_the_fields_of_an_expanded_detail(shared_sandbox, shared_session):
+    url = f"{shared_sandbox.url}{REST}/Project"
+    projects = shared_session.get(url, params={"$select": "ProjectID,Tasks/ProjectTaskID", "$expand": "Tasks",
+                                               "$top": "20"}).json()
+    assert any(project["Tasks"] for project in projects)
+    assert all("Description" not in project and project["ProjectID"]["value"] for project in projects)
+    assert {field for project in projects for task in project["Tasks"] for field in task} == {
+        "id", "rowNumber", "note", "ProjectTaskID", "custom", "_links"}
+    assert shared_session.get(url, params={"$select": "Tasks/ProjectTaskID"}).status_code == 400  # no $expand
+    assert shared_session.get(url, params={"$select": "Tasks/Nope", "$expand": "Tasks"}).status_code == 400
+
+
+def test_files_attach_through_the_advertised_link_and_list_with_expand(make_sandbox):
+    sandbox = make_sandbox()
+    session = sign_in(sandbox)
+    project = session.get(f"{sandbox.url}{REST}/Project", params={"$top": "1"}).json()[0]
+    link = project["_links"]["files:put"]
+    assert session.put(f"{sandbox.url}{link.replace('{filename}', 'site plan.txt')}", data=b"v1").status_code == 204
+    assert session.put(f"{sandbox.url}{link.replace('{filename}', 'site plan.txt')}", data=b"v2").status_code == 204
+    assert session.put(f"{sandbox.url}{REST}/Project/{project['id']}/files/photo.jpg", data=b"\xff\xd8").status_code == 204
+    listed = session.get(f"{sandbox.url}{project['_links']['self']}", params={"$expand": "files", "$select": "files"}).json()
+    assert sorted(f["filename"] for f in listed["files"]) == ["Project\\photo.jpg", "Project\\site plan.txt"]
+    contents = {f["filename"]: session.get(f"{sandbox.url}{f['href']}").content for f in listed["files"]}
+    assert contents == {"Project\\site plan.txt": b"v2", "Project\\photo.jpg": b"\xff\xd8"}
+    assert "files" not in session.get(f"{sandbox.url}{project['_links']['self']}").json()
+    missing = f"{sandbox.url}{REST}/Project/00000000-0000-4000-8000-000000000000/files/a.txt"
+    assert session.put(missing, data=b"x").status_code == 404
+    other_tenant = sign_in(sandbox, "Subsidiary").get(f"{sandbox.url}{listed['files'][0]['href']}")
+    assert other_tenant.status_code == 404
+
+
+def test_ad_hoc_schema_names_the_custom_fields(shared_sandbox, shared_session):
+    schema = _get(shared_session, shared_sandbox, "Project/$adHocSchema").json()
+    assert schema["custom"] == {"Document": {"UsrRegion": {"type": "CustomStringField", "value": None}}}
+    assert schema["ProjectID"] == {} and "Tasks" not in schema
+
+
 def test_paging_covers_the_table_in_key_order(shared_sandbox, shared_session):
     ids, skip = [], 0
     while True:
