@@ -6,18 +6,24 @@ rows are its columns renamed and extended, never a dict per record."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from airflow_provider_acumatica.client.queries import ODataFilter, and_, ge, lt
 from airflow_provider_acumatica.client.records import RecordBatch
+from airflow_provider_acumatica.client.schema import DATE, DURATION, EDM_TYPES, SCHEMAS, local_dates, parse_duration
 from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
 
 ENTITY = "entity"
 SOURCES = (ENTITY, "dac", "gi")
 #: Fields of a REST record that describe the answer, not the record: never stored as columns.
 _ANSWER_FIELDS = ("id", "rowNumber", "_links")
+MINUTES_SUFFIX = "Minutes"
+"""A duration field `TimeSpent` also lands as the integer field `TimeSpentMinutes` (column `time_spent_minutes`)."""
+
+log = logging.getLogger(__name__)
 
 
 class TableSource:
@@ -42,10 +48,33 @@ class TableSource:
         self.key_fields = key_fields
         self.describe = describe
         self.declared_types: dict[str, str] | None = None
+        """Field -> OData type of each column, when the source declares them (else inferred from values)."""
+        self.field_types: dict[str, str] = {}
+        """Field -> field type (client.schema) of a REST entity's fields, from the endpoint's swagger.json."""
         self.tracks_deletions = False
         """Whether Acumatica itself reports this table's deletions (a tracked DAC's px.GetDeletedRecords())."""
+        self.date_fields: list[str] = []
+        self.duration_fields: list[str] = []
+        self._warned_dates = False
         if kind != ENTITY:
             self._adopt_metadata()
+        else:
+            self._adopt_swagger()
+
+    def _adopt_swagger(self) -> None:
+        """Column types from the endpoint's swagger.json; inferred from values (logged) when it lacks the entity."""
+        schema = SCHEMAS.get(self._hook.get_conn())
+        fields = schema.fields_of(self._table) if schema else None
+        if fields is None:
+            if schema is not None:
+                log.warning("%s: the endpoint's swagger.json does not declare %r: column types are inferred from "
+                            "values", self.describe, self._table)
+            return
+        self.field_types = {field: kind for field, kind in fields.items() if field != self._timestamp_field}
+        self.declared_types = {field: EDM_TYPES[kind] for field, kind in self.field_types.items()}
+        self.date_fields = [field for field, kind in self.field_types.items() if kind == DATE]
+        self.duration_fields = [field for field, kind in self.field_types.items() if kind == DURATION]
+        self.declared_types.update({field + MINUTES_SUFFIX: "Edm.Int64" for field in self.duration_fields})
 
     def _adopt_metadata(self) -> None:
         """Column types, and the key when none is configured, from the OData `$metadata`."""
@@ -55,7 +84,8 @@ class TableSource:
                 f"{self.describe}: the {self._kind.upper()} OData interface has no {self._table!r} "
                 "(check the name in $metadata, and that the API user may read it)."
             )
-        self.declared_types = dict(entity_set.properties)
+        self.declared_types = {field: edm for field, edm in entity_set.properties.items()
+                               if field != self._timestamp_field}  # the timestamp is `_last_modified`
         self.key_fields = self.key_fields or list(entity_set.key)
         self.tracks_deletions = entity_set.tracks_deletions
 
@@ -131,12 +161,64 @@ class TableSource:
         return batch.column(self._timestamp_field) if self._timestamp_field else [None] * len(batch)
 
     def to_columns(self, batch: RecordBatch) -> dict[str, Sequence[Any]]:
-        """The batch's warehouse rows, by column: its fields (not those describing the answer) plus `_acumatica_id`
-        (the REST `id`, else the OData `NoteID`) and `_last_modified`. The batch's lists are shared, not copied."""
-        columns = {name: values for name, values in batch.fields.items() if name not in _ANSWER_FIELDS}
+        """The batch's warehouse rows, by column: its fields (not those describing the answer, nor the timestamp,
+        which is `_last_modified`) plus `_acumatica_id` (the REST `id`, else the OData `NoteID`); date fields as
+        the calendar dates Acumatica shows, each duration also in minutes. The batch's lists are shared, not
+        copied."""
+        skipped = (*_ANSWER_FIELDS, self._timestamp_field)
+        columns = {name: values for name, values in batch.fields.items() if name not in skipped}
+        for field in self.date_fields:
+            if field in columns:
+                columns[field] = self._converted(batch, field, self._dates_of)
+        for field in self.duration_fields:
+            if field in columns:
+                columns[field + MINUTES_SUFFIX] = self._converted(batch, field, minutes_of)
         ids = batch.column("id")
         if "NoteID" in batch.fields:
             ids = [rest_id or note_id for rest_id, note_id in zip(ids, batch.fields["NoteID"])]
         columns["_acumatica_id"] = ids
         columns["_last_modified"] = self.timestamps(batch)
         return columns
+
+    def local_date(self, instant: datetime) -> Any:
+        """The calendar date Acumatica shows for a date field's stored instant (to migrate stored values)."""
+        return self._dates_of([instant])[0]
+
+    def _dates_of(self, values: Sequence[Any]) -> list[Any]:
+        zone = self._hook.settings.zone
+        dates, odd = local_dates(values, zone)
+        if odd is not None and not self._warned_dates:
+            self._warned_dates = True
+            log.warning("%s: a date arrives as %r, not at midnight in the profile time zone %s: each date is taken "
+                        "as that of the nearest midnight; check that the connection's profile_timezone is the "
+                        "Acumatica user's", self.describe, odd, zone.key)
+        return dates
+
+    def _converted(self, batch: RecordBatch, field: str, convert) -> list[Any]:
+        """`convert` of a field's values; a value it refuses fails the load, naming the record and the field."""
+        values = batch.fields[field]
+        try:
+            return convert(values)
+        except ValueError as error:
+            row = next(i for i, value in enumerate(values) if _refused(convert, value))
+            raise ValueError(
+                f"{self.describe}, record {self.record_ids(batch.take([row]))[0]}, field {field!r}: {error}. The "
+                f"field is typed {self.field_types[field]} by the endpoint's swagger.json and the naming rules of "
+                "airflow_provider_acumatica.client.schema: fix the value in Acumatica, or report the field so "
+                "that its rule changes"
+            ) from None
+
+
+def minutes_of(values: Sequence[Any]) -> list[int | None]:
+    """Minutes of each time span, each distinct value parsed once."""
+    minutes: dict[Any, int | None] = {}
+    return [minutes[value] if value in minutes else minutes.setdefault(value, parse_duration(value))
+            for value in values]
+
+
+def _refused(convert, value: Any) -> bool:
+    try:
+        convert([value])
+    except ValueError:
+        return True
+    return False

@@ -15,15 +15,18 @@ from airflow.sdk import Asset, BaseHook, BaseOperator
 from sqlalchemy.engine import URL
 
 from airflow_provider_acumatica.client.errors import AcumaticaError
+from airflow_provider_acumatica.client.schema import parse_duration
 from airflow_provider_acumatica.extract.plan import FULL, MODES, RunPlan, plan_run
 from airflow_provider_acumatica.extract.slices import ONE_MS, TimeSlice
 from airflow_provider_acumatica.extract.slicing import PageFetcher, SliceReader
-from airflow_provider_acumatica.extract.sources import SOURCES, TableSource
+from airflow_provider_acumatica.extract.sources import MINUTES_SUFFIX, SOURCES, TableSource
 from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
 from airflow_provider_acumatica.operators.failures import permanent_failure
+from airflow_provider_acumatica.operators.lineage import SyncLineage, operator_lineage, sync_lineage
 from airflow_provider_acumatica.utils.instants import floor_ms, parse_instant
 from airflow_provider_acumatica.utils.memory import older_objects_frozen, return_large_blocks_to_the_os
 from airflow_provider_acumatica.warehouse.loader import LoadResult, Warehouse
+from airflow_provider_acumatica.warehouse.migration import MigrationPlan, migrate_table
 from airflow_provider_acumatica.warehouse.schema import table_name
 from airflow_provider_acumatica.warehouse.state import SyncState
 from airflow_provider_acumatica.warehouse.writer import load_in_writer_process
@@ -114,6 +117,7 @@ class AcumaticaToSqlOperator(BaseOperator):
         self._hook: AcumaticaHook | None = None
         self._connection_tenant: str | None = None  # known once the connection is read; names the failures
         self._endpoint: str | None = None
+        self._lineage: SyncLineage | None = None
         self._check_arguments()
 
     def _check_arguments(self) -> None:
@@ -186,9 +190,12 @@ class AcumaticaToSqlOperator(BaseOperator):
                     hook, table=self.table, kind=self.source, timestamp_field=self.timestamp_field,
                     key_fields=self.key_fields, expand=self.expand, describe=describe,
                 )
+                migrate_table(warehouse, target, _migration_plan(source, self.timestamp_field))
                 result, highest = self._load(warehouse, source, plan, tenant=tenant, target=target, started=started)
                 if self.track_deletes and not source.tracks_deletions:
                     result = self._reconcile_keys(warehouse, source, result, tenant=tenant, target=target)
+                self._lineage = self._read_lineage(hook, source, warehouse, tenant=tenant, target=target,
+                                                   rows=result.rows)
         finally:
             hook.close(parallel=True)  # not a signal handler: on_kill, which is, closes sequentially
             self._hook = None
@@ -279,6 +286,26 @@ class AcumaticaToSqlOperator(BaseOperator):
             if isinstance(outlet, Asset):  # an alias names its assets itself (see bundle.assets)
                 context["outlet_events"][outlet].extra = extra
 
+    def _read_lineage(self, hook: AcumaticaHook, source: TableSource, warehouse: Warehouse, *, tenant: str,
+                      target: str, rows: int) -> SyncLineage | None:
+        """What `get_openlineage_facets_on_complete` reports; a failure to read it is logged, never fails the run."""
+        settings = hook.settings
+        endpoint = f"{settings.endpoint_name}.{settings.endpoint_version}" if self.source == "entity" else self.source
+        try:
+            return sync_lineage(
+                instance_url=settings.instance_url, endpoint=endpoint, tenant=tenant, table=self.table,
+                input_fields=source.field_types or source.declared_types, engine=warehouse.engine,
+                schema=self.target_schema, target=target, rows=rows,
+            )
+        except Exception as error:  # noqa: BLE001 - lineage is an extra: the data landed, say so and go on
+            self.log.warning("%s: no lineage for this run: %s", source.describe, error)
+            return None
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the Acumatica table in, the warehouse table out, with their schemas and the rows this run
+        wrote (see operators.lineage). Reported when apache-airflow-providers-openlineage is installed."""
+        return operator_lineage(self._lineage)
+
     def on_kill(self) -> None:
         """Sign out now: an Acumatica session left open holds a licence slot for about ten minutes."""
         if self._hook is not None:
@@ -326,6 +353,16 @@ def _summary(
         "watermark": _iso(result.state.watermark),
         "newest_loaded": _iso(highest),
     }
+
+
+def _migration_plan(source: TableSource, timestamp_field: str | None) -> MigrationPlan:
+    """How a table of an earlier layout becomes this source's: date fields stored as date-times become dates (in
+    this tenant's profile time zone), durations gain their minutes, the timestamp is kept as `_last_modified` only."""
+    return MigrationPlan(
+        retype={field: ("Edm.Date", source.local_date) for field in source.date_fields},
+        derive={field + MINUTES_SUFFIX: (field, "Edm.Int64", parse_duration) for field in source.duration_fields},
+        drop=[timestamp_field] if timestamp_field else [],
+    )
 
 
 def warehouse_url(connection: Any) -> str | URL:

@@ -19,7 +19,7 @@ from operator import attrgetter
 from typing import Any, Callable
 
 from sqlalchemy import BigInteger, Boolean, Date, DateTime, Double, Float, Integer, Numeric, String, Text
-from sqlalchemy.types import JSON, TypeDecorator, TypeEngine
+from sqlalchemy.types import JSON, TypeDecorator, TypeEngine, UserDefinedType
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,40 @@ class UtcDateTime(TypeDecorator):
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
+class DecimalText(UserDefinedType):
+    """An exact decimal on SQLite: the number's plain text (``12.3456``) in a column declared ``DECIMAL_TEXT``.
+
+    SQLite has no exact decimal type: a NUMERIC column turns such text into an 8-byte float (approximate money).
+    The declared name has TEXT affinity, so SQLite keeps the text as written; read through this type it comes
+    back as a ``Decimal``. SQL arithmetic on it (``SUM``) still converts to floating point: sum in ``Decimal``,
+    or cast where an approximation is fine."""
+
+    cache_ok = True
+    SQL_NAME = "DECIMAL_TEXT"
+
+    def get_col_spec(self, **_kw: Any) -> str:
+        return self.SQL_NAME
+
+    def bind_processor(self, dialect: Any) -> Callable[[Any], Any]:
+        return lambda value: None if value is None else decimal_text(to_decimal(value))
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Callable[[Any], Any]:
+        return lambda value: None if value is None else to_decimal(value)
+
+
+def read_exact_decimals(engine: Any) -> Any:
+    """Make a SQLite engine reflect ``DECIMAL_TEXT`` columns as ``DecimalText`` (values read as Decimals, not text);
+    returns the engine. Other engines are left as they are. For anyone reading the warehouse with SQLAlchemy."""
+    if engine.dialect.name == "sqlite":
+        engine.dialect.ischema_names = {**engine.dialect.ischema_names, DecimalText.SQL_NAME: DecimalText}
+    return engine
+
+
+def decimal_text(value: Decimal) -> str:
+    """A Decimal's plain text, never in exponent form: ``Decimal("1E-7")`` -> ``0.0000001``."""
+    return format(value, "f")
+
+
 def kind_of_edm(edm_type: str, field: str) -> Kind:
     """The kind of a declared OData type; unknown Edm types are stored as text, anything else is refused."""
     kind = EDM_KINDS.get(edm_type)
@@ -125,6 +159,7 @@ def kind_of_sql_type(sql_type: TypeEngine) -> Kind:
 
 
 _SQL_CLASS_KINDS: tuple[tuple[type, Kind], ...] = (
+    (DecimalText, Kind.DECIMAL),
     (Boolean, Kind.BOOLEAN),
     (Integer, Kind.INTEGER),  # every integer width
     (Float, Kind.FLOAT),  # before Numeric: Float is a Numeric
@@ -145,7 +180,7 @@ def sql_type_of(kind: Kind, *, key: bool = False) -> TypeEngine:
 
 _NEW_COLUMN_TYPES: dict[Kind, Callable[[], TypeEngine]] = {
     Kind.INTEGER: BigInteger,
-    Kind.DECIMAL: Numeric,
+    Kind.DECIMAL: lambda: Numeric().with_variant(DecimalText(), "sqlite"),
     Kind.FLOAT: Double,
     Kind.BOOLEAN: Boolean,
     Kind.TIMESTAMP: UtcDateTime,

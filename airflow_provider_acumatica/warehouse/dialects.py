@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
 from itertools import chain
 from typing import Any
 
@@ -40,7 +39,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.schema import AddConstraint
 
 from airflow_provider_acumatica.warehouse import statements
-from airflow_provider_acumatica.warehouse.columns import Kind, kind_of_sql_type
+from airflow_provider_acumatica.warehouse.columns import Kind, decimal_text, kind_of_sql_type, read_exact_decimals
 from airflow_provider_acumatica.warehouse.schema import LAST_MODIFIED, STAGED_ORDER, TENANT
 
 log = logging.getLogger(__name__)
@@ -87,6 +86,7 @@ def create_warehouse_engine(target: str | URL | Engine) -> tuple[Engine, bool]:
         raise ValueError(f"SQLite warehouse {url!r}: give a database file; an in-memory database cannot be shared")
     connect_args = {} if "timeout" in url.query else {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS}
     engine = create_engine(url, connect_args=connect_args)
+    read_exact_decimals(engine)
     event.listen(engine, "connect", _configure_sqlite_connection)
     event.listen(engine, "begin", _begin_sqlite_transaction)
     return engine, True
@@ -337,7 +337,7 @@ class SqliteDialect(WarehouseDialect):
     instead of converting each again on its way to an adapter (which cost about 3 us per date-time).
     """
 
-    _fast_adapters = {Kind.DECIMAL: Decimal.__str__}
+    _fast_adapters = {Kind.DECIMAL: decimal_text}
 
     @contextmanager
     def write_transaction(self, connection: Connection) -> Iterator[None]:

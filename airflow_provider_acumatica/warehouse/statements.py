@@ -70,6 +70,36 @@ def _compile_add_column(element: AddColumn, compiler: DDLCompiler, **kw: Any) ->
     )
 
 
+class DropColumn(ExecutableDDLElement):
+    """``ALTER TABLE ... DROP COLUMN`` (SQLite 3.35 and later, PostgreSQL)."""
+
+    def __init__(self, table: Table, name: str) -> None:
+        self.table = table
+        self.name = name
+
+
+class RenameColumn(ExecutableDDLElement):
+    """``ALTER TABLE ... RENAME COLUMN``."""
+
+    def __init__(self, table: Table, old: str, new: str) -> None:
+        self.table = table
+        self.old = old
+        self.new = new
+
+
+@compiles(DropColumn)
+def _compile_drop_column(element: DropColumn, compiler: DDLCompiler, **_kw: Any) -> str:
+    preparer = compiler.preparer
+    return f"ALTER TABLE {preparer.format_table(element.table)} DROP COLUMN {preparer.quote(element.name)}"
+
+
+@compiles(RenameColumn)
+def _compile_rename_column(element: RenameColumn, compiler: DDLCompiler, **_kw: Any) -> str:
+    preparer = compiler.preparer
+    return (f"ALTER TABLE {preparer.format_table(element.table)} RENAME COLUMN {preparer.quote(element.old)} "
+            f"TO {preparer.quote(element.new)}")
+
+
 class RenameTable(ExecutableDDLElement):
     """``ALTER TABLE ... RENAME TO ...`` (within the table's schema) with quoted identifiers."""
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy
 
+from airflow_provider_acumatica.warehouse.columns import read_exact_decimals
 from airflow_provider_acumatica.warehouse.loader import Warehouse
 
 T0 = datetime(2024, 7, 15, 10, 31, 28, 402000, tzinfo=timezone.utc)
@@ -31,8 +32,9 @@ def warehouse(target: tuple[str, str | None]) -> Iterator[Warehouse]:
 
 @pytest.fixture
 def reader(target: tuple[str, str | None]) -> Iterator[sqlalchemy.Engine]:
-    """A plain engine of our own, as a user querying the warehouse would have."""
-    engine = sqlalchemy.create_engine(target[0])
+    """A plain engine of our own, as a user querying the warehouse would have (reading SQLite's exact decimals as
+    Decimals, as docs/warehouse.md shows)."""
+    engine = read_exact_decimals(sqlalchemy.create_engine(target[0]))
     yield engine
     engine.dispose()
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy
 
+from airflow_provider_acumatica.warehouse.columns import DecimalText
 from airflow_provider_acumatica.warehouse.errors import SchemaConflictError, ValueMisfitError
 from airflow_provider_acumatica.warehouse.loader import Warehouse
 from airflow_provider_acumatica.warehouse.state import SyncState
@@ -171,9 +172,10 @@ def test_types_come_from_declared_edm_types_and_from_values(warehouse, reader, r
         run.write([row])
         run.commit(STATE)
     columns = {c["name"]: c["type"] for c in sqlalchemy.inspect(reader).get_columns("time_entry", schema=warehouse.schema)}
-    expected = {"amount": sqlalchemy.Numeric, "quantity": sqlalchemy.Integer, "approved": sqlalchemy.Boolean,
+    decimal = DecimalText if warehouse.engine.dialect.name == "sqlite" else sqlalchemy.Numeric
+    expected = {"amount": decimal, "quantity": sqlalchemy.Integer, "approved": sqlalchemy.Boolean,
                 "started": sqlalchemy.DateTime, "day": sqlalchemy.Date, "description": sqlalchemy.String,
-                "time_spent": sqlalchemy.Integer, "cost_rate": sqlalchemy.Numeric, "billable": sqlalchemy.Boolean,
+                "time_spent": sqlalchemy.Integer, "cost_rate": decimal, "billable": sqlalchemy.Boolean,
                 "date": sqlalchemy.DateTime, "ratio": sqlalchemy.Float, "tasks": sqlalchemy.String,
                 "custom": sqlalchemy.String, "_last_modified": sqlalchemy.DateTime}
     assert {name: type(columns[name]) for name in expected} == {
