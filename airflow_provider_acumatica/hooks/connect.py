@@ -61,16 +61,13 @@ class Callback:
 class ConnectFlow:
     """One authorization of one connection: the URL the user opens, then the callback checked and exchanged."""
 
-    def __init__(self, hook: AcumaticaHook, redirect_uri: str) -> None:
-        settings = hook.settings
-        if settings.auth_type != "oauth2_code":
-            raise ConnectError(
-                f"Acumatica connection {hook.acumatica_conn_id!r} has auth_type {settings.auth_type!r}: set the extra "
-                "auth_type to 'oauth2_code' (with the connected application's client_id and client_secret) to connect."
-            )
+    def __init__(self, hook: AcumaticaHook, redirect_uri: str, state: str | None = None,
+                 register_hint: str = _REGISTER_HINT) -> None:
+        require_code_flow(hook)
         self.hook = hook
         self.redirect_uri = redirect_uri
-        self.url, self._state, self._code_verifier = hook.authorization_url(redirect_uri)
+        self.register_hint = register_hint
+        self.url, self._state, self.code_verifier = hook.authorization_url(redirect_uri, state)
 
     def check_authorization_request(self) -> None:
         """Best effort: ask the identity server for the URL without following it, so that a refusal it answers
@@ -88,34 +85,25 @@ class ConnectFlow:
             raise ConnectError(
                 f"the identity server refused the authorization request (HTTP {answer.status_code}: "
                 f"{_server_reason(answer)}) for client {settings.client_id!r} and redirect URI "
-                f"{self.redirect_uri!r}. {_REGISTER_HINT}"
+                f"{self.redirect_uri!r}. {self.register_hint}"
             )
         location = answer.headers.get("Location", "")
         if answer.is_redirect and location.startswith(self.redirect_uri):
             refused = Callback.from_query(urlsplit(location).query)
             if refused.error:
-                raise ConnectError(self._refusal(refused))
+                raise ConnectError(refusal(refused))
 
     def complete(self, callback: Callback) -> str:
         """Check the callback and start the chain; return what to tell the user (raise ConnectError)."""
         if callback.error:
-            raise ConnectError(self._refusal(callback))
+            raise ConnectError(refusal(callback))
         if not callback.state or not hmac.compare_digest(callback.state, self._state):
             raise ConnectError("the callback's state does not match this authorization request (a stale or forged "
                                "redirect): nothing was stored. Run the command again and use the URL it prints.")
         if not callback.code:
             raise ConnectError("the callback carries no authorization code: paste the full address the browser "
                                f"was sent to (it starts with {self.redirect_uri}?code=...).")
-        try:
-            self.hook.exchange_code(self.redirect_uri, callback.code, self._code_verifier)
-        except AcumaticaError as error:
-            raise ConnectError(
-                f"{error}. The code is single-use and expires within minutes: run the command again and finish "
-                f"promptly. The redirect URI must be the one of the authorization request ({self.redirect_uri})."
-            ) from None
-        except requests.RequestException as error:
-            raise ConnectError(f"the token request to {self.hook.settings.instance_url} failed: "
-                               f"{type(error).__name__}. Run the command again.") from None
+        exchange(self.hook, self.redirect_uri, callback.code, self.code_verifier)
         return (f"Connected: the refresh-token chain of connection {self.hook.acumatica_conn_id!r} "
                 f"(tenant {self.hook.tenant}) is stored in {self.masked_token_store()}. "
                 "It rotates on every refresh; tasks read the newest token from there.")
@@ -124,16 +112,42 @@ class ConnectFlow:
         url = self.hook.settings.token_store or default_token_store()
         return sa.engine.make_url(url).render_as_string(hide_password=True)
 
-    def _refusal(self, callback: Callback) -> str:
-        detail = f" ({callback.error_description})" if callback.error_description else ""
-        hints = {
-            "access_denied": "The user declined, or may not use this connected application: sign in as a user "
-                             "with access and consent.",
-            "invalid_scope": "Fix the connection's extra 'scope' (e.g. 'api offline_access').",
-            "unauthorized_client": "Allow the authorization code flow for this client in SM303010.",
-        }
-        hint = hints.get(callback.error or "", "Check the connected application in SM303010. " + _REGISTER_HINT)
-        return f"the identity server refused the authorization: {callback.error}{detail}. {hint}"
+
+def require_code_flow(hook: AcumaticaHook) -> None:
+    """Only an `oauth2_code` connection can be connected in a browser."""
+    settings = hook.settings
+    if settings.auth_type != "oauth2_code":
+        raise ConnectError(
+            f"Acumatica connection {hook.acumatica_conn_id!r} has auth_type {settings.auth_type!r}: set the extra "
+            "auth_type to 'oauth2_code' (with the connected application's client_id and client_secret) to connect."
+        )
+
+
+def exchange(hook: AcumaticaHook, redirect_uri: str, code: str, code_verifier: str) -> None:
+    """Trade the authorization code for the first tokens of the chain, stored in the token store."""
+    try:
+        hook.exchange_code(redirect_uri, code, code_verifier)
+    except AcumaticaError as error:
+        raise ConnectError(
+            f"{error}. The code is single-use and expires within minutes: start the sign-in again and finish "
+            f"promptly. The redirect URI must be the one of the authorization request ({redirect_uri})."
+        ) from None
+    except requests.RequestException as error:
+        raise ConnectError(f"the token request to {hook.settings.instance_url} failed: "
+                           f"{type(error).__name__}. Start the sign-in again.") from None
+
+
+def refusal(callback: Callback) -> str:
+    """What the identity server's refusal means and what to do about it."""
+    detail = f" ({callback.error_description})" if callback.error_description else ""
+    hints = {
+        "access_denied": "The user declined, or may not use this connected application: sign in as a user "
+                         "with access and consent.",
+        "invalid_scope": "Fix the connection's extra 'scope' (e.g. 'api offline_access').",
+        "unauthorized_client": "Allow the authorization code flow for this client in SM303010.",
+    }
+    hint = hints.get(callback.error or "", "Check the connected application in SM303010. " + _REGISTER_HINT)
+    return f"the identity server refused the authorization: {callback.error}{detail}. {hint}"
 
 
 class CallbackListener:
