@@ -181,7 +181,8 @@ def _chain_text(state: status.ConnectionState) -> str:
     if state.chain is None or not state.chain.connected:
         return "<span class='bad'>not connected</span>"
     who = f" by {pages.text(state.connected.user)} at {pages.when(state.connected.at)}" if state.connected else ""
-    return f"<span class='ok'>connected</span>{who}, {state.chain.refreshes} grants"
+    grants = "1 token grant" if state.chain.refreshes == 1 else f"{state.chain.refreshes} token grants"
+    return f"<span class='ok'>connected</span>{who}; {grants}"
 
 
 def _refused(refused: FlowRefused) -> HTMLResponse:

@@ -15,7 +15,7 @@ from itsdangerous import URLSafeTimedSerializer
 
 from airflow_provider_acumatica.sandbox import SANDBOX_CLIENT_SECRET, SandboxSettings, sandbox_client_id, start_sandbox
 
-from conftest import CONN_ID, SECRET_KEY
+from ui_server import CONN_ID, SECRET_KEY
 
 
 def _connect_url(ui, conn_id: str = CONN_ID) -> str:
