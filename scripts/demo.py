@@ -1,9 +1,10 @@
-"""`make demo`: the sync DAGs of both sandbox tenants, run through Airflow into a SQLite warehouse, twice.
+"""`make demo`: the sync DAGs of both sandbox tenants, run through Airflow into a SQLite warehouse, twice; then
+the payroll DAG publishes a week of a crew's time activities to Acumatica, twice.
 
 Everything lives under .demo/ (recreated each time): the sandbox runs as its own process, Airflow uses a
 SQLite metadata DB, connections come from AIRFLOW_CONN_* variables, and the bundle's own config
-(dags/acumatica.yaml) drives the DAGs. Between the two runs some records change in the sandbox; the second
-run loads only those.
+(dags/acumatica.yaml) drives the DAGs. Between the two sync runs some records change in the sandbox; the second
+run loads only those. Between the two payroll runs one rejected row is corrected; the second run sends only it.
 """
 
 from __future__ import annotations
@@ -16,14 +17,20 @@ import sys
 import time
 from pathlib import Path
 
-import sqlalchemy
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
+import sqlalchemy
+from payroll_demo import correct_one_row, last_monday, report as payroll_report, seed_week
+
+from airflow_provider_acumatica.payroll.entries import EXTERNAL_REF_PREFIX
 from airflow_provider_acumatica.sandbox import SANDBOX_PASSWORD, SANDBOX_USER, SandboxControl, sandbox_process
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / ".demo"
 TENANTS = {"company": "Company", "subsidiary": "Subsidiary"}  # DAG tenant -> Acumatica tenant
 ROWS = 5000
+PROFILE_ZONE = "America/New_York"  # the sandbox API user's profile time zone
 
 
 def airflow_environment(sandbox_url: str, warehouse: Path) -> dict[str, str]:
@@ -42,19 +49,22 @@ def airflow_environment(sandbox_url: str, warehouse: Path) -> dict[str, str]:
     for dag_tenant, tenant in TENANTS.items():
         environment[f"AIRFLOW_CONN_ACUMATICA_{dag_tenant.upper()}"] = json.dumps({
             "conn_type": "acumatica", "host": sandbox_url, "login": SANDBOX_USER, "password": SANDBOX_PASSWORD,
-            "extra": {"tenant": tenant, "auth_type": "cookie", "max_concurrent_requests": 3},
+            "extra": {"tenant": tenant, "auth_type": "cookie", "max_concurrent_requests": 3,
+                      "profile_timezone": PROFILE_ZONE},
         })
     return environment
 
 
-def run(command: list[str], environment: dict[str, str], what: str) -> None:
+def run(command: list[str], environment: dict[str, str], what: str, expect_failure: str | None = None) -> None:
+    """Run a command, its output appended to .demo/logs.txt; `expect_failure` says why a failure is the point."""
     started = time.monotonic()
     log = DEMO / "logs.txt"
     with log.open("a") as output:
         result = subprocess.run(command, env=environment, stdout=output, stderr=subprocess.STDOUT)
-    if result.returncode != 0:
+    if result.returncode != 0 and not expect_failure:
         raise SystemExit(f"{what} failed (exit {result.returncode}); see {log}")
-    print(f"  {what}: {time.monotonic() - started:.1f} s")
+    note = f" (the task failed, as it should: {expect_failure})" if result.returncode and expect_failure else ""
+    print(f"  {what}: {time.monotonic() - started:.1f} s{note}")
 
 
 def sync_all(environment: dict[str, str]) -> None:
@@ -104,6 +114,27 @@ def report(first: dict, second: dict) -> None:
     print("run 2 re-reads `time_offset` seconds before each watermark, so it reads a little more than changed.")
 
 
+def publish_payroll(environment: dict[str, str], warehouse: Path, url: str) -> None:
+    """Seed last week's activities of tenant company, publish them, correct a rejected row, publish again."""
+    week = last_monday(datetime.now(timezone.utc)) - timedelta(days=7)
+    rows = seed_week(warehouse, "company", TENANTS["company"], week, ZoneInfo(PROFILE_ZONE))
+    print(f"Payroll: {rows} time activities of a crew for the week of {week:%Y-%m-%d} in table payroll_time_activity "
+          "(3 bad rows, 1 not approved)")
+    command = [sys.executable, "-m", "airflow", "dags", "test", "acumatica_payroll__company",
+               (week + timedelta(days=7, hours=6)).isoformat()]  # the run after that week: its interval is the week
+    why = "3 rows were rejected; every good row was sent"
+    run(command, environment, "airflow dags test acumatica_payroll__company", expect_failure=why)
+    payroll_report(warehouse, "payroll run 1")
+    correct_one_row(warehouse, week)
+    run(command, environment, "airflow dags test acumatica_payroll__company (after a correction)",
+        expect_failure="2 rows are still rejected")
+    payroll_report(warehouse, "payroll run 2")
+    entries = [record for record in SandboxControl(url).truth(TENANTS["company"], "TimeEntry")["records"]
+               if (record["ExternalRefNbr"] or "").startswith(EXTERNAL_REF_PREFIX)]
+    print(f"  Acumatica now holds {len(entries)} published time entries, {len({e['ExternalRefNbr'] for e in entries})}"
+          " distinct activities: one entry each, the corrected row added once, nothing sent twice")
+
+
 def main() -> None:
     shutil.rmtree(DEMO, ignore_errors=True)
     DEMO.mkdir()
@@ -123,6 +154,8 @@ def main() -> None:
         print("Second run (incremental):")
         sync_all(environment)
         report(first, sync_state(warehouse, changed_after=first))
+        print()
+        publish_payroll(environment, warehouse, url)
     print(f"\nWarehouse: {warehouse}   Airflow logs: {DEMO / 'logs.txt'}")
 
 

@@ -1,7 +1,8 @@
 """The bundle's YAML config: strict parsing into tenants and tables; errors name file, tenant, table and key.
 
-Layout (see README_DAGS): ``defaults`` (settings every tenant inherits), ``tenants`` (one DAG family
-each) and ``tables`` (overrides and additions applied to every tenant). A tenant's tables are, in
+Layout (see docs/bundle.md): ``defaults`` (settings every tenant inherits), ``tenants`` (one DAG family
+each) and ``tables`` (overrides and additions applied to every tenant). A tenant with a ``payroll`` block
+also gets a payroll DAG; ``defaults.payroll`` holds the payroll settings such tenants inherit. A tenant's tables are, in
 order: its catalog(s), then the top-level ``tables``, then its own table entries. A later entry for a
 name already present overrides only the keys it gives; an entry for a new name is an addition and
 must give its ``mode`` (so a misspelt override, e.g. ``Projet``, is an error rather than a new table).
@@ -49,15 +50,25 @@ _TENANT_SETTINGS: Mapping[str, values.Check] = {
     "retries": values.integer(0, 100),
     "retry_delay": values.integer(0, 86400, "seconds"),
 }
+_PAYROLL_KEYS: Mapping[str, values.Check] = {
+    "source_table": values.text,
+    "source_sql": values.text,
+    "schedule": values.cron,
+    "billable": values.boolean_or("source"),
+    "hold": values.boolean,
+    "require_approval": values.boolean,
+}
 _DEFAULTS_KEYS: Mapping[str, values.Check] = {
     **_TENANT_SETTINGS,
     "start_date": values.date,
     "timezone": values.timezone,
+    "payroll": values.unchecked,  # checked by _payroll
 }
 _TENANT_KEYS: Mapping[str, values.Check] = {
     "name": values.tenant_name,
     "acumatica_conn_id": values.text,
     "tables": values.unchecked,  # a catalog name or a list: checked by _tenant_entries
+    "payroll": values.unchecked,  # checked by _payroll
     **_TENANT_SETTINGS,
 }
 _TOP_KEYS: Mapping[str, values.Check] = dict.fromkeys(("defaults", "tenants", "tables"), values.unchecked)
@@ -73,6 +84,14 @@ _BUILTIN_DEFAULTS: Mapping[str, Any] = {
     "retry_delay": 300,
     "start_date": datetime.date(2024, 1, 1),
     "timezone": "UTC",
+}
+_BUILTIN_PAYROLL: Mapping[str, Any] = {
+    "source_table": "payroll_time_activity",
+    "source_sql": None,
+    "schedule": "0 6 * * 1",  # Mondays 06:00: the week before is the pay period
+    "billable": "source",
+    "hold": True,
+    "require_approval": False,
 }
 
 
@@ -98,6 +117,18 @@ class TableConfig:
 
 
 @dataclass(frozen=True)
+class PayrollConfig:
+    """A tenant's payroll publishing: where its approved activities are, when and how they are published."""
+
+    source_table: str | None
+    source_sql: str | None
+    schedule: str
+    billable: bool | str
+    hold: bool
+    require_approval: bool
+
+
+@dataclass(frozen=True)
 class TenantConfig:
     """One tenant: its connections, licence-sized pool, DAG settings and enabled tables."""
 
@@ -113,6 +144,7 @@ class TenantConfig:
     retry_delay: int
     target_schema: str | None = None
     tables: tuple[TableConfig, ...] = field(default=())
+    payroll: PayrollConfig | None = None
 
     @property
     def pool(self) -> str:
@@ -177,6 +209,8 @@ def parse_config(data: Any, path: str | Path) -> BundleConfig:
         top.get("defaults", {}), _DEFAULTS_KEYS, _section(place, "defaults"), "key", "defaults"
     )
     defaults = {**_BUILTIN_DEFAULTS, **given_defaults}
+    payroll_place = _section(place, "defaults.payroll")
+    defaults["payroll"] = {**_BUILTIN_PAYROLL, **_payroll_entries(given_defaults.get("payroll", {}), payroll_place)}
     shared_tables = _table_entries(top.get("tables", []), _section(place, "top-level tables"))
     tenants = _tenants(top.get("tenants"), defaults, shared_tables, place)
     return BundleConfig(
@@ -268,9 +302,34 @@ def _tenant(
     catalogs, own_tables = _tenant_entries(entry.get("tables", []), tenant_place)
     entries = [*_for_tenant(shared_tables, label), *own_tables]
     tables = _resolve_tables(catalogs, entries, settings, tenant_place)
+    payroll = _payroll(entry["payroll"], defaults["payroll"], tenant_place) if "payroll" in entry else None
     return TenantConfig(
-        name=entry["name"], acumatica_conn_id=entry["acumatica_conn_id"], tables=tables, **settings
+        name=entry["name"], acumatica_conn_id=entry["acumatica_conn_id"], tables=tables, payroll=payroll,
+        **settings,
     )
+
+
+def _payroll_entries(raw: Any, place: _Place) -> dict[str, Any]:
+    """The keys of a ``payroll`` block (empty or null: all inherited)."""
+    if raw is None:
+        return {}
+    payroll = _checked_mapping(raw, _PAYROLL_KEYS, place, "key", "payroll")
+    if "source_table" in payroll and "source_sql" in payroll:
+        raise place.error("give source_table or source_sql, not both")
+    return payroll
+
+
+def _payroll(raw: Any, inherited: Mapping[str, Any], place: _Place) -> PayrollConfig:
+    """A tenant's payroll settings: its own block over the defaults' (a source given here replaces the other)."""
+    own = _payroll_entries(raw, _Place(place.path, "payroll", place.tenant))
+    if "source_sql" in own:
+        own["source_table"] = None
+    elif "source_table" in own:
+        own["source_sql"] = None
+    merged = {**inherited, **own}
+    if merged["source_sql"]:
+        merged["source_table"] = None
+    return PayrollConfig(**merged)
 
 
 def _for_tenant(entries: list[tuple[dict, _Place]], tenant_label: str) -> list[tuple[dict, _Place]]:

@@ -118,6 +118,22 @@ def trigger_params(tables: Sequence[TableConfig]) -> dict[str, Param]:
     }
 
 
+def tenant_dag_settings(config: BundleConfig, tenant: TenantConfig, schedule: str) -> dict[str, Any]:
+    """What every DAG of a tenant shares: a data-interval timetable on `schedule` (its intervals are what runs
+    and backfills load or publish), the config's start date, one run at a time, the tenant's owner and retries."""
+    return {
+        "schedule": CronDataIntervalTimetable(schedule, timezone=config.timezone),
+        "start_date": pendulum.datetime(*config.start_date.timetuple()[:3], tz=config.timezone),
+        "catchup": False,
+        "max_active_runs": 1,
+        "default_args": {
+            "owner": tenant.owner,
+            "retries": tenant.retries,
+            "retry_delay": datetime.timedelta(seconds=tenant.retry_delay),
+        },
+    }
+
+
 def _tables_by_schedule(tenant: TenantConfig) -> Iterable[tuple[str | None, list[TableConfig]]]:
     """(None, tables on the tenant's schedule), then (schedule, tables) for each other schedule."""
     own = [table for table in tenant.tables if table.schedule == tenant.schedule]
@@ -135,15 +151,7 @@ def _tenant_dag(
     with DAG(
         dag_id=dag_id(tenant.name, own_schedule),
         description=f"Sync Acumatica tenant {tenant.name}: {len(tables)} tables, schedule {schedule}",
-        schedule=CronDataIntervalTimetable(schedule, timezone=config.timezone),
-        start_date=pendulum.datetime(*config.start_date.timetuple()[:3], tz=config.timezone),
-        catchup=False,
-        max_active_runs=1,
-        default_args={
-            "owner": tenant.owner,
-            "retries": tenant.retries,
-            "retry_delay": datetime.timedelta(seconds=tenant.retry_delay),
-        },
+        **tenant_dag_settings(config, tenant, schedule),
         tags=["acumatica", f"tenant:{tenant.name}"],
         params=trigger_params(tables),
         doc_md=_doc(config, tenant, schedule, tables),

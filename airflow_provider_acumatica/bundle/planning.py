@@ -1,6 +1,6 @@
 """What one DAG run loads: the selected tables, their mode and window, from run type and trigger form.
 
-Rules (README_DAGS "Runs and windows"):
+Rules (docs/bundle.md, "Runs and windows"):
 
 - scheduled run: incremental from the watermark up to the run's data_interval_end;
 - backfill run: exactly [data_interval_start, data_interval_end), watermark untouched; tables that

@@ -62,6 +62,17 @@ def boolean(value: Any) -> bool:
     return value
 
 
+def boolean_or(*words: str) -> Check:
+    """true, false, or one of fixed words."""
+
+    def check(value: Any) -> bool | str:
+        if not isinstance(value, bool) and value not in words:
+            raise InvalidValue(f"{value!r} is not allowed (allowed: true, false, {', '.join(words)})")
+        return value
+
+    return check
+
+
 def names(value: Any) -> list[str]:
     """A non-empty list of non-empty strings, e.g. field or collection names."""
     if not isinstance(value, list) or not value or not all(isinstance(i, str) and i.strip() for i in value):

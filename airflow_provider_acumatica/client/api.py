@@ -342,8 +342,9 @@ def _json_value(value: Any) -> Any:
 
 
 def _write_retryable(status: int | None, message: str) -> bool:
-    """Writes are retried only where the server surely did nothing (busy, throttled)."""
-    return status in (429, 503)
+    """Writes are retried only where the server surely did nothing: a throttled request (429). A 503 may come
+    from a gateway after the instance saved the record, so the caller resolves it (e.g. by a look-up)."""
+    return status == 429
 
 
 def _status_retryable(status: int | None, message: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 from collections.abc import Mapping
 from typing import Any
@@ -107,6 +108,7 @@ class AcumaticaSettings:
             retry_max_seconds=parser.number("retry_max_seconds", 600.0, 0),
             backoff_seconds=parser.number("backoff_seconds", 1.0, 0),
         )
+        parser.refuse_unknown()
         _check_credentials(settings)
         return settings
 
@@ -148,8 +150,18 @@ class _ExtraParser:
     def __init__(self, conn_id: str, extra: Mapping[str, Any]) -> None:
         self.conn_id = conn_id
         self.extra = {key.removeprefix("extra__acumatica__"): value for key, value in extra.items()}
+        self.known: set[str] = set()
+
+    def refuse_unknown(self) -> None:
+        """An extra no setting reads is a mistake (a misspelt `time_zone`, `tennant`): say so, with the closest
+        known name, as the bundle's config does for its keys."""
+        for name in sorted(set(self.extra) - self.known):
+            close = difflib.get_close_matches(name, self.known, n=1)
+            hint = f"Did you mean {close[0]!r}?" if close else f"Known extras: {', '.join(sorted(self.known))}."
+            raise self._fail(name, "it is not a setting of this connection", f"{hint} Remove or rename it.")
 
     def _raw(self, name: str) -> Any:
+        self.known.add(name)
         value = self.extra.get(name)
         return None if value is None or (isinstance(value, str) and not value.strip()) else value
 

@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-import pendulum
 from airflow.sdk import Asset, BaseHook, BaseOperator
 from sqlalchemy.engine import URL
 
@@ -20,6 +19,7 @@ from airflow_provider_acumatica.extract.slices import ONE_MS, TimeSlice
 from airflow_provider_acumatica.extract.slicing import PageFetcher, SliceReader
 from airflow_provider_acumatica.extract.sources import SOURCES, TableSource
 from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
+from airflow_provider_acumatica.utils.instants import floor_ms, parse_instant
 from airflow_provider_acumatica.utils.memory import older_objects_frozen, return_large_blocks_to_the_os
 from airflow_provider_acumatica.warehouse.loader import LoadResult, Warehouse
 from airflow_provider_acumatica.warehouse.schema import table_name
@@ -151,9 +151,9 @@ class AcumaticaToSqlOperator(BaseOperator):
                     mode=self.mode,
                     watermark=state.watermark if state else None,
                     time_offset=self.time_offset,
-                    window_start=_parse_instant(self.window_start, "window_start", describe),
-                    window_end=_parse_instant(self.window_end, "window_end", describe),
-                    now=_floor_ms(started),
+                    window_start=parse_instant(self.window_start, "window_start", describe),
+                    window_end=parse_instant(self.window_end, "window_end", describe),
+                    now=floor_ms(started),
                     describe=describe,
                 )
                 source = TableSource(
@@ -239,7 +239,7 @@ class AcumaticaToSqlOperator(BaseOperator):
         table moves past the slices already read, so an open-ended read must look again."""
         if not self.timestamp_field:
             return [window]
-        return [window, TimeSlice(_floor_ms(started) - self.time_offset * 1000 * ONE_MS, None)]
+        return [window, TimeSlice(floor_ms(started) - self.time_offset * 1000 * ONE_MS, None)]
 
     def _warehouse_target(self) -> str | URL:
         if self.sql_url:
@@ -320,27 +320,6 @@ def warehouse_url(connection: Any) -> str | URL:
 
 def _iso(instant: datetime | None) -> str | None:
     return instant.isoformat() if instant else None
-
-
-def _floor_ms(instant: datetime) -> datetime:
-    return instant.replace(microsecond=instant.microsecond // 1000 * 1000)
-
-
-def _parse_instant(value: str | datetime | None, argument: str, describe: str) -> datetime | None:
-    """An aware UTC instant from an ISO string or datetime; empty means not given."""
-    if value is None or (isinstance(value, str) and value.strip() in ("", "None", "null")):
-        return None
-    try:
-        parsed = value if isinstance(value, datetime) else pendulum.parse(value.strip())
-    except (ValueError, TypeError, pendulum.parsing.exceptions.ParserError) as error:
-        raise ValueError(
-            f"{describe}: `{argument}` is {value!r}, not a date-time; give ISO 8601 like 2026-01-31T00:00:00Z."
-        ) from error
-    if not isinstance(parsed, datetime):
-        raise ValueError(f"{describe}: `{argument}` is {value!r}; give a date and a time, like 2026-01-31T00:00:00Z.")
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return _floor_ms(datetime.fromtimestamp(parsed.timestamp(), tz=timezone.utc))
 
 
 def _is_template(value: Any) -> bool:

@@ -25,6 +25,7 @@ from airflow_provider_acumatica.sandbox.rest import EntityApi
 from airflow_provider_acumatica.sandbox.sessions import SESSION_COOKIE, SessionManager
 from airflow_provider_acumatica.sandbox.settings import ENDPOINT_NAME, ENDPOINT_VERSIONS, SandboxSettings
 from airflow_provider_acumatica.sandbox.store import Store
+from airflow_provider_acumatica.sandbox.swagger import swagger_document
 from airflow_provider_acumatica.sandbox.throttle import Throttle
 from airflow_provider_acumatica.sandbox.writes import Writer
 
@@ -56,7 +57,7 @@ class SandboxApp:
         """Answer one Acumatica request, faults and throttling included; faults match `target` (the decoded
         path and query) when given, else the path."""
         self.counters.add("requests")
-        fired = self.faults.take(target or path, path in _LOGIN_PATHS)
+        fired = self.faults.take(method, target or path, path in _LOGIN_PATHS)
         if any(fault.kind == "ignore_skip" for fault in fired):
             params = {name: value for name, value in params.items() if name != "$skip"}
         try:
@@ -77,19 +78,16 @@ class SandboxApp:
                 self.apply_mutation(fault.mutation)
             elif fault.kind == "slow":
                 self.faults.hold(fault.delay_ms)
-        kinds = {fault.kind for fault in fired}
-        if "drop" in kinds:
-            return Response(0, drop=True)
-        if "503" in kinds:
-            return Response(503, b"<html><body><h1>Service Unavailable</h1></body></html>", "text/html")
-        if "500" in kinds:
-            return error_response(ApiError(500, "Object reference not set to an instance of an object."))
+        kinds = {fault.kind for fault in fired if fault.phase == "before"}
+        failed = _failure(kinds)
+        if failed is not None:
+            return failed
         if "login_limit" in kinds:
             self.counters.add("login_limit_refusals")
             return error_response(ApiError(429, "API Login Limit"))
         response = answer()
         response.truncate = "truncate" in kinds
-        return response
+        return _failure({fault.kind for fault in fired if fault.phase == "after"}) or response
 
     def apply_mutation(self, mutation: dict) -> list[str]:
         """A control-API style mutation {tenant, entity, op, random: N | records | ids}."""
@@ -163,6 +161,8 @@ class SandboxApp:
             raise ApiError(404, f"The endpoint {endpoint}/{version} is not found; endpoints: "
                                 f"{ENDPOINT_NAME} {', '.join(ENDPOINT_VERSIONS)}")
         tenant = self.tenant_of(headers)
+        if entity == "swagger.json" and rest is None and method == "GET":
+            return json_response(swagger_document(endpoint, version))
         base = f"/entity/{endpoint}/{version}"
         locator = [part for part in (rest or "").split("/") if part]
         api = self.entities
@@ -183,6 +183,17 @@ class SandboxApp:
             api.action(tenant, entity, locator[0], _json(body))
             return empty(204)
         raise ApiError(405, f"{method} is not allowed on {match.group(0)}", message="The requested resource does not support this method.")
+
+
+def _failure(kinds: set[str]) -> Response | None:
+    """The answer of a fault that fails the request (a dropped connection, a 503 or a 500), if one fired."""
+    if "drop" in kinds:
+        return Response(0, drop=True)
+    if "503" in kinds:
+        return Response(503, b"<html><body><h1>Service Unavailable</h1></body></html>", "text/html")
+    if "500" in kinds:
+        return error_response(ApiError(500, "Object reference not set to an instance of an object."))
+    return None
 
 
 def _base_url(headers) -> str:

@@ -8,7 +8,11 @@ and answers 204 (or the action's error, if it is no longer allowed then).
 
 `ignore_skip` answers a matching list request (REST entity or OData) as if it had no $skip: every page
 is the first page, as behind some misconfigured proxies or customizations. Real Acumatica honours $skip:
-this fault exists only to test how a client copes with a hostile server."""
+this fault exists only to test how a client copes with a hostile server.
+
+`phase: "after"` fires a `drop`, `500` or `503` once the request has been carried out: a write is applied and
+then its answer is lost, as when a connection breaks after Acumatica saved a record (the crash a client must
+resolve by looking the record up, never by writing again)."""
 
 from __future__ import annotations
 
@@ -19,6 +23,8 @@ from dataclasses import dataclass, field
 from airflow_provider_acumatica.sandbox.errors import ApiError, number_field
 
 KINDS = ("500", "503", "drop", "slow", "truncate", "login_limit", "mutate", "long_running", "ignore_skip")
+PHASES = ("before", "after")
+AFTER_KINDS = ("500", "503", "drop")
 
 
 @dataclass
@@ -33,11 +39,17 @@ class Fault:
     mutation: dict | None = None
     polls: int = 2
     """For `long_running`: status checks answered 202 before the action is applied."""
+    method: str | None = None
+    """Only requests of this HTTP method match (e.g. PUT: a write, not the look-ups around it)."""
+    phase: str = "before"
+    """`after`: the request is carried out, then the fault replaces its answer (drop, 500, 503 only)."""
     id: int = 0
     rng: random.Random = field(default_factory=random.Random, repr=False)
 
-    def matches(self, path: str, is_login: bool) -> bool:
+    def matches(self, method: str, path: str, is_login: bool) -> bool:
         if self.kind == "login_limit" and not is_login:
+            return False
+        if self.method is not None and self.method != method:
             return False
         return self.path_contains is None or self.path_contains in path
 
@@ -47,7 +59,7 @@ def fault_from_options(options: dict, seed: int, fault_id: int) -> Fault:
     kind = str(options.get("kind"))
     if kind not in KINDS:
         raise ApiError(400, f"faults: unknown kind {options.get('kind')!r}; kinds are {list(KINDS)}")
-    unknown = set(options) - {"kind", "count", "rate", "path_contains", "delay_ms", "mutation", "polls"}
+    unknown = set(options) - {"kind", "count", "rate", "path_contains", "delay_ms", "mutation", "polls", "phase", "method"}
     if unknown:
         raise ApiError(400, f"faults: unknown option(s) {sorted(unknown)}")
     rate = None if options.get("rate") is None else number_field(options, "rate", None, float, "faults")
@@ -61,7 +73,14 @@ def fault_from_options(options: dict, seed: int, fault_id: int) -> Fault:
     if polls < 0:
         raise ApiError(400, f"faults: polls must be 0 or more, got {polls}")
     delay_ms = number_field(options, "delay_ms", 2000, int, "faults")
-    fault = Fault(kind, count, rate, options.get("path_contains"), delay_ms, mutation, polls, fault_id)
+    phase = options.get("phase", "before")
+    if phase not in PHASES or (phase == "after" and kind not in AFTER_KINDS):
+        raise ApiError(400, f"faults: phase {phase!r} is not allowed for kind {kind!r}; "
+                            f"phases are {list(PHASES)}, and 'after' goes with kinds {list(AFTER_KINDS)}")
+    method = options.get("method")
+    if method is not None and method not in ("GET", "PUT", "POST", "DELETE"):
+        raise ApiError(400, f"faults: method {method!r} is not one of GET, PUT, POST, DELETE")
+    fault = Fault(kind, count, rate, options.get("path_contains"), delay_ms, mutation, polls, method, phase, fault_id)
     fault.rng = random.Random(f"{seed}:fault:{fault_id}")
     return fault
 
@@ -113,12 +132,12 @@ class FaultBook:
             self._held_changed.wait_for(lambda: self._held >= count, timeout)
             return self._held
 
-    def take(self, path: str, is_login: bool) -> list[Fault]:
+    def take(self, method: str, path: str, is_login: bool) -> list[Fault]:
         """The faults firing for this request (each spends one of its `count`)."""
         fired = []
         with self._lock:
             for fault in list(self._faults):
-                if not fault.matches(path, is_login):
+                if not fault.matches(method, path, is_login):
                     continue
                 if fault.rate is not None:
                     if fault.rng.random() < fault.rate:

@@ -78,3 +78,13 @@ def test_missing_credentials_and_host():
         settings(host="ftp://erp")
     code_flow = settings({"auth_type": "oauth2_code", "client_id": "a", "client_secret": "b"}, login=None, password=None)
     assert code_flow.is_oauth
+
+
+@pytest.mark.parametrize(("extra", "named", "suggested"), [
+    ({"tenant": "Company", "time_zone": "UTC"}, "time_zone", "profile_timezone"),
+    ({"tenant": "Company", "tennant": "Company"}, "tennant", "tenant"),
+    ({"tenant": "Company", "extra__acumatica__page_sise": "500"}, "page_sise", "page_size"),
+])
+def test_an_unknown_extra_is_refused_naming_the_closest_setting(extra, named, suggested):
+    with pytest.raises(AcumaticaConfigError, match=f"field '{named}': it is not a setting.*Did you mean '{suggested}'"):
+        AcumaticaSettings.from_connection("acumatica_x", "https://x.example", "u", "p", extra)

@@ -6,4 +6,5 @@ from pathlib import Path
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
 SYNC_FILE = DAGS_FOLDER / "acumatica_sync.py"
+PAYROLL_FILE = DAGS_FOLDER / "acumatica_payroll.py"
 SANDBOX_TENANTS = {"company": "Company", "subsidiary": "Subsidiary"}

@@ -149,3 +149,29 @@ def test_a_long_running_action_no_longer_allowed_when_it_runs_answers_its_error_
     for _ in range(2):  # the failure stays the operation's outcome
         failed = session.get(f"{sandbox.url}{location}")
         assert failed.status_code == 500 and "disabled for a time entry with the status Completed" in failed.text
+
+
+def test_a_fault_after_the_write_loses_the_answer_of_a_write_that_was_applied(sandbox):
+    session = sign_in(sandbox)
+    entry = session.get(f"{sandbox.url}{REST}/TimeEntry?$top=1").json()[0]
+    body = {name: entry[name] for name in ("Employee", "Date", "ProjectID", "ProjectTaskID", "CostCode", "EarningType")}
+    body.update(TimeSpent={"value": "01:15"}, ExternalRefNbr={"value": "AFTER-1"})
+    sandbox.control.inject_fault("drop", phase="after", path_contains="TimeEntry", method="PUT")
+    assert session.get(f"{sandbox.url}{REST}/TimeEntry?$top=1").status_code == 200  # a GET does not match
+    with pytest.raises(requests.ConnectionError):
+        session.put(f"{sandbox.url}{REST}/TimeEntry", json=body, headers={"If-None-Match": "*"})
+    found = session.get(f"{sandbox.url}{REST}/TimeEntry", params={"$filter": "ExternalRefNbr eq 'AFTER-1'"}).json()
+    assert [record["TimeSpent"]["value"] for record in found] == ["01:15"]  # saved, though the answer was lost
+    sandbox.control.inject_fault("500", phase="after", path_contains="TimeEntry/CompleteTimeEntry")
+    completed = session.post(f"{sandbox.url}{REST}/TimeEntry/CompleteTimeEntry", json={"entity": {"id": found[0]["id"]}})
+    assert completed.status_code == 500
+    assert session.get(f"{sandbox.url}{REST}/TimeEntry/{found[0]['id']}").json()["ApprovalStatus"]["value"] == "Completed"
+
+
+@pytest.mark.parametrize("options", [({"kind": "slow", "phase": "after"}, "phase"),
+                                     ({"kind": "drop", "phase": "during"}, "phase"),
+                                     ({"kind": "drop", "method": "PATCH"}, "method")])
+def test_a_phase_or_method_the_fault_cannot_have_is_refused(sandbox, options):
+    options, named = options
+    answer = requests.post(f"{sandbox.url}/_sandbox/faults", json=options)
+    assert answer.status_code == 400 and named in answer.text
