@@ -81,14 +81,40 @@ def test_connect_redirects_with_pkce_scope_and_a_signed_state(airflow_ui):
     assert "code_verifier" not in location
 
 
+def _test_button(ui, conn_id: str, token_store: str) -> dict:
+    """What the connection form's Test button asks the API server (the connection as the form holds it)."""
+    body = {"connection_id": conn_id, "conn_type": "acumatica", "host": ui.sandbox.url,
+            "extra": json.dumps({"tenant": "Company", "auth_type": "oauth2_code", "client_id": sandbox_client_id("Company"),
+                                 "client_secret": SANDBOX_CLIENT_SECRET, "token_store": token_store})}
+    answer = requests.post(f"{ui.url}/api/v2/connections/test", json=body, timeout=60,
+                           headers={"Authorization": f"Bearer {ui.token('alice')}"})
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
 def test_callback_connects_once_and_refuses_a_replay(airflow_ui):
+    token_store = f"sqlite:///{airflow_ui.home / 'tokens.db'}"
+    before = _test_button(airflow_ui, CONN_ID, token_store)
+    assert before["status"] is False and "Browse > Acumatica" in before["message"]
     callback = _callback_of(_start(airflow_ui))
     connected = requests.get(callback, timeout=60)
     assert connected.status_code == 200, connected.text
     assert "Connected." in connected.text and "Company" in connected.text and "alice" in connected.text
+    code = parse_qs(urlsplit(callback).query)["code"][0]
+    assert code not in connected.text and SANDBOX_CLIENT_SECRET not in connected.text
+    after = _test_button(airflow_ui, CONN_ID, token_store)
+    assert after["status"] is True and "Signed in to tenant 'Company'" in after["message"]
     replayed = requests.get(callback, timeout=60)
     assert replayed.status_code == 400
     assert "already used once" in replayed.text
+
+
+def test_the_plugin_is_registered_with_its_page(airflow_ui):
+    plugins = requests.get(f"{airflow_ui.url}/api/v2/plugins", timeout=30,
+                           headers={"Authorization": f"Bearer {airflow_ui.token('alice')}"}).json()["plugins"]
+    plugin = next(plugin for plugin in plugins if plugin["name"] == "acumatica")
+    assert plugin["fastapi_apps"][0]["url_prefix"] == "/acumatica"
+    assert plugin["external_views"][0]["href"] == "/acumatica/status"
 
 
 def test_tampered_and_expired_states_are_refused(airflow_ui):

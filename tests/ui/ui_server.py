@@ -81,6 +81,7 @@ def airflow_ui(tmp_path_factory):
         "AIRFLOW__API__BASE_URL": url,
         "AIRFLOW__API__SECRET_KEY": SECRET_KEY,
         "AIRFLOW__API_AUTH__JWT_SECRET": "ui-test-jwt-secret",
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
         "ACUMATICA_DAGS_CONFIG": str(home / "acumatica.yaml"),
         "OAUTHLIB_INSECURE_TRANSPORT": "1",
     }
