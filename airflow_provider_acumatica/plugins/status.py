@@ -20,6 +20,7 @@ from airflow_provider_acumatica.bundle.factory import DAG_ID_PREFIX
 from airflow_provider_acumatica.client.tokens import ChainStatus
 from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
 from airflow_provider_acumatica.plugins.flows import Connected, FlowStore
+from airflow_provider_acumatica.warehouse.schema import table_name
 from airflow_provider_acumatica.warehouse.state import STATE_TABLE, state_table
 
 
@@ -108,7 +109,8 @@ def _tenant_state(tenant: TenantConfig, now: datetime) -> TenantState:
         stored = {}
     failures = _failed_loads(tenant.name)
     for table in tenant.tables:
-        row = stored.get(table.name, TableState(table.name))
+        row = stored.get(table.target_table or table_name(table.name)) or TableState(table.name)
+        row.table = table.name
         failure = failures.get(table.name)
         if failure and (row.finished_at is None or failure[0] > row.finished_at):
             row.last_error = failure[1]
@@ -117,6 +119,7 @@ def _tenant_state(tenant: TenantConfig, now: datetime) -> TenantState:
 
 
 def _sync_states(tenant: TenantConfig) -> dict[str, TableState]:
+    """The tenant's rows of the state table, by warehouse table name."""
     from airflow.sdk.bases.hook import BaseHook
 
     from airflow_provider_acumatica.operators.acumatica_to_sql import warehouse_url
