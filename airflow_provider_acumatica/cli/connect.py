@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from airflow_provider_acumatica.cli.common import CommandError, open_hook, positive_seconds, say
 from airflow_provider_acumatica.hooks.connect import (
-    _REGISTER_HINT, DEFAULT_REDIRECT_URI, DEFAULT_TIMEOUT_SECONDS, Callback, ConnectError, ConnectFlow,
+    DEFAULT_REDIRECT_URI, DEFAULT_TIMEOUT_SECONDS, REGISTER_HINT, Callback, ConnectError, ConnectFlow,
 )
 
 
@@ -54,7 +54,8 @@ class CallbackListener:
             self._server = http.server.ThreadingHTTPServer((parts.hostname, parts.port or 80), _CallbackHandler)
         except OSError as error:
             raise ConnectError(f"cannot listen on {parts.hostname}:{parts.port or 80} ({error.strerror}): choose a "
-                               "free port in --redirect-uri (registered in SM303010 too), or use --no-listen.") from None
+                               "free port in --redirect-uri (registered in SM303010 too), or use --no-listen."
+                               ) from None
         self._server.daemon_threads = True
         self._server.listener = self
         self._lock = threading.Lock()
@@ -77,7 +78,7 @@ class CallbackListener:
                 if self._outcome is None:
                     self._outcome = ConnectError(
                         f"no callback reached {self.path} within {timeout:g} s. If the browser showed an error "
-                        f"instead, fix what it says. {_REGISTER_HINT}")
+                        f"instead, fix what it says. {REGISTER_HINT}")
         finally:
             self._server.shutdown()
             self._server.server_close()

@@ -22,7 +22,7 @@ from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
 
 DEFAULT_REDIRECT_URI = "http://localhost:8765/oauth/callback"
 DEFAULT_TIMEOUT_SECONDS = 300.0
-_REGISTER_HINT = (
+REGISTER_HINT = (
     "Register exactly this redirect URI for the client in Acumatica's Connected Applications form (SM303010), "
     "or pass the registered one with --redirect-uri."
 )
@@ -51,7 +51,7 @@ class ConnectFlow:
     """One authorization of one connection: the URL the user opens, then the callback checked and exchanged."""
 
     def __init__(self, hook: AcumaticaHook, redirect_uri: str, state: str | None = None,
-                 register_hint: str = _REGISTER_HINT) -> None:
+                 register_hint: str = REGISTER_HINT) -> None:
         require_code_flow(hook)
         self.hook = hook
         self.redirect_uri = redirect_uri
@@ -135,7 +135,7 @@ def refusal(callback: Callback) -> str:
         "invalid_scope": "Fix the connection's extra 'scope' (e.g. 'api offline_access').",
         "unauthorized_client": "Allow the authorization code flow for this client in SM303010.",
     }
-    hint = hints.get(callback.error or "", "Check the connected application in SM303010. " + _REGISTER_HINT)
+    hint = hints.get(callback.error or "", "Check the connected application in SM303010. " + REGISTER_HINT)
     return f"the identity server refused the authorization: {callback.error}{detail}. {hint}"
 
 

@@ -9,7 +9,6 @@ Acumatica and trusted only through its signed, single-use state (plugins/flows.p
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Request

@@ -125,7 +125,8 @@ class FlowStore:
         """The chain is stored: record when (returned) and forget the verifier."""
         now = time.time()
         with self._store.engine.begin() as connection:
-            connection.execute(_flows.update().where(_flows.c.nonce == nonce).values(connected_at=now, code_verifier=""))
+            connection.execute(
+                _flows.update().where(_flows.c.nonce == nonce).values(connected_at=now, code_verifier=""))
         return now
 
     def last_connected(self, chain_key: str) -> Connected | None:

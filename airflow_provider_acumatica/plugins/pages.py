@@ -12,7 +12,8 @@ h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
 .ok{color:#1c7c3c}.bad{color:#b42318}.muted{color:#667085}
 .box{border:1px solid #d0d5dd;border-radius:8px;padding:1rem 1.25rem;margin:1rem 0}
 .box.ok{border-color:#1c7c3c;background:#ecfdf3}.box.bad{border-color:#b42318;background:#fef3f2}
-table{border-collapse:collapse;margin:.5rem 0}th,td{border-bottom:1px solid #eaecf0;padding:.35rem .7rem;text-align:left}
+table{border-collapse:collapse;margin:.5rem 0}
+th,td{border-bottom:1px solid #eaecf0;padding:.35rem .7rem;text-align:left}
 th{background:#f9fafb;font-weight:600}code{background:#f2f4f7;padding:.1rem .3rem;border-radius:4px}
 a.button{display:inline-block;background:#017cee;color:#fff;padding:.5rem 1rem;border-radius:6px;text-decoration:none}
 """

@@ -1,4 +1,5 @@
-"""`airflow-acumatica connect` (also `python -m ...hooks.connect`) over real HTTP: sandbox identity server, real listener, real token stores."""
+"""`airflow-acumatica connect` (also `python -m ...hooks.connect`) over real HTTP: sandbox identity server,
+real listener, real token stores."""
 
 from __future__ import annotations
 

@@ -2,8 +2,9 @@
 
 Sign in to Airflow, open the connection in the connections list, follow its form's link to the Acumatica
 page, open the connection's connect page, press Connect, consent at the sandbox (its authorize page acts
-for a signed-in user who consents), land on the success page; then the bundle's sync DAG reads through the stored chain,
-and the Acumatica page shows its rows and its failed table. Screenshots go to tests/ui/screenshots/ (git-ignored) for a person to look at.
+for a signed-in user who consents), land on the success page; then the bundle's sync DAG reads through the
+stored chain, and the Acumatica page shows its rows and its failed table. Screenshots go to
+tests/ui/screenshots/ (git-ignored) for a person to look at.
 """
 
 from __future__ import annotations

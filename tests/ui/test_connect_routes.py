@@ -84,8 +84,9 @@ def test_connect_redirects_with_pkce_scope_and_a_signed_state(airflow_ui):
 def _test_button(ui, conn_id: str, token_store: str) -> dict:
     """What the connection form's Test button asks the API server (the connection as the form holds it)."""
     body = {"connection_id": conn_id, "conn_type": "acumatica", "host": ui.sandbox.url,
-            "extra": json.dumps({"tenant": "Company", "auth_type": "oauth2_code", "client_id": sandbox_client_id("Company"),
-                                 "client_secret": SANDBOX_CLIENT_SECRET, "token_store": token_store})}
+            "extra": json.dumps({"tenant": "Company", "auth_type": "oauth2_code",
+                                 "client_id": sandbox_client_id("Company"), "client_secret": SANDBOX_CLIENT_SECRET,
+                                 "token_store": token_store})}
     answer = requests.post(f"{ui.url}/api/v2/connections/test", json=body, timeout=60,
                            headers={"Authorization": f"Bearer {ui.token('alice')}"})
     assert answer.status_code == 200, answer.text
