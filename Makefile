@@ -17,6 +17,7 @@ demo: install
 	$(BIN)/python scripts/demo.py
 
 test: install
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q
 
 benchmark: install
