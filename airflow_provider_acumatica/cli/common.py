@@ -45,6 +45,16 @@ def open_hook(conn_id: str) -> AcumaticaHook:
         raise CommandError(str(error)) from None
 
 
+def run_command(run, arguments: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
+    """Run a command's `run` where it finds the metadata DB's connections; a CommandError is exit status 1."""
+    try:
+        with metadata_db_connections():
+            return run(arguments, stdin, stdout, stderr)
+    except CommandError as error:
+        say(stderr, str(error))
+        return 1
+
+
 def positive_seconds(text: str) -> float:
     try:
         seconds = float(text)

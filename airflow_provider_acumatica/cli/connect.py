@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TextIO
 from urllib.parse import urlsplit
 
-from airflow_provider_acumatica.cli.common import CommandError, open_hook, positive_seconds, say
+from airflow_provider_acumatica.cli.common import CommandError, open_hook, positive_seconds, run_command, say
 from airflow_provider_acumatica.hooks.connect import (
     DEFAULT_REDIRECT_URI, DEFAULT_TIMEOUT_SECONDS, REGISTER_HINT, Callback, ConnectError, ConnectFlow,
 )
@@ -29,6 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="do not listen: paste the redirected address instead (headless servers)")
     parser.add_argument("--timeout", type=positive_seconds, default=DEFAULT_TIMEOUT_SECONDS,
                         help=f"seconds to wait for the callback (default {DEFAULT_TIMEOUT_SECONDS:g})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m airflow_provider_acumatica.hooks.connect`, the command's former name: this command alone."""
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m airflow_provider_acumatica.hooks.connect",
+                                     description="Same as `airflow-acumatica connect`.")
+    add_arguments(parser)
+    return run_command(run, parser.parse_args(argv), sys.stdin, sys.stdout, sys.stderr)
 
 
 def run(arguments: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from airflow_provider_acumatica.cli import check, connect, sync, tables
-from airflow_provider_acumatica.cli.common import CommandError, metadata_db_connections, say
+from airflow_provider_acumatica.cli.common import run_command
 
 COMMANDS = {
     "connect": (connect, "authorize an oauth2_code connection in a browser and store its refresh-token chain"),
@@ -33,14 +33,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout: TextIO | None = None,
          stderr: TextIO | None = None) -> int:
     arguments = parser().parse_args(argv)
-    stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     module = COMMANDS[arguments.command][0]
-    try:
-        with metadata_db_connections():
-            return module.run(arguments, stdin, stdout, stderr)
-    except CommandError as error:
-        say(stderr, str(error))
-        return 1
+    return run_command(module.run, arguments, stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr)
 
 
 if __name__ == "__main__":

@@ -151,6 +151,6 @@ def _server_reason(answer: requests.Response) -> str:
 
 
 if __name__ == "__main__":  # the former home of the command: `airflow-acumatica connect` is the same
-    from airflow_provider_acumatica.cli.main import main
+    from airflow_provider_acumatica.cli.connect import main
 
-    sys.exit(main(["connect", *sys.argv[1:]]))
+    sys.exit(main())
