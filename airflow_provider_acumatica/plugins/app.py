@@ -68,12 +68,13 @@ def connect_page(connection_id: str, request: Request) -> HTMLResponse:
         return _html(title, pages.box("bad", pages.text(state.problem)), 404)
     chain = state.chain
     rows = [
-        ("Instance", pages.text(state.instance_url)), ("Authentication", pages.text(state.auth_type)),
+        ("Tenant", pages.text(state.tenant)), ("Instance", pages.text(state.instance_url)),
+        ("Authentication", pages.text(state.auth_type)),
         ("Callback URL to register", f"<code id='callback-url'>{pages.text(callback_url(request))}</code>"),
         ("Refresh-token chain", _chain_text(state)),
         ("Last refresh", pages.when(chain.issued_at) if chain else "—"),
     ]
-    body = pages.table(("", ""), rows)
+    body = pages.table(None, rows)
     if state.auth_type == "oauth2_code":
         body += (f"<p><a class='button' id='connect' href='{URL_PREFIX}/connections/{quote(connection_id)}/connect'>"
                  "Connect</a> <span class='muted'>You sign in to Acumatica as the user the DAGs act as, and "

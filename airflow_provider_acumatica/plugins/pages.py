@@ -52,11 +52,11 @@ def duration(seconds: float | None) -> str:
     return f"{minutes} min" if minutes else f"{secs} s"
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    """An HTML table; cells are already escaped markup."""
-    head = "".join(f"<th>{html.escape(name)}</th>" for name in headers)
+def table(headers: Sequence[str] | None, rows: Iterable[Sequence[str]]) -> str:
+    """An HTML table (no header row when `headers` is None); cells are already escaped markup."""
+    head = "".join(f"<th>{html.escape(name)}</th>" for name in headers or ())
     body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<table>{f'<thead><tr>{head}</tr></thead>' if head else ''}<tbody>{body}</tbody></table>"
 
 
 def box(kind: str, markup: str) -> str:

@@ -28,6 +28,7 @@ from airflow_provider_acumatica.warehouse.state import STATE_TABLE, state_table
 class ConnectionState:
     conn_id: str
     auth_type: str | None = None
+    tenant: str | None = None
     instance_url: str | None = None
     chain: ChainStatus | None = None
     connected: Connected | None = None
@@ -73,7 +74,7 @@ def connection_state(conn_id: str) -> ConnectionState:
         return state
     with hook:
         settings = hook.settings
-        state.auth_type, state.instance_url = settings.auth_type, settings.instance_url
+        state.auth_type, state.tenant, state.instance_url = settings.auth_type, settings.tenant, settings.instance_url
         store = hook.get_conn().token_store
         if store is not None:
             state.chain = store.status(settings.token_key)
