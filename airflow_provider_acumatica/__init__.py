@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import configparser
+import os
+
 __version__ = "0.1.0"
 
 _STRING = {"type": ["string", "null"]}
@@ -11,15 +14,37 @@ def _field(label: str, description: str, schema: dict | None = None) -> dict:
     return {"label": label, "description": description, "schema": schema or dict(_STRING)}
 
 
+def _markdown_field(label: str, markdown: str, schema: dict) -> dict:
+    """A field whose help is Markdown (links): the UI renders `schema.description_md` when no description is set."""
+    return {"label": label, "schema": {**schema, "description_md": markdown}}
+
+
+def _callback_url() -> str:
+    """The redirect URI the UI connect flow uses: the API server's `[api] base_url` + /acumatica/oauth2redirect.
+
+    Airflow reads provider info while its own configuration is still loading, so `airflow.configuration.conf`
+    cannot be asked here: the setting is read where Airflow keeps it, the environment or airflow.cfg."""
+    base = os.environ.get("AIRFLOW__API__BASE_URL", "")
+    if not base:
+        parser = configparser.ConfigParser(interpolation=None)
+        home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+        parser.read(os.environ.get("AIRFLOW_CONFIG") or os.path.join(home, "airflow.cfg"))
+        base = parser.get("api", "base_url", fallback="")
+    return f"{base.rstrip('/') or '<your Airflow URL>'}/acumatica/oauth2redirect"
+
+
 def _connection_fields() -> dict:
     """Extras of the `acumatica` connection, as the Airflow UI form shows them."""
     return {
         "tenant": _field("Tenant", "Acumatica tenant (company) to sign in to, as on the login page."),
         "branch": _field("Branch", "Optional branch to sign in to (cookie sign-in only)."),
-        "auth_type": _field(
+        "auth_type": _markdown_field(
             "Authentication",
-            "cookie: login/password session; oauth2_password: OAuth2 resource-owner password grant; "
-            "oauth2_code: OAuth2 authorization code (refresh token pasted below or obtained by the connect flow).",
+            "`cookie`: login/password session; `oauth2_password`: OAuth2 resource-owner password grant; "
+            "`oauth2_code`: OAuth2 authorization code, connected in a browser. For `oauth2_code`, register the "
+            f"callback URL `{_callback_url()}` in Acumatica's Connected Applications (SM303010), save this "
+            "connection, then press **Connect** on its line of the "
+            "[Acumatica page](/acumatica/status) (or run `airflow-acumatica connect --conn-id ...`).",
             {"type": ["string", "null"], "enum": ["cookie", "oauth2_password", "oauth2_code"], "default": "cookie"},
         ),
         "client_id": _field("OAuth client ID", "Connected application's client ID, like {GUID}@Tenant."),

@@ -400,10 +400,11 @@ class OAuthTokens:
             return _keep(chain, *granted)
         raise AcumaticaAuthError(
             "POST", TOKEN_PATH, None,
-            f"no usable refresh token for client {settings.client_id!r} on tenant {settings.tenant!r}: run "
-            f"`python -m airflow_provider_acumatica.hooks.connect --conn-id {settings.conn_id}` to authorize "
-            "(or set the connection extra 'refresh_token'). If it was connected before, check that every worker "
-            "has the same [core] fernet_key and token_store: a chain stored under another key cannot be read.",
+            f"no usable refresh token for client {settings.client_id!r} on tenant {settings.tenant!r}: connect "
+            "it — press Connect on the connection's page of the Airflow UI (Browse > Acumatica), or run "
+            f"`airflow-acumatica connect --conn-id {settings.conn_id}` — or set the connection extra "
+            "'refresh_token'. If it was connected before, check that every worker has the same [core] fernet_key "
+            "and token_store: a chain stored under another key cannot be read.",
         )
 
     def _token_call(self, grant: str, call) -> tuple[dict, float]:
@@ -458,9 +459,9 @@ def _keep(chain: TokenChain, token: dict, sent_at: float) -> None:
 _TOKEN_HINT = "Check client_id, client_secret, username and password, or re-authorize the application."
 _TOKEN_HINTS = {
     "insecure_transport": "OAuth needs an https instance URL (OAUTHLIB_INSECURE_TRANSPORT=1 only for local tests).",
-    "invalid_grant": "The refresh token is spent or expired, or the credentials are wrong: re-authorize with "
-    "`python -m airflow_provider_acumatica.hooks.connect` (oauth2_code), or check username and password "
-    "(oauth2_password).",
+    "invalid_grant": "The refresh token is spent or expired, or the credentials are wrong: connect again "
+    "(oauth2_code: Browse > Acumatica in the Airflow UI, or `airflow-acumatica connect`), or check username and "
+    "password (oauth2_password).",
 }
 
 

@@ -77,6 +77,16 @@ class TokenChain:
         return (now or time.time()) < self.expires_at - margin
 
 
+@dataclasses.dataclass(frozen=True)
+class ChainStatus:
+    """What may be shown of a chain: whether it holds a refresh token, and when it was last granted."""
+
+    connected: bool
+    issued_at: float
+    expires_at: float
+    refreshes: int
+
+
 class TokenStore:
     """Token chains in one SQL table; `locked(key)` serializes work on a chain across processes."""
 
@@ -119,6 +129,15 @@ class TokenStore:
         with self.engine.connect() as connection:
             row = connection.execute(sa.select(_tokens).where(_tokens.c.chain_key == chain_key)).first()
         return None if row is None else self._decrypt(row)
+
+    def status(self, chain_key: str) -> ChainStatus | None:
+        """The chain's metadata, nothing decrypted (for status pages); None when it was never started."""
+        columns = (_tokens.c.refresh_token.is_not(None), _tokens.c.issued_at, _tokens.c.expires_at, _tokens.c.refreshes)
+        with self.engine.connect() as connection:
+            row = connection.execute(sa.select(*columns).where(_tokens.c.chain_key == chain_key)).first()
+        if row is None:
+            return None
+        return ChainStatus(bool(row[0]), row[1] or 0.0, row[2] or 0.0, row[3] or 0)
 
     def _ensure_row(self, chain_key: str) -> None:
         with self.engine.connect() as connection:

@@ -147,7 +147,8 @@ class SliceReader:
         """Probe the timestamps of the window (cheap $select pages, fetched in parallel) and cut slices."""
         histogram = self._probe(window)
         slices = plan_slices(histogram, window, self._slice_capacity(window))
-        log.info("%s: window %s planned as %d slices", self._description, window, len(slices))
+        log.info("%s: window %s planned as %d slices, %d records counted", self._description, window, len(slices),
+                 sum(histogram.counts.values()))
         return slices
 
     def _probe(self, window: TimeSlice) -> TimestampHistogram:

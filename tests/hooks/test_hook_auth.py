@@ -65,7 +65,7 @@ def test_authorization_code_flow_then_rotating_seed(shared_sandbox, acumatica_co
 def test_no_refresh_token_for_code_flow_is_a_clear_error(shared_sandbox, acumatica_connection, tmp_path):
     conn_id = acumatica_connection(shared_sandbox, auth_type="oauth2_code", login=None, password=None,
                                    token_store=f"sqlite:///{tmp_path / 'empty.db'}")
-    with AcumaticaHook(conn_id) as hook, pytest.raises(AcumaticaAuthError, match=f"airflow_provider_acumatica.hooks.connect --conn-id {conn_id}"):
+    with AcumaticaHook(conn_id) as hook, pytest.raises(AcumaticaAuthError, match=f"airflow-acumatica connect --conn-id {conn_id}"):
         hook.get_entity_page("Project", top=1)
 
 

@@ -1,4 +1,5 @@
-"""The oauth2_code connect command over real HTTP: sandbox identity server, real listener, real token stores."""
+"""`airflow-acumatica connect` (also `python -m ...hooks.connect`) over real HTTP: sandbox identity server,
+real listener, real token stores."""
 
 from __future__ import annotations
 
@@ -15,7 +16,12 @@ import requests
 import sqlalchemy as sa
 
 from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
-from airflow_provider_acumatica.hooks.connect import DEFAULT_REDIRECT_URI, main
+from airflow_provider_acumatica.cli.main import main as cli_main
+from airflow_provider_acumatica.hooks.connect import DEFAULT_REDIRECT_URI
+
+
+def main(argv, **streams) -> int:
+    return cli_main(["connect", *argv], **streams)
 from airflow_provider_acumatica.sandbox import SANDBOX_CLIENT_SECRET
 
 CONN_ID = "acumatica_company"

@@ -1,0 +1,1 @@
+"""The `airflow-acumatica` command line (see main.py); one module per command."""
