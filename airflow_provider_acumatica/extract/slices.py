@@ -1,4 +1,4 @@
-"""Time slices of a window, and where a window's records lie: the probe's histogram of timestamps, from which
+"""Time slices of a window, and where a window's records lie: a histogram of (sampled) timestamps, from which
 the window is cut into contiguous slices of about one page each (a crowded instant alone).
 
 Pure computation, no requests: `slicing` reads the slices this module plans.
@@ -80,16 +80,24 @@ class TimestampHistogram:
         if len(self.counts) > self.max_buckets:
             self._coarsen()
 
-    def add_page(self, stamps: list[datetime | None]) -> None:
-        """Count one probe page's timestamps (None: a record without one, not counted). Counted in C (Counter of
-        an iterable), not record by record in Python: a probe counts every record of the window."""
+    def add_page(self, stamps: list[datetime | None], weight: float = 1) -> None:
+        """Count one page of timestamps (None: a record without one, not counted), each for `weight` records when
+        the page is a sample. Counted in C (Counter of an iterable), not record by record in Python.
+
+        An instant is crowded when it counts CROWDED_INSTANT records or more, from two sampled records on (two
+        records of a sample sharing a millisecond are a mass update, not chance)."""
         instants = [to_ms(stamp) for stamp in stamps if stamp is not None]
         per_instant = Counter(instants)
         for ms, count in per_instant.items():
-            if count >= CROWDED_INSTANT:
-                self.crowded[ms] = self.crowded.get(ms, 0) + count
+            if count * weight >= CROWDED_INSTANT and (count > 1 or weight <= 1):
+                self.crowded[ms] = self.crowded.get(ms, 0) + round(count * weight)
         size = self.resolution_ms
-        self.counts.update(instants if size == 1 else map(floordiv, instants, repeat(size)))
+        if weight == 1:
+            self.counts.update(instants if size == 1 else map(floordiv, instants, repeat(size)))
+        else:
+            for ms, count in per_instant.items():
+                bucket = ms // size
+                self.counts[bucket] = self.counts.get(bucket, 0) + max(1, round(count * weight))
         if len(self.counts) > self.max_buckets:
             self._coarsen()
         if len(self.crowded) > self.max_buckets:  # keep the most crowded half: the others fit coarse slices

@@ -1,0 +1,137 @@
+"""Where a window's records lie, learned from a small sample of their timestamps instead of all of them.
+
+Acumatica spends its server work per record it renders, timestamps alone included, within a licence of a few
+concurrent requests: a probe of every timestamp would cost the server as much as the data itself. So the window
+is sampled in blocks of `$select`ed timestamps at $skip positions that double (0, a page, 2 pages, 4 pages...),
+each block a share of the positions it stands for; the first block that comes back short (or empty) bounds the
+window's size, which a few one-record requests narrow down. Each sampled timestamp is counted for the records
+its block stands for, so the histogram planned from holds estimates, not counts: slices are planned with a
+margin, and a slice that still comes back full is split from its own records (see `slicing`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime
+
+from airflow_provider_acumatica.client.errors import AcumaticaApiError
+from airflow_provider_acumatica.client.settings import DEFAULT_PROBE_PAGE_SIZE
+from airflow_provider_acumatica.extract.slices import TimeSlice, TimestampHistogram
+
+#: One sampled timestamp per this many records of the positions a block stands for.
+SAMPLE_SHARE = 32
+#: The fewest timestamps a sample block asks for.
+MIN_BLOCK = 16
+#: Rounds of one-record requests that narrow down the window's size, each to 1/(workers + 1) of what is left.
+SIZE_ROUNDS = 3
+
+Timestamps = Callable[..., list]
+"""One request: (part, *, top, skip) -> the timestamps of those records (None where a record has none)."""
+
+
+@dataclass
+class _Block:
+    skip: int
+    top: int
+    stands_for: int
+    """Positions [skip, skip + stands_for) this block is a sample of."""
+    stamps: list | None = None
+
+
+class WindowSampler:
+    """Samples one window's timestamps within the licence's concurrency; see the module's docstring."""
+
+    def __init__(
+        self, timestamps: Timestamps, *, page_size: int, workers: int, probe_page_size: int = DEFAULT_PROBE_PAGE_SIZE,
+        description: str = "",
+    ) -> None:
+        self._timestamps = timestamps
+        self._page_size = page_size
+        self._workers = workers
+        self._probe_page_size = probe_page_size
+        self._description = description
+
+    def sample(self, window: TimeSlice, head: list | None = None) -> tuple[TimestampHistogram, int]:
+        """The window's estimated histogram and number of records. `head`: the timestamps of the window's first
+        page when it was read already (a census of those positions, not a sample)."""
+        blocks = [_Block(0, len(head), len(head), head)] if head else []
+        pool = ThreadPoolExecutor(self._workers + 1)
+        try:
+            low, high = self._gallop(pool, window, blocks)
+            if high is None or high - low > 1:
+                low, high = self._narrow(pool, window, low, high)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)  # blocks asked for past the end are not waited for
+        records = low if high is None else (low + high) // 2
+        histogram = TimestampHistogram()
+        for block in blocks:  # the last block stands for every position from its own on
+            if block.stamps:
+                covered = max(0, records - block.skip if block is blocks[-1] else min(block.stands_for, records - block.skip))
+                histogram.add_page(block.stamps, weight=covered / len(block.stamps))
+        return histogram, max(records, sum(len(block.stamps or ()) for block in blocks))
+
+    def _block(self, index: int) -> _Block:
+        """Block 0 stands for the first page of positions, block i for [page * 2**(i-1), page * 2**i)."""
+        skip = 0 if index == 0 else self._page_size << (index - 1)
+        stands_for = self._page_size if index == 0 else skip
+        return _Block(skip, min(self._probe_page_size, max(MIN_BLOCK, stands_for // SAMPLE_SHARE)), stands_for)
+
+    def _gallop(self, pool: ThreadPoolExecutor, window: TimeSlice, blocks: list[_Block]) -> tuple[int, int | None]:
+        """Fetch blocks, one more than the licence runs at once under way, until one comes back short: the window
+        ends inside it. Returns the window's size as [low, high) (high None: unknown). A block equal to the start of
+        the first one means a server ignoring $skip (or one instant filling both): it ends the sampling too, and
+        the fetch's own guard tells which."""
+        fetched = {index: block for index, block in enumerate(blocks)}
+        running: dict[Future, int] = {}
+        ended: int | None = None
+        index = len(blocks)
+        while True:
+            while ended is None and len(running) <= self._workers:
+                fetched[index] = block = self._block(index)
+                running[pool.submit(self._timestamps, window, top=block.top, skip=block.skip)] = index
+                index += 1
+            needed = [future for future, at in running.items() if ended is None or at < ended]
+            if not needed:
+                break
+            finished, _ = wait(needed, return_when=FIRST_COMPLETED)
+            for future in finished:
+                at = running.pop(future)
+                fetched[at].stamps = self._answer(future, fetched[at].top)
+            first = fetched[0].stamps
+            for at, block in fetched.items():
+                if block.stamps is not None and (len(block.stamps) < block.top or (
+                        at and first is not None and block.stamps == first[:len(block.stamps)])):
+                    ended = at if ended is None else min(ended, at)
+        blocks[:] = [fetched[at] for at in range(ended + 1)]
+        last = blocks[-1]
+        return last.skip + len(last.stamps), last.skip + len(last.stamps) + 1 if len(last.stamps) < last.top else None
+
+    def _narrow(self, pool: ThreadPoolExecutor, window: TimeSlice, low: int, high: int | None) -> tuple[int, int | None]:
+        """Narrow [low, high) (high None: doubling from low) with one-record requests at evenly spaced positions."""
+        for _ in range(SIZE_ROUNDS):
+            if high is not None and high - low <= max(MIN_BLOCK, low // 16):
+                break
+            top = high if high is not None else 2 * low
+            positions = sorted({low + (top - low) * step // (self._workers + 1) for step in range(1, self._workers + 1)})
+            futures = [(position, pool.submit(self._timestamps, window, top=1, skip=position)) for position in positions]
+            for position, future in futures:
+                if self._answer(future, 1):
+                    low = max(low, position + 1)
+                elif high is None or position < high:
+                    high = position
+        return low, high
+
+    def _answer(self, future: Future, size: int) -> list:
+        """A sample request's timestamps; a request that got no answer, or a server error, says what to change."""
+        try:
+            return future.result()
+        except AcumaticaApiError as error:
+            if error.status is not None and error.status < 500:
+                raise
+            of = f" of {self._description}" if self._description else ""
+            raise AcumaticaApiError(error.method, error.path, error.status, (
+                f"{error.message}; this request{of} probes {size} timestamps at once: if the instance cannot answer "
+                "that many in time, lower the Acumatica connection's probe_page_size (default "
+                f"{DEFAULT_PROBE_PAGE_SIZE}) or raise its timeout")) from error
