@@ -18,12 +18,14 @@ from datetime import datetime
 
 from airflow_provider_acumatica.client.errors import AcumaticaApiError
 from airflow_provider_acumatica.client.settings import DEFAULT_PROBE_PAGE_SIZE
-from airflow_provider_acumatica.extract.slices import TimeSlice, TimestampHistogram
+from airflow_provider_acumatica.extract.slices import TimeSlice, TimestampHistogram, to_ms
 
 #: One sampled timestamp per this many records of the positions a block stands for.
 SAMPLE_SHARE = 32
 #: The fewest timestamps a sample block asks for.
 MIN_BLOCK = 16
+#: Points over which the records between two sampled positions of a time-ordered key are spread.
+SPREAD_POINTS = 64
 #: Rounds of one-record requests that narrow down the window's size, each to 1/(workers + 1) of what is left.
 SIZE_ROUNDS = 3
 
@@ -57,14 +59,19 @@ class WindowSampler:
         """The window's estimated histogram and number of records. `head`: the timestamps of the window's first
         page when it was read already (a census of those positions, not a sample)."""
         blocks = [_Block(0, len(head), len(head), head)] if head else []
+        points: list[tuple[int, datetime]] = []
         pool = ThreadPoolExecutor(self._workers + 1)
         try:
             low, high = self._gallop(pool, window, blocks)
             if high is None or high - low > 1:
-                low, high = self._narrow(pool, window, low, high)
+                low, high = self._narrow(pool, window, low, high, points)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)  # blocks asked for past the end are not waited for
         records = low if high is None else (low + high) // 2
+        points += [(block.skip + at, stamp) for block in blocks for at, stamp in enumerate(block.stamps or ())]
+        points = sorted((position, stamp) for position, stamp in points if stamp is not None)
+        if len(blocks) > 2 and all(a[1] <= b[1] for a, b in zip(points, points[1:])):
+            return _interpolated(points, records), records
         histogram = TimestampHistogram()
         for block in blocks:  # the last block stands for every position from its own on
             if block.stamps:
@@ -108,8 +115,11 @@ class WindowSampler:
         last = blocks[-1]
         return last.skip + len(last.stamps), last.skip + len(last.stamps) + 1 if len(last.stamps) < last.top else None
 
-    def _narrow(self, pool: ThreadPoolExecutor, window: TimeSlice, low: int, high: int | None) -> tuple[int, int | None]:
-        """Narrow [low, high) (high None: doubling from low) with one-record requests at evenly spaced positions."""
+    def _narrow(
+        self, pool: ThreadPoolExecutor, window: TimeSlice, low: int, high: int | None, points: list
+    ) -> tuple[int, int | None]:
+        """Narrow [low, high) (high None: doubling from low) with one-record requests at evenly spaced positions;
+        the (position, timestamp) each answers goes to `points`."""
         for _ in range(SIZE_ROUNDS):
             if high is not None and high - low <= max(MIN_BLOCK, low // 16):
                 break
@@ -117,7 +127,9 @@ class WindowSampler:
             positions = sorted({low + (top - low) * step // (self._workers + 1) for step in range(1, self._workers + 1)})
             futures = [(position, pool.submit(self._timestamps, window, top=1, skip=position)) for position in positions]
             for position, future in futures:
-                if self._answer(future, 1):
+                answer = self._answer(future, 1)
+                if answer:
+                    points.append((position, answer[0]))
                     low = max(low, position + 1)
                 elif high is None or position < high:
                     high = position
@@ -135,3 +147,25 @@ class WindowSampler:
                 f"{error.message}; this request{of} probes {size} timestamps at once: if the instance cannot answer "
                 "that many in time, lower the Acumatica connection's probe_page_size (default "
                 f"{DEFAULT_PROBE_PAGE_SIZE}) or raise its timeout")) from error
+
+
+def _interpolated(points: list[tuple[int, datetime]], records: int) -> TimestampHistogram:
+    """The histogram of a window whose key order follows its timestamps (sequential keys of records rarely
+    changed): a block of consecutive keys is then a narrow range of time, not a random draw, so the records
+    between two sampled positions are spread over the time between their timestamps instead."""
+    histogram = TimestampHistogram()
+    points = [*points, (max(records, points[-1][0] + 1), points[-1][1])]
+    for (position, stamp), (following, until) in zip(points, points[1:]):
+        histogram.add(to_ms(stamp))
+        between, start, end = following - position - 1, to_ms(stamp), to_ms(until)
+        if between <= 0:
+            continue
+        if end <= start:
+            histogram.crowded[start] = histogram.crowded.get(start, 0) + between + 1
+            histogram.add(start, between)
+            continue
+        spread = min(between, SPREAD_POINTS)
+        for step in range(spread):
+            share = between * (step + 1) // spread - between * step // spread
+            histogram.add(start + (end - start) * (2 * step + 1) // (2 * spread), share)
+    return histogram
