@@ -34,7 +34,7 @@ class TimeSlice:
     start: datetime | None
     end: datetime | None
     expected: int = field(default=0, compare=False)
-    """Records the probe counted in it, where it planned the slice around them (0: unknown)."""
+    """Records the sample estimated in it, where it planned the slice around them (0: unknown)."""
 
     @property
     def is_instant(self) -> bool:
@@ -158,7 +158,7 @@ def _carved(start: int, end: int, count: int, instants: dict[int, int]) -> list[
 
 
 def plan_slices(histogram: TimestampHistogram, window: TimeSlice, per_slice: int) -> list[TimeSlice]:
-    """Cut `window` into contiguous slices of about `per_slice` records each, from the probed histogram.
+    """Cut `window` into contiguous slices of about `per_slice` records each, from the (sampled) histogram.
 
     A piece holding more than `per_slice` records becomes a slice of its own (an instant, where it is a
     crowded instant or the histogram is at 1 ms).

@@ -6,8 +6,8 @@ one place forward) silently skips rows. So a window is cut into time slices that
 request: a slice answered with fewer than $top records is complete at that instant, whatever moves
 later. A slice that comes back full is split in three at the median of the timestamps it returned
 ([start, m), the instant m, (m, end)), so every split makes progress. A single instant holding more
-records than a page (a mass update) that the probe counted is asked for whole, in one answer of up to
-INSTANT_PAGE_LIMIT records (no more than the server has shown it answers at once). Otherwise, or when that
+records than a page (a mass update) that the sample found is asked for whole, in one answer of up to
+INSTANT_PAGE_LIMIT records (an answer shorter than asked is checked for a page cap). Otherwise, or when that
 answer comes back full, the instant is paged with $skip, because only there can a shifting page hide a record;
 so after each pass one request lists the keys now at that instant (a single answer: nothing can shift under
 it), and the instant is paged again only if that listing names a record the pass missed. (An instant too
