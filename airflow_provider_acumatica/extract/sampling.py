@@ -73,9 +73,10 @@ class WindowSampler:
         if len(blocks) > 2 and all(a[1] <= b[1] for a, b in zip(points, points[1:])):
             return _interpolated(points, records), records
         histogram = TimestampHistogram()
-        for block in blocks:  # the last block stands for every position from its own on
-            if block.stamps:
-                covered = max(0, records - block.skip if block is blocks[-1] else min(block.stands_for, records - block.skip))
+        for block in blocks:
+            if block.stamps:  # the last block stands for every position from its own on
+                stands_for = records - block.skip if block is blocks[-1] else block.stands_for
+                covered = max(0, min(stands_for, records - block.skip))
                 histogram.add_page(block.stamps, weight=covered / len(block.stamps))
         return histogram, max(records, sum(len(block.stamps or ()) for block in blocks))
 

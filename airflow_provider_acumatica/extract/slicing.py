@@ -22,8 +22,8 @@ hold about one page each, sized so the licence's concurrent requests end togethe
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
 import math
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -160,10 +160,8 @@ class SliceReader:
     def _plan(self, window: TimeSlice) -> list[TimeSlice]:
         """Sample the window's timestamps and cut it into slices of about a page, as many as a multiple of the
         licence's concurrent requests, so that they end together."""
-        sampler = WindowSampler(
-            lambda part, *, top, skip: self._get_timestamps(part, top=top, skip=skip), page_size=self._page_size,
-            workers=self._workers, probe_page_size=self._probe_page_size, description=self._description,
-        )
+        sampler = WindowSampler(self._get_timestamps, page_size=self._page_size, workers=self._workers,
+                                probe_page_size=self._probe_page_size, description=self._description)
         histogram, records = sampler.sample(window, self._head)
         capacity = max(1, int(self._slice_capacity(window) * SAMPLED_FILL))
         if records > capacity:
