@@ -87,7 +87,7 @@ class WindowSampler:
         return _Block(skip, min(self._probe_page_size, max(MIN_BLOCK, stands_for // SAMPLE_SHARE)), stands_for)
 
     def _gallop(self, pool: ThreadPoolExecutor, window: TimeSlice, blocks: list[_Block]) -> tuple[int, int | None]:
-        """Fetch blocks, one more than the licence runs at once under way, until one comes back short: the window
+        """Fetch blocks in rounds of one more than the licence runs at once, until one comes back short: the window
         ends inside it. Returns the window's size as [low, high) (high None: unknown). A block equal to the start of
         the first one means a server ignoring $skip (or one instant filling both): it ends the sampling too, and
         the fetch's own guard tells which."""
@@ -96,10 +96,11 @@ class WindowSampler:
         ended: int | None = None
         index = len(blocks)
         while True:
-            while ended is None and len(running) <= self._workers:
-                fetched[index] = block = self._block(index)
-                running[pool.submit(self._timestamps, window, top=block.top, skip=block.skip)] = index
-                index += 1
+            if ended is None and not running:  # rounds, not a pipeline: as many blocks past the end whatever the timing
+                for _ in range(self._workers + 1):
+                    fetched[index] = block = self._block(index)
+                    running[pool.submit(self._timestamps, window, top=block.top, skip=block.skip)] = index
+                    index += 1
             needed = [future for future, at in running.items() if ended is None or at < ended]
             if not needed:
                 break

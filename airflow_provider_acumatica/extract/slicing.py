@@ -167,7 +167,9 @@ class SliceReader:
         if records > capacity:
             rounds = math.ceil(math.ceil(records / capacity) / self._workers)
             capacity = max(1, math.ceil(records / (rounds * self._workers)))
-        slices = plan_slices(histogram, window, capacity)
+        # The largest instants first: the longest requests do not trail at the end, and the first answer larger than
+        # a page spares the checks of every shorter answer after it (see _is_complete).
+        slices = sorted(plan_slices(histogram, window, capacity), key=lambda part: -part.expected)
         log.info("%s: window %s of about %d records planned as %d slices", self._description, window, records,
                  len(slices))
         return slices
