@@ -14,7 +14,7 @@ from operator import floordiv, rshift
 
 ONE_MS = timedelta(milliseconds=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-#: Records sharing one millisecond within a probe page from which that instant is counted exactly (a mass update).
+#: Records (counted, or estimated from a sample) sharing one millisecond from which that instant is a mass update.
 CROWDED_INSTANT = 64
 
 
@@ -61,7 +61,7 @@ def _is_empty(part: TimeSlice) -> bool:
 
 class TimestampHistogram:
     """Counts of timestamps per bucket of `resolution_ms`, coarsened as needed to stay under `max_buckets`; and,
-    exactly to the millisecond, the crowded instants (mass updates) found within a probe page.
+    to the millisecond, the crowded instants (mass updates) found within a page of timestamps.
 
     Memory stays bounded whatever the table size. A crowded instant is planned as a slice of its own instead of
     being discovered by the overflow of a coarse bucket's slice (a wasted request and a split per instant).
@@ -72,7 +72,7 @@ class TimestampHistogram:
         self.resolution_ms = 1
         self.counts: Counter[int] = Counter()
         self.crowded: dict[int, int] = {}
-        """Records per instant (ms), for instants holding at least CROWDED_INSTANT records in one probe page."""
+        """Records per instant (ms), for instants holding at least CROWDED_INSTANT records in one page (or sample)."""
 
     def add(self, ms: int, count: int = 1) -> None:
         bucket = ms // self.resolution_ms
