@@ -85,6 +85,8 @@ class CookieSessions:
         self._changed = threading.Condition(threading.RLock())
         self._closed = False
         self._numbers = itertools.count(1)
+        self._sign_in_seconds = 0.0
+        """How long the last sign-in took: how long a request waits for a busy session before signing in another."""
 
     @contextlib.contextmanager
     def lease(self) -> Iterator[SessionSlot]:
@@ -149,6 +151,10 @@ class CookieSessions:
             return sum(slot.signed_in for slot in self._slots)
 
     def _take(self) -> SessionSlot:
+        """An idle session, else a new one (up to one per concurrent request) — but only once a busy session has not
+        come free within the time a sign-in takes: a sign-in that would not save time costs a licence seat, two
+        round trips and a sign-out for nothing (a quiet run, the few requests of a small read)."""
+        patience: float | None = None
         with self._changed:
             while True:
                 if self._closed:
@@ -156,9 +162,13 @@ class CookieSessions:
                 if self._idle:
                     return self._idle.pop()
                 if len(self._slots) < self.settings.max_concurrent_requests:
-                    slot = SessionSlot(self.masker, next(self._numbers))
-                    self._slots.append(slot)
-                    return slot
+                    patience = time.monotonic() + self._sign_in_seconds if patience is None else patience
+                    if not self._slots or time.monotonic() >= patience:
+                        slot = SessionSlot(self.masker, next(self._numbers))
+                        self._slots.append(slot)
+                        return slot
+                    self._changed.wait(patience - time.monotonic())
+                    continue
                 self._changed.wait()
 
     def _give_back(self, slot: SessionSlot) -> None:
@@ -178,10 +188,12 @@ class CookieSessions:
         body = {"name": settings.login, "password": settings.password, "tenant": settings.tenant}
         if settings.branch:
             body["branch"] = settings.branch
+        started = time.monotonic()
         self._post_login(slot, body)
         with self._changed:  # atomic with close()'s listing: either it lists this session, or we see it closed
             slot.signed_in = True
             closed = self._closed
+            self._sign_in_seconds = time.monotonic() - started
         if closed:  # closed while signing in: close() may have missed this session, so end it here, at once
             self._warn_left_open([slot], [self._sign_out(slot, parallel=False)])
             raise self._closed_error()

@@ -40,7 +40,7 @@ class AcumaticaSettings:
     convert_to_utc: bool = True
     page_size: int = 1000
     probe_page_size: int = DEFAULT_PROBE_PAGE_SIZE
-    """Timestamps per request of the operator's probe (a `$select` of the timestamp alone)."""
+    """The most timestamps one request of the operator's sample asks (a `$select` of the timestamp alone)."""
     timeout: float = 120.0
     verbosity: int = 1
     max_concurrent_requests: int = 3

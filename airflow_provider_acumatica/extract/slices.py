@@ -1,4 +1,4 @@
-"""Time slices of a window, and where a window's records lie: the probe's histogram of timestamps, from which
+"""Time slices of a window, and where a window's records lie: a histogram of (sampled) timestamps, from which
 the window is cut into contiguous slices of about one page each (a crowded instant alone).
 
 Pure computation, no requests: `slicing` reads the slices this module plans.
@@ -14,7 +14,7 @@ from operator import floordiv, rshift
 
 ONE_MS = timedelta(milliseconds=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-#: Records sharing one millisecond within a probe page from which that instant is counted exactly (a mass update).
+#: Records (counted, or estimated from a sample) sharing one millisecond from which that instant is a mass update.
 CROWDED_INSTANT = 64
 
 
@@ -34,7 +34,7 @@ class TimeSlice:
     start: datetime | None
     end: datetime | None
     expected: int = field(default=0, compare=False)
-    """Records the probe counted in it, where it planned the slice around them (0: unknown)."""
+    """Records the sample estimated in it, where it planned the slice around them (0: unknown)."""
 
     @property
     def is_instant(self) -> bool:
@@ -61,7 +61,7 @@ def _is_empty(part: TimeSlice) -> bool:
 
 class TimestampHistogram:
     """Counts of timestamps per bucket of `resolution_ms`, coarsened as needed to stay under `max_buckets`; and,
-    exactly to the millisecond, the crowded instants (mass updates) found within a probe page.
+    to the millisecond, the crowded instants (mass updates) found within a page of timestamps.
 
     Memory stays bounded whatever the table size. A crowded instant is planned as a slice of its own instead of
     being discovered by the overflow of a coarse bucket's slice (a wasted request and a split per instant).
@@ -72,7 +72,7 @@ class TimestampHistogram:
         self.resolution_ms = 1
         self.counts: Counter[int] = Counter()
         self.crowded: dict[int, int] = {}
-        """Records per instant (ms), for instants holding at least CROWDED_INSTANT records in one probe page."""
+        """Records per instant (ms), for instants holding at least CROWDED_INSTANT records in one page (or sample)."""
 
     def add(self, ms: int, count: int = 1) -> None:
         bucket = ms // self.resolution_ms
@@ -80,16 +80,24 @@ class TimestampHistogram:
         if len(self.counts) > self.max_buckets:
             self._coarsen()
 
-    def add_page(self, stamps: list[datetime | None]) -> None:
-        """Count one probe page's timestamps (None: a record without one, not counted). Counted in C (Counter of
-        an iterable), not record by record in Python: a probe counts every record of the window."""
+    def add_page(self, stamps: list[datetime | None], weight: float = 1) -> None:
+        """Count one page of timestamps (None: a record without one, not counted), each for `weight` records when
+        the page is a sample. Counted in C (Counter of an iterable), not record by record in Python.
+
+        An instant is crowded when it counts CROWDED_INSTANT records or more, from two sampled records on (two
+        records of a sample sharing a millisecond are a mass update, not chance)."""
         instants = [to_ms(stamp) for stamp in stamps if stamp is not None]
         per_instant = Counter(instants)
         for ms, count in per_instant.items():
-            if count >= CROWDED_INSTANT:
-                self.crowded[ms] = self.crowded.get(ms, 0) + count
+            if count * weight >= CROWDED_INSTANT and (count > 1 or weight <= 1):
+                self.crowded[ms] = self.crowded.get(ms, 0) + round(count * weight)
         size = self.resolution_ms
-        self.counts.update(instants if size == 1 else map(floordiv, instants, repeat(size)))
+        if weight == 1:
+            self.counts.update(instants if size == 1 else map(floordiv, instants, repeat(size)))
+        else:
+            for ms, count in per_instant.items():
+                bucket = ms // size
+                self.counts[bucket] = self.counts.get(bucket, 0) + max(1, round(count * weight))
         if len(self.counts) > self.max_buckets:
             self._coarsen()
         if len(self.crowded) > self.max_buckets:  # keep the most crowded half: the others fit coarse slices
@@ -150,7 +158,7 @@ def _carved(start: int, end: int, count: int, instants: dict[int, int]) -> list[
 
 
 def plan_slices(histogram: TimestampHistogram, window: TimeSlice, per_slice: int) -> list[TimeSlice]:
-    """Cut `window` into contiguous slices of about `per_slice` records each, from the probed histogram.
+    """Cut `window` into contiguous slices of about `per_slice` records each, from the (sampled) histogram.
 
     A piece holding more than `per_slice` records becomes a slice of its own (an instant, where it is a
     crowded instant or the histogram is at 1 ms).

@@ -6,35 +6,44 @@ one place forward) silently skips rows. So a window is cut into time slices that
 request: a slice answered with fewer than $top records is complete at that instant, whatever moves
 later. A slice that comes back full is split in three at the median of the timestamps it returned
 ([start, m), the instant m, (m, end)), so every split makes progress. A single instant holding more
-records than a page (a mass update) that the probe counted is asked for whole, in one answer of up to
-INSTANT_PAGE_LIMIT records (no more than the server has shown it answers at once). Otherwise, or when that
+records than a page (a mass update) that the sample found is asked for whole, in one answer of up to
+INSTANT_PAGE_LIMIT records (an answer shorter than asked is checked for a page cap). Otherwise, or when that
 answer comes back full, the instant is paged with $skip, because only there can a shifting page hide a record;
 so after each pass one request lists the keys now at that instant (a single answer: nothing can shift under
 it), and the instant is paged again only if that listing names a record the pass missed. (An instant too
 large for one listing is re-read until a whole pass finds nothing new.)
 
-Before fetching, a cheap probe ($select of the timestamp alone) learns where the records lie, so that
-slices hold about one page each and can be fetched in parallel within the licence's concurrency.
+A window is first asked for in one page, as a run's window mostly fits in one (an incremental run: one
+request). A window that does not, or one read from the beginning (an initial load), is sampled (see `sampling`:
+a few percent of its timestamps, not all of them, as the server's work is per record rendered) so that slices
+hold about one page each, sized so the licence's concurrent requests end together, and are fetched in parallel.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, TypeVar
 
-from airflow_provider_acumatica.client.errors import AcumaticaApiError, AcumaticaAuthError
 from airflow_provider_acumatica.client.records import RecordBatch
 from airflow_provider_acumatica.client.settings import DEFAULT_PROBE_PAGE_SIZE
-from airflow_provider_acumatica.extract.slices import TimeSlice, TimestampHistogram, from_ms, plan_slices, to_ms
+from airflow_provider_acumatica.extract.sampling import WindowSampler
+from airflow_provider_acumatica.extract.slices import TimeSlice, from_ms, plan_slices, to_ms
 
 log = logging.getLogger(__name__)
 
 #: Share of a page a slice of an open-ended window is planned to, leaving room for newcomers.
 OPEN_SLICE_FILL = 0.8
+#: Share of that a slice is planned to from a sample's estimates, leaving room for their error.
+SAMPLED_FILL = 0.75
+#: A short answer of fewer records is taken as complete without checking that nothing follows it: Acumatica
+#: answers $top=N with N records (a Resource Governor limit is an error, not a short page), and an instance
+#: capping its pages silently would cap them at more than this.
+TRUSTED_SHORT_ANSWER = 100
 #: Passes over one crowded instant (or a table without timestamps) before its stragglers wait for the next run.
 MAX_PASSES = 5
 #: The most records one request asks for to read a mass-updated instant whole (the largest batch_size).
@@ -105,28 +114,33 @@ class SliceReader:
         self._workers = max(1, workers)
         self._record_ids = record_ids
         self._description = description
-        self._cap_checked = False
         self._answered = 0
-        """The most records the server gave in one answer (a probe page): larger $top may be capped silently."""
+        """The most records the server gave in one answer: a shorter answer is not a page cap."""
+        self._cap: int | None = None
+        """The most records the server answers at once, once found to cap its answers below $top."""
+        self._head: list[datetime | None] | None = None
+        """The timestamps of the window's first page, when it was read before planning."""
         self.requests = 0
 
     def read(self, window: TimeSlice) -> Iterator[RecordBatch]:
         """Every record whose timestamp lies in `window`, in batches of at most one page."""
+        self._head = None
         if window.start is None and self._timestamp_field is not None:
             # From the beginning: most likely an initial load, so learn its size before fetching records.
             yield from self._read_tasks(self._plan(window))
             return
         first = self._get(window, top=self._page_size, skip=0)
-        if len(first) < self._page_size and self._confirms_end(window, len(first)):
+        if len(first) < self._page_size and self._is_complete(window, len(first)):
             if first:
                 yield first
             return
-        if self._timestamp_field is None or self._timestamp_field not in first.fields:
-            # Nothing to slice by (a reference table): page it all, re-reading until a pass is stable.
+        if window.is_instant or self._timestamp_field is None or self._timestamp_field not in first.fields:
+            # Nothing to slice by (one instant, or a reference table): page it all, re-reading until a pass is stable.
             batch, follow_up = self._settle_instant_page(_InstantPaging(window), first)
             yield batch
             yield from self._read_tasks(follow_up)
             return
+        self._head = list(first.column(self._timestamp_field))
         yield from self._read_tasks(self._plan(window))
 
     def _get(self, part: TimeSlice, *, top: int, skip: int) -> RecordBatch:
@@ -144,98 +158,46 @@ class SliceReader:
         return fetcher(part.start, part.end, top=top, skip=skip)
 
     def _plan(self, window: TimeSlice) -> list[TimeSlice]:
-        """Probe the timestamps of the window (cheap $select pages, fetched in parallel) and cut slices."""
-        histogram = self._probe(window)
-        slices = plan_slices(histogram, window, self._slice_capacity(window))
-        log.info("%s: window %s planned as %d slices, %d records counted", self._description, window, len(slices),
-                 sum(histogram.counts.values()))
+        """Sample the window's timestamps and cut it into slices of about a page, as many as a multiple of the
+        licence's concurrent requests, so that they end together."""
+        sampler = WindowSampler(self._get_timestamps, page_size=self._page_size, workers=self._workers,
+                                probe_page_size=self._probe_page_size, description=self._description)
+        histogram, records = sampler.sample(window, self._head)
+        capacity = max(1, int(self._slice_capacity(window) * SAMPLED_FILL))
+        if records > capacity:
+            rounds = math.ceil(math.ceil(records / capacity) / self._workers)
+            capacity = max(1, math.ceil(records / (rounds * self._workers)))
+        # The largest instants first: the longest requests do not trail at the end, and the first answer larger than
+        # a page spares the checks of every shorter answer after it (see _is_complete).
+        slices = sorted(plan_slices(histogram, window, capacity), key=lambda part: -part.expected)
+        log.info("%s: window %s of about %d records planned as %d slices", self._description, window, records,
+                 len(slices))
         return slices
 
-    def _probe(self, window: TimeSlice) -> TimestampHistogram:
-        """Every timestamp of the window, counted.
-
-        When the first page comes back short with more records behind it, the server caps its pages: what was
-        counted past it at the wrong size is dropped, and the probe pages on at the server's size.
-        """
-        histogram = TimestampHistogram()
-        pool = ThreadPoolExecutor(self._workers + 1)
-        try:
-            first = self._probe_pages(pool, window, histogram, self._probe_page_size, skip=0)
-            if len(first) < self._probe_page_size and not self._confirms_end(window, len(first)):
-                histogram = TimestampHistogram()
-                histogram.add_page(first)
-                self._probe_pages(pool, window, histogram, len(first), skip=len(first))
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)  # pages asked for past the end are not waited for
-        return histogram
-
-    def _probe_pages(
-        self, pool: ThreadPoolExecutor, window: TimeSlice, histogram: TimestampHistogram, size: int, *, skip: int
-    ) -> list[datetime | None]:
-        """Count timestamp pages of `size` from `skip` on until one comes back short; return the first page.
-
-        One request more than the licence runs at once is kept under way, waiting for the transport's permit, so
-        that a slot freed while pages are decoded (a few hundred milliseconds each) is taken at once; and each
-        page is counted while the next ones travel. No more than one: a probe page is large while it is read
-        (50,000 records of a timestamp alone are ~19 MB of JSON), and a page past the window's end is a request
-        spent for nothing. Pages asked for past the short one are not needed: they are left to finish on their
-        own. A full page equal to the first ends the probe too: otherwise a server that ignores $skip would be
-        probed forever.
-        """
-        running: dict[Future, int] = {}
-        first_skip, first = skip, []
-        end: int | None = None
-        """The skip of the first short page, once one came back."""
-        arrived: list[list[datetime | None]] = []
-        while True:
-            while end is None and len(running) <= self._workers:
-                running[pool.submit(self._get_timestamps, window, top=size, skip=skip)] = skip
-                skip += size
-            for page in arrived:  # counted once the next requests are on their way
-                histogram.add_page(page)
-            arrived = []
-            needed = [future for future, at in running.items() if end is None or at < end]
-            if not needed:
-                return first
-            done, _ = wait(needed, return_when=FIRST_COMPLETED)
-            for future in done:
-                at, page = running.pop(future), self._probe_page(future, size)
-                self._answered = max(self._answered, len(page))
-                first = page if at == first_skip else first
-                arrived.append(page)
-                if len(page) < size or (at != first_skip and page == first):
-                    # a short page ends the window; the first page again means a server ignoring $skip (or one
-                    # instant filling both): what is counted is enough to plan, the fetch's own guard tells which
-                    end = at if end is None else min(end, at)
-
-    def _probe_page(self, future: Future, size: int) -> list[datetime | None]:
-        """A probe page's timestamps; a request that got no answer, or a server error, says what to change: asking
-        `size` timestamps at once may be more than a slow instance answers within the connection's timeout."""
-        try:
-            return future.result()
-        except AcumaticaApiError as error:
-            if isinstance(error, AcumaticaAuthError) or (error.status is not None and error.status < 500):
-                raise  # a sign-in that failed says so itself: the probe's size is not the matter
-            of = f" of {self._description}" if self._description else ""
-            raise AcumaticaApiError(error.method, error.path, error.status, (
-                f"{error.message}; this request{of} probes {size} timestamps at once: if the instance cannot answer "
-                "that many in time, lower the Acumatica connection's probe_page_size (default "
-                f"{DEFAULT_PROBE_PAGE_SIZE}) or raise its timeout")) from error
+    def _is_complete(self, part: TimeSlice, returned: int) -> bool:
+        """Whether an answer shorter than asked holds all of `part`: not when it reaches a page cap the server was
+        found to have; yes when the server answered more at once before, or it is small (TRUSTED_SHORT_ANSWER);
+        else once checked (see `_confirms_end`)."""
+        if self._cap is not None and returned >= self._cap:
+            return False
+        complete = (returned == 0 or returned < self._answered or returned < TRUSTED_SHORT_ANSWER
+                    or self._confirms_end(part, returned))
+        if complete:
+            self._answered = max(self._answered, returned)
+        return complete
 
     def _confirms_end(self, part: TimeSlice, returned: int) -> bool:
         """Whether a short answer really ends `part`: nothing may follow it.
 
         Some instances answer at most N records whatever $top asks; trusting such a page as complete
-        would lose the rest. Checked once per read, with a one-record request; when the server caps,
-        its cap becomes our page size.
+        would lose the rest. Checked with a one-record request (once per new largest answer: a shorter one
+        cannot be a cap); when the server caps, its cap becomes our page size.
         """
-        if returned == 0 or self._cap_checked:
-            return True
-        self._cap_checked = True
         if not self._get_timestamps(part, top=1, skip=returned):
             return True
         log.warning("%s: the server answers at most %d records per request; reading pages of that size",
                     self._description, returned)
+        self._cap = returned if self._cap is None else min(self._cap, returned)
         self._page_size = min(self._page_size, returned)
         return False
 
@@ -284,13 +246,14 @@ class SliceReader:
         return pool.submit(self._get, task, top=self._top(task), skip=0)
 
     def _top(self, part: TimeSlice) -> int:
-        """$top for a slice: a page; but an instant the probe counted more records in than a page holds is asked
-        for whole (with a margin), when the server has answered that many at once and INSTANT_PAGE_LIMIT allows:
-        one answer, in which nothing can shift, instead of a page per batch_size and a listing of its keys."""
+        """$top for a slice: a page; but an instant the sample counted more records in than a page holds is asked
+        for whole (with a margin), up to INSTANT_PAGE_LIMIT: one answer, in which nothing can shift, instead of a
+        page per batch_size and a listing of its keys. An answer shorter than asked is checked like any other:
+        a server capping its pages below it is found so, and the instant paged instead."""
         if not part.is_instant or part.expected < self._page_size:
             return self._page_size
-        whole = part.expected + part.expected // 4 + 1
-        return whole if whole <= min(INSTANT_PAGE_LIMIT, self._answered) else self._page_size
+        whole = part.expected + part.expected // 2 + 1  # the estimate is from a sample
+        return whole if whole <= INSTANT_PAGE_LIMIT else self._page_size
 
     def _settle(
         self, task: TimeSlice | _InstantPaging, records: RecordBatch
@@ -300,8 +263,9 @@ class SliceReader:
             return self._settle_check(task, records)
         if isinstance(task, _InstantPaging):
             return self._settle_instant_page(task, records)
-        if len(records) < self._top(task):
+        if len(records) < self._top(task) and self._is_complete(task, len(records)):
             return records, []
+        self._answered = max(self._answered, len(records))
         if task.is_instant:  # a whole-instant answer that came back full counts as a first pass over it
             paging = _InstantPaging(task)
             return self._settle_instant_page(paging, records)

@@ -49,7 +49,8 @@ class SandboxApp:
             self.store, self.writer, self.queries, RendererPool(self.codec), settings.max_page_size, self.attachments
         )
         self.sessions = SessionManager(settings, self.counters)
-        self.throttle = Throttle(settings.requests_per_minute, settings.max_concurrent, self.counters)
+        self.throttle = Throttle(settings.requests_per_minute, settings.max_concurrent, self.counters,
+                                 settings.ms_per_record)
         self.faults = FaultBook(settings.seed)
         self.identity = IdentityServer(settings, self.counters)
         self.odata = ODataApi(self)
@@ -69,6 +70,7 @@ class SandboxApp:
             polls = max((fault.polls for fault in fired if fault.kind == "long_running"), default=None)
             return self._faulted(fired, lambda: self._route(method, path, params, headers, body, polls))
         finally:
+            self.throttle.charge()
             self.sessions.end_request()
             self.throttle.leave()
 

@@ -33,6 +33,8 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--profile-timezone", default=defaults.profile_timezone, help="IANA zone date-times are rendered in")
     cli.add_argument("--naive-datetimes", action="store_true", help="render local wall time without an offset")
     cli.add_argument("--latency-ms", type=int, default=0, help="delay added to every API answer")
+    cli.add_argument("--ms-per-record", type=float, default=0.0,
+                     help="server work per record of a list answer, spent holding the request's concurrency slot")
     cli.add_argument("--token-ttl", type=int, default=defaults.token_ttl, help="OAuth access-token lifetime in seconds")
     cli.add_argument("--max-sessions", type=int, default=defaults.max_sessions, help="licence limit of open API sessions")
     cli.add_argument("--requests-per-minute", type=_positive_or_none, default=None, help="licence limit per minute (0: none)")
@@ -47,7 +49,8 @@ def settings_from(arguments: argparse.Namespace) -> SandboxSettings:
     return SandboxSettings(
         tenants=tuple(name.strip() for name in arguments.tenants.split(",") if name.strip()),
         rows=arguments.rows, seed=arguments.seed, profile_timezone=arguments.profile_timezone,
-        naive_datetimes=arguments.naive_datetimes, latency_ms=arguments.latency_ms, token_ttl=arguments.token_ttl,
+        naive_datetimes=arguments.naive_datetimes, latency_ms=arguments.latency_ms,
+        ms_per_record=arguments.ms_per_record, token_ttl=arguments.token_ttl,
         max_sessions=arguments.max_sessions, requests_per_minute=arguments.requests_per_minute,
         max_concurrent=arguments.max_concurrent, session_idle_seconds=arguments.session_idle_seconds,
         max_page_size=arguments.max_page_size,

@@ -15,6 +15,7 @@ from airflow_provider_acumatica.sandbox.catalog import DacView
 from airflow_provider_acumatica.sandbox.odata_filter import compile_filter
 from airflow_provider_acumatica.sandbox.rendering import ValueCodec
 from airflow_provider_acumatica.sandbox.store import Row, Store, Table
+from airflow_provider_acumatica.sandbox.throttle import note_rendered
 
 _EDM_KINDS = {"Edm.String": "str", "Edm.Int32": "int", "Edm.Decimal": "dec", "Edm.Boolean": "bool",
               "Edm.DateTimeOffset": "dt", "Edm.Guid": "guid"}
@@ -24,7 +25,9 @@ _MATCH_CACHE_SIZE = 32
 def page_of(rows: list, skip: int, top: int | None, cap: int | None) -> list:
     """rows[skip:skip + top], and never more than the instance's page cap when it has one."""
     limits = [limit for limit in (top, cap) if limit is not None]
-    return rows[skip:skip + min(limits)] if limits else rows[skip:]
+    page = rows[skip:skip + min(limits)] if limits else rows[skip:]
+    note_rendered(len(page))
+    return page
 
 
 class QueryEngine:

@@ -33,6 +33,8 @@ class SandboxSettings:
     profile_timezone: str = "America/New_York"
     naive_datetimes: bool = False
     latency_ms: int = 0
+    ms_per_record: float = 0.0
+    """Server work per record of a list answer ($select or not), spent holding the request's concurrency slot."""
     token_ttl: int = 3600
     max_sessions: int = 10
     requests_per_minute: int | None = None
@@ -59,6 +61,8 @@ class SandboxSettings:
                 f"SandboxSettings.profile_timezone: {self.profile_timezone!r} is not an IANA zone name "
                 "(e.g. 'America/New_York')"
             ) from error
+        if self.ms_per_record < 0:
+            raise ValueError(f"SandboxSettings.ms_per_record must be >= 0, got {self.ms_per_record}")
         for name in ("token_ttl", "max_sessions", "session_idle_seconds"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"SandboxSettings.{name} must be > 0, got {getattr(self, name)}")

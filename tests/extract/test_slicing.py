@@ -185,7 +185,9 @@ def test_a_mass_updated_instant_the_probe_counted_is_read_in_one_request(new_san
         paged = time_entry_reader(hook, 200)
         read_paged = _read_from_the_beginning(hook, paged)
     assert sorted(read_whole) == sorted(read_paged) == truth and crowd > 1000
-    assert paged.requests - whole.requests >= crowd // 200  # its pages after the first, and the key listing
+    # its pages after the first, and the key listing; less the one-record checks for a page cap the whole reader makes
+    # of each answer larger than any before it (the whole answer, and short slices before a full page was seen)
+    assert paged.requests - whole.requests >= crowd // 200 - 3
 
 
 def test_an_instant_holding_more_than_the_probe_counted_is_paged_after_all(new_sandbox, acumatica_connection):

@@ -14,7 +14,7 @@ from airflow_provider_acumatica.sandbox import SANDBOX_PASSWORD, SANDBOX_USER
 SCRIPT = str(Path(sys.executable).with_name("acumatica-sandbox"))
 FLAGS = ("--host", "--port", "--tenants", "--rows", "--seed", "--profile-timezone", "--naive-datetimes", "--latency-ms",
          "--token-ttl", "--max-sessions", "--requests-per-minute", "--max-concurrent", "--redirect-uri",
-         "--session-idle-seconds", "--max-page-size")
+         "--session-idle-seconds", "--max-page-size", "--ms-per-record")
 
 
 def _free_port() -> int:
