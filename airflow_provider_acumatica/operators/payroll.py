@@ -10,12 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook, BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from sqlalchemy import Engine
 
 from airflow_provider_acumatica.client.errors import AcumaticaConfigError, AcumaticaError
 from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
 from airflow_provider_acumatica.operators.acumatica_to_sql import warehouse_url
 from airflow_provider_acumatica.operators.failures import permanent_failure
-from airflow_provider_acumatica.payroll.entries import BILLABLE_CHOICES, ENTITY, PublishSettings
+from airflow_provider_acumatica.operators.lineage import SyncLineage, operator_lineage, payroll_lineage
+from airflow_provider_acumatica.payroll.entries import BILLABLE_CHOICES, ENTITY, PublishSettings, time_entry
 from airflow_provider_acumatica.payroll.publisher import Publisher
 from airflow_provider_acumatica.payroll.push_log import Outcome, PushLog
 from airflow_provider_acumatica.payroll.report import approval_report, status_counts, summary_table
@@ -105,6 +107,7 @@ class AcumaticaPayrollPublishOperator(BaseOperator):
         self.lock_timeout = lock_timeout
         self.max_concurrent_requests = max_concurrent_requests
         self._hook: AcumaticaHook | None = None
+        self._lineage: SyncLineage | None = None
         self._check_arguments()
 
     def _check_arguments(self) -> None:
@@ -125,31 +128,31 @@ class AcumaticaPayrollPublishOperator(BaseOperator):
         period = self._period(context)
         engine = create_warehouse_engine(self.sql_url or warehouse_url(BaseHook.get_connection(self.sql_conn_id)))[0]
         try:
+            describe, counts, summary = self._publish(engine, period, dry_run, context)
+        finally:
+            engine.dispose()
+        self._fail_on_bad_rows(describe, counts)
+        return summary
+
+    def _publish(self, engine: Engine, period: PayPeriod, dry_run: bool,
+                 context: Context) -> tuple[str, dict[str, int], dict[str, Any]]:
+        """Select, check and send the period's activities; what to call the run, its counts and its XCom summary."""
+        try:
             self._hook = hook = AcumaticaHook(self.acumatica_conn_id, max_concurrent_requests=self.max_concurrent_requests)
         except AcumaticaConfigError as error:
-            engine.dispose()
             raise AirflowFailException(str(error)) from error
         tenant = self.tenant or hook.tenant
         describe = f"payroll of tenant {tenant!r}, period {period}"
         started = datetime.now(timezone.utc)
         try:
             activities, rejections = self._select(engine, tenant, period, describe)
-            settings = PublishSettings(self.billable, self.hold, hook.settings.zone)
-            push_log = None if dry_run else PushLog(engine, self.target_schema, tenant)
-            publisher = Publisher(hook, settings, push_log, describe=describe, logger=self.log)
-            with _failing_fast(hook, tenant):
-                if push_log is None:
-                    outcomes = publisher.publish(activities)
-                else:
-                    push_log.create()
-                    with tenant_lock(engine, self.target_schema, tenant, timeout=self.lock_timeout):
-                        _log_rejections(push_log, rejections)
-                        outcomes = publisher.publish(activities)
+            outcomes = self._send(hook, engine, tenant, activities, rejections, dry_run=dry_run, describe=describe)
         finally:
             hook.close(parallel=True)  # the normal end of work; on_kill closes sequentially
             self._hook = None
-            engine.dispose()
         counts = status_counts([*outcomes, *(_rejected(rejection) for rejection in rejections)])
+        if not dry_run:
+            self._lineage = self._read_lineage(hook, engine, tenant, activities, counts)
         elapsed = (datetime.now(timezone.utc) - started).total_seconds()
         summary = {"tenant": tenant, "period_start": period.start.isoformat(), "period_end": period.end.isoformat(),
                    "dry_run": dry_run, "activities": len(activities) + len(rejections), **counts,
@@ -158,8 +161,37 @@ class AcumaticaPayrollPublishOperator(BaseOperator):
         if dry_run and context.get("ti") is not None:  # for an approval step to show
             report = approval_report(activities, rejections, counts, f"Payroll for tenant {tenant}, {period}")
             context["ti"].xcom_push(key=REPORT_XCOM_KEY, value=report)
-        self._fail_on_bad_rows(describe, counts)
-        return summary
+        return describe, counts, summary
+
+    def _send(self, hook: AcumaticaHook, engine: Engine, tenant: str, activities: list, rejections: list[Rejection],
+              *, dry_run: bool, describe: str) -> list[Outcome]:
+        """Push the activities (a dry run only looks them up), holding the tenant's lock and logging each outcome."""
+        settings = PublishSettings(self.billable, self.hold, hook.settings.zone)
+        push_log = None if dry_run else PushLog(engine, self.target_schema, tenant)
+        publisher = Publisher(hook, settings, push_log, describe=describe, logger=self.log)
+        with _failing_fast(hook, tenant):
+            if push_log is None:
+                return publisher.publish(activities)
+            push_log.create()
+            with tenant_lock(engine, self.target_schema, tenant, timeout=self.lock_timeout):
+                _log_rejections(push_log, rejections)
+                return publisher.publish(activities)
+
+    def _read_lineage(self, hook: AcumaticaHook, engine: Engine, tenant: str, activities: list,
+                      counts: dict[str, int]) -> SyncLineage:
+        settings = hook.settings
+        fields = sorted({field for activity in activities[:1] for field in
+                         time_entry(activity, PublishSettings(self.billable, self.hold, settings.zone))})
+        return payroll_lineage(
+            instance_url=settings.instance_url, endpoint=f"{settings.endpoint_name}/{settings.endpoint_version}",
+            tenant=tenant, entity=ENTITY, entry_fields=fields, engine=engine, schema=self.target_schema,
+            source_table=self.source_table, rows=counts["pushed"] + counts["updated"],
+        )
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the warehouse's activity table in, Acumatica's TimeEntry out, with their fields and the entries
+        this run sent (see operators.lineage). Reported when apache-airflow-providers-openlineage is installed."""
+        return operator_lineage(self._lineage)
 
     def _select(self, engine, tenant: str, period: PayPeriod, describe: str) -> tuple[list, list[Rejection]]:
         """The checked activities and the rejected rows of the tenant and period."""

@@ -399,3 +399,22 @@ def test_a_refused_sign_in_fails_at_once_naming_the_tenant_and_the_fix(new_sandb
     with pytest.raises(AirflowFailException, match=r"tenant 'Company', table 'TimeEntry'.*not retried.*credentials"):
         publish(conn_id, sqlite_warehouse)
     assert entries_of(sandbox, ["MC-00001"])["MC-00001"] == []
+
+
+def test_a_run_reports_its_lineage_from_the_activity_table_to_acumatica_time_entries(new_sandbox, acumatica_connection,
+                                                                                    sqlite_warehouse):
+    pytest.importorskip("airflow.providers.openlineage")
+    sandbox = new_sandbox(rows=20)
+    conn_id = acumatica_connection(sandbox)
+    crew = crew_of(sandbox)
+    write_activities(sqlite_warehouse, [activity(crew, 1), activity(crew, 2)])
+    url, _ = sqlite_warehouse
+    operator = AcumaticaPayrollPublishOperator(task_id="publish", acumatica_conn_id=conn_id, sql_url=url)
+    operator.execute(context={"data_interval_start": WEEK[0], "data_interval_end": WEEK[1]})
+    lineage = operator.get_openlineage_facets_on_complete(task_instance=None)
+    [source], [target] = lineage.inputs, lineage.outputs
+    assert (source.namespace, source.name) == (f"sqlite://{url.removeprefix('sqlite:///')}", "payroll_time_activity")
+    assert "started_at" in [field.name for field in source.facets["schema"].fields]
+    assert target.namespace.startswith("acumatica://127.0.0.1:") and target.name == "Company.Default/24.200.001.TimeEntry"
+    assert "ExternalRefNbr" in [field.name for field in target.facets["schema"].fields]
+    assert target.outputFacets["outputStatistics"].rowCount == 2
