@@ -2,7 +2,7 @@
 
 For a first load or a trial: the very operator the DAGs run (`AcumaticaToSqlOperator`, so the same exactly-once
 load and sync state), given a warehouse URL instead of a connection. The bar shows rows, rows/s and, when the
-operator's probe counted the window (a first or full load), the total and the time left.
+read plan estimated the window (a first or full load), the total and the time left.
 """
 
 from __future__ import annotations
@@ -46,10 +46,12 @@ def run(arguments: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: Te
         )
     except (ValueError, TypeError) as error:
         raise CommandError(f"Not synced: {error}") from None
+    from airflow.sdk.exceptions import AirflowException  # the operator's permanent failures: Airflow's exception
+
     with bar.listening():
         try:
             summary = operator.execute({})
-        except (AcumaticaError, ValueError) as error:
+        except (AcumaticaError, AirflowException, ValueError) as error:  # AirflowFailException: a permanent error
             raise CommandError(f"Not synced: {error}. Nothing was committed; run again once fixed.") from None
     bar.finish()
     say(stdout, f"Synced {summary['table']} of tenant {summary['tenant']} ({summary['mode']}): {summary['rows']} rows "
@@ -86,7 +88,7 @@ def _operator_class():
 
 class ProgressBar(logging.Handler):
     """Draws one line, redrawn in place on a terminal: rows, rows/s, and the ETA once the total is known (from
-    the probe's count, which the slice reader logs)."""
+    the read plan's estimate of the window's records, which the slice reader logs)."""
 
     def __init__(self, stream: TextIO, table: str) -> None:
         super().__init__(logging.INFO)
@@ -100,8 +102,8 @@ class ProgressBar(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         args = record.args if isinstance(record.args, tuple) else ()
-        if "records counted" in str(record.msg) and len(args) == 4:
-            self.total = (self.total or 0) + int(args[3])
+        if "records planned as" in str(record.msg) and len(args) == 4:  # "window %s of about %d records planned..."
+            self.total = (self.total or 0) + int(args[2])
 
     def add(self, rows: int) -> None:
         self.rows += rows
@@ -127,13 +129,16 @@ class ProgressBar(logging.Handler):
         self.stream.flush()
 
     def finish(self) -> None:
+        """The last line, with the rows read as the total: the plan's figure was an estimate."""
+        if self.total is not None:
+            self.total = self.rows
         self.draw(force=True)
         if self._tty:
             self.stream.write("\n")
 
     @contextlib.contextmanager
     def listening(self) -> Iterator[ProgressBar]:
-        """Hear the slice reader's log of the probe's count while the load runs."""
+        """Hear the slice reader's log of the planned window's size while the load runs."""
         logger = logging.getLogger(_PLAN_LOGGER)
         level = logger.level
         logger.addHandler(self)

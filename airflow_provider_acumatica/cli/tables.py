@@ -1,8 +1,7 @@
 """`airflow-acumatica tables`: what the connection's endpoint serves, from its OpenAPI document.
 
-Real instances publish `/entity/{Endpoint}/{Version}/swagger.json`: each entity a schema `allOf` the shared
-`Entity` base (whose `id`, a stable GUID, keys every record) and its fields, each a value wrapper
-(`DateTimeValue`...). Listed per entity: its key, its modification timestamp (`LastModifiedDateTime` or
+Real instances publish `/entity/{Endpoint}/{Version}/swagger.json` (read by `client.schema`, as the sync reads it
+for column types); every record is keyed by its stable GUID `id`. Listed per entity: its key, its modification timestamp (`LastModifiedDateTime` or
 `LastModified`, or none: such a table is reloaded in full) and its number of fields. With `--config`, the
 REST tables of the bundle config are marked as served or not, and a timestamp field the endpoint lacks is named.
 """
@@ -15,6 +14,7 @@ from typing import Any, TextIO
 
 from airflow_provider_acumatica.cli.common import CommandError, open_hook, say
 from airflow_provider_acumatica.client.errors import AcumaticaError
+from airflow_provider_acumatica.client.schema import DATETIME, parse_swagger
 
 TIMESTAMP_FIELDS = ("LastModifiedDateTime", "LastModified")
 
@@ -51,32 +51,16 @@ def run(arguments: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: Te
     return _mark(wanted, entities, stdout)
 
 
-def endpoint_entities(document: Mapping[str, Any]) -> dict[str, dict[str, str]]:
-    """{entity: {field: value wrapper}} of an OpenAPI 3 (`components.schemas`) or 2 (`definitions`) document."""
-    schemas = (document.get("components") or {}).get("schemas") or document.get("definitions") or {}
-    entities = {}
-    for name, schema in schemas.items():
-        parts = schema.get("allOf") if isinstance(schema, Mapping) else None
-        if not parts or not any(_ref(part) == "Entity" for part in parts):
-            continue
-        fields = {}
-        for part in parts:
-            for field, declared in (part.get("properties") or {}).items():
-                wrapper = _ref(declared)
-                if wrapper and wrapper.endswith("Value"):
-                    fields[field] = wrapper
-        entities[name] = fields
-    return entities
+def endpoint_entities(document: Mapping[str, Any]) -> Mapping[str, Mapping[str, str]]:
+    """{entity: {field: field type}} of an OpenAPI 3 or 2 document (client.schema reads it, as the sync does)."""
+    try:
+        return parse_swagger(document).entities
+    except ValueError:
+        return {}
 
 
 def timestamp_field(fields: Mapping[str, str]) -> str | None:
-    return next((name for name in TIMESTAMP_FIELDS if fields.get(name) == "DateTimeValue"), None)
-
-
-def _ref(declared: Any) -> str | None:
-    if isinstance(declared, Mapping) and isinstance(declared.get("$ref"), str):
-        return declared["$ref"].rsplit("/", 1)[-1]
-    return None
+    return next((name for name in TIMESTAMP_FIELDS if fields.get(name) == DATETIME), None)
 
 
 def _config_tables(path: str, conn_id: str) -> list:

@@ -36,7 +36,7 @@ def test_an_initial_load_renders_each_record_about_once(new_sandbox, acumatica_c
         counters = sandbox.control.counters()
     assert sorted(read) == truth_ids(sandbox)
     assert counters["records_rendered"] <= 1.2 * rows
-    assert counters["peak_concurrency"] == 3 and counters["throttled_429"] == 0
+    assert counters["peak_concurrency"] <= 3 and counters["throttled_429"] == 0  # how many it reaches is the benchmark's
 
 
 def test_a_window_that_fits_one_page_costs_one_request_and_one_sign_in(new_sandbox, acumatica_connection):
