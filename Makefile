@@ -21,6 +21,8 @@ airflow: install
 	$(BIN)/python scripts/airflow_local.py
 
 test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q
 

@@ -25,7 +25,10 @@ import sqlalchemy  # noqa: E402
 from airflow_provider_acumatica.operators.payroll import AcumaticaPayrollPublishOperator  # noqa: E402
 from airflow_provider_acumatica.payroll.source import source_table  # noqa: E402
 from airflow_provider_acumatica.sandbox import (  # noqa: E402
-    SANDBOX_PASSWORD, SANDBOX_USER, SandboxSettings, start_sandbox,
+    SANDBOX_PASSWORD,
+    SANDBOX_USER,
+    SandboxSettings,
+    start_sandbox,
 )
 
 TENANT = "Company"

@@ -22,7 +22,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import requests
-
 from bench_extract_load import BATCH, load_in_child, raw_floor, sandbox, signed_in, warm_up
 
 MS_PER_RECORD = 0.5

@@ -15,13 +15,13 @@ import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
-
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import sqlalchemy
-from payroll_demo import correct_one_row, last_monday, report as payroll_report, seed_week
+from payroll_demo import correct_one_row, last_monday, seed_week
+from payroll_demo import report as payroll_report
 
 from airflow_provider_acumatica.payroll.entries import EXTERNAL_REF_PREFIX
 from airflow_provider_acumatica.sandbox import SANDBOX_PASSWORD, SANDBOX_USER, SandboxControl, sandbox_process

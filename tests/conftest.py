@@ -85,7 +85,10 @@ def connection_json(sandbox, auth_type: str = "cookie", tenant: str = "Company",
     from airflow.sdk import Connection
 
     from airflow_provider_acumatica.sandbox import (
-        SANDBOX_CLIENT_SECRET, SANDBOX_PASSWORD, SANDBOX_USER, sandbox_client_id,
+        SANDBOX_CLIENT_SECRET,
+        SANDBOX_PASSWORD,
+        SANDBOX_USER,
+        sandbox_client_id,
     )
 
     fields = {"tenant": tenant, "auth_type": auth_type, "backoff_seconds": 0.01, **extra}

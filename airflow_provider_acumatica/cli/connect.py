@@ -17,7 +17,12 @@ from urllib.parse import urlsplit
 
 from airflow_provider_acumatica.cli.common import CommandError, open_hook, positive_seconds, run_command, say
 from airflow_provider_acumatica.hooks.connect import (
-    DEFAULT_REDIRECT_URI, DEFAULT_TIMEOUT_SECONDS, REGISTER_HINT, Callback, ConnectError, ConnectFlow,
+    DEFAULT_REDIRECT_URI,
+    DEFAULT_TIMEOUT_SECONDS,
+    REGISTER_HINT,
+    Callback,
+    ConnectError,
+    ConnectFlow,
 )
 
 

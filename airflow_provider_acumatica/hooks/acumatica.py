@@ -26,7 +26,6 @@ from airflow_provider_acumatica.client.metadata import ODataEntitySet
 from airflow_provider_acumatica.client.records import RecordBatch
 from airflow_provider_acumatica.client.settings import AcumaticaSettings, check_licence_share
 
-
 # A standard-library logger (Airflow routes it into the task log) so that the client's own redaction applies
 # to exactly what is written, whoever configured logging.
 _LOGGER = logging.getLogger(f"airflow.task.hooks.{__name__}.AcumaticaHook")

@@ -24,7 +24,10 @@ from airflow_provider_acumatica.payroll.report import approval_report, status_co
 from airflow_provider_acumatica.payroll.rules import References, Rejection, check_activities
 from airflow_provider_acumatica.payroll.run_lock import tenant_lock
 from airflow_provider_acumatica.payroll.source import (
-    DEFAULT_SOURCE_TABLE, ActivitySource, PayPeriod, create_source_table,
+    DEFAULT_SOURCE_TABLE,
+    ActivitySource,
+    PayPeriod,
+    create_source_table,
 )
 from airflow_provider_acumatica.utils.instants import parse_instant
 from airflow_provider_acumatica.warehouse.dialects import create_warehouse_engine

@@ -20,7 +20,13 @@ from typing import Any
 from airflow_provider_acumatica.client.errors import AcumaticaApiError, AcumaticaError, AcumaticaValidationError
 from airflow_provider_acumatica.client.queries import eq, or_
 from airflow_provider_acumatica.payroll.entries import (
-    COMPLETED, ENTITY, PublishSettings, external_ref, matches, payload_hash, time_entry,
+    COMPLETED,
+    ENTITY,
+    PublishSettings,
+    external_ref,
+    matches,
+    payload_hash,
+    time_entry,
 )
 from airflow_provider_acumatica.payroll.push_log import DONE, Outcome, PushLog
 from airflow_provider_acumatica.payroll.rules import Activity

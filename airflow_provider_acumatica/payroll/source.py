@@ -12,8 +12,23 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger, Boolean, Column, Connection, DateTime, Engine, MetaData, String, Table, Text, bindparam, column,
-    func, inspect, select, table, text,
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    Text,
+    bindparam,
+    column,
+    func,
+    inspect,
+    select,
+    table,
+    text,
 )
 
 DEFAULT_SOURCE_TABLE = "payroll_time_activity"

@@ -11,10 +11,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from urllib.parse import quote
 
+from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_connection
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_connection
 from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
 from airflow_provider_acumatica.hooks.connect import Callback, ConnectError, ConnectFlow, exchange, refusal
 from airflow_provider_acumatica.plugins import pages, status

@@ -9,8 +9,6 @@ from airflow_provider_acumatica.sandbox.server import make_server
 from airflow_provider_acumatica.sandbox.settings import (
     ENDPOINT_NAME,
     ENDPOINT_VERSIONS,
-    SANDBOX_CLIENT_SECRET,
-    SANDBOX_PASSWORD,
     SANDBOX_USER,
     SandboxSettings,
     sandbox_client_id,

@@ -32,7 +32,7 @@ ACCOUNT_GROUPS = ("LABOR", "MATERIAL", "SUBCON", "EQUIP", "REVENUE")
 
 def guid(rng: random.Random) -> str:
     """A random version-4 GUID in lowercase canonical form, drawn from `rng`."""
-    h = "%032x" % rng.getrandbits(128)
+    h = f"{rng.getrandbits(128):032x}"
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
 

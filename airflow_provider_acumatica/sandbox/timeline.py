@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import random
-from functools import lru_cache
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 DST_ZONES = ("America/New_York", "America/Los_Angeles", "Europe/Berlin", "Europe/London", "Australia/Sydney")

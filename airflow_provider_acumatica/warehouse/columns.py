@@ -12,11 +12,11 @@ import json
 import logging
 import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from operator import attrgetter
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Date, DateTime, Double, Float, Integer, Numeric, String, Text
 from sqlalchemy.types import JSON, TypeDecorator, TypeEngine, UserDefinedType

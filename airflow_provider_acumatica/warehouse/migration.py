@@ -15,15 +15,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import Column, Connection, MetaData, Table, bindparam, case, column, func, inspect, select, update
 
 from airflow_provider_acumatica.warehouse import statements
 from airflow_provider_acumatica.warehouse.columns import (
-    CONVERTERS, DecimalText, Kind, kind_of_edm, kind_of_sql_type, sql_type_of,
+    CONVERTERS,
+    DecimalText,
+    Kind,
+    kind_of_edm,
+    kind_of_sql_type,
+    sql_type_of,
 )
 from airflow_provider_acumatica.warehouse.schema import column_name
 

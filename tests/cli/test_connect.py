@@ -15,14 +15,14 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
 from airflow_provider_acumatica.cli.main import main as cli_main
+from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
 from airflow_provider_acumatica.hooks.connect import DEFAULT_REDIRECT_URI
+from airflow_provider_acumatica.sandbox import SANDBOX_CLIENT_SECRET
 
 
 def main(argv, **streams) -> int:
     return cli_main(["connect", *argv], **streams)
-from airflow_provider_acumatica.sandbox import SANDBOX_CLIENT_SECRET
 
 CONN_ID = "acumatica_company"
 AUTHORIZE = "/identity/connect/authorize"

@@ -9,8 +9,21 @@ import uuid
 import pytest
 
 from airflow_provider_acumatica.client.queries import (
-    and_, endswith, eq, ge, join_names, literal, lt, ne, not_, or_, query_params, raw, render_filter,
-    startswith, substringof,
+    and_,
+    endswith,
+    eq,
+    ge,
+    join_names,
+    literal,
+    lt,
+    ne,
+    not_,
+    or_,
+    query_params,
+    raw,
+    render_filter,
+    startswith,
+    substringof,
 )
 
 PLUS3 = datetime.timezone(datetime.timedelta(hours=3))

@@ -10,10 +10,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from dags_paths import DAGS_FOLDER, SANDBOX_TENANTS
 
 from airflow_provider_acumatica.sandbox import SANDBOX_PASSWORD, SANDBOX_USER, SandboxSettings, start_sandbox
-
-from dags_paths import DAGS_FOLDER, SANDBOX_TENANTS
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
-
 from dags_paths import DAGS_FOLDER, PAYROLL_FILE, SYNC_FILE
 
 

@@ -4,7 +4,6 @@ the tenant's other tables in the same DAG run load; the DAG runs through Airflow
 from __future__ import annotations
 
 import pytest
-
 from test_sync_end_to_end import assert_like_truth, parsed_dag
 
 pytestmark = pytest.mark.slow

@@ -13,13 +13,18 @@ from pathlib import Path
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
-
 from backfills import create_backfill, run_backfill_runs
 from dags_paths import DAGS_FOLDER, PAYROLL_FILE
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operators"))
 from payroll_support import (  # noqa: E402
-    MONDAY, LogWatch, activity, crew_of, entries_of, push_log, write_activities,
+    MONDAY,
+    LogWatch,
+    activity,
+    crew_of,
+    entries_of,
+    push_log,
+    write_activities,
 )
 
 pytestmark = pytest.mark.slow

@@ -9,12 +9,11 @@ import datetime
 import pytest
 import sqlalchemy
 from airflow.dag_processing.dagbag import DagBag
+from backfills import create_backfill, run_backfill_runs
+from dags_paths import DAGS_FOLDER, SANDBOX_TENANTS, SYNC_FILE
 
 from airflow_provider_acumatica.warehouse.loader import Warehouse
 from airflow_provider_acumatica.warehouse.schema import table_name
-
-from backfills import create_backfill, run_backfill_runs
-from dags_paths import DAGS_FOLDER, SANDBOX_TENANTS, SYNC_FILE
 
 pytestmark = pytest.mark.slow
 

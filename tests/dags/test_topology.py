@@ -22,11 +22,10 @@ from pathlib import Path
 import pytest
 import requests
 import sqlalchemy
-
-from airflow_provider_acumatica.sandbox import SANDBOX_PASSWORD, SANDBOX_USER
-
 from dags_paths import DAGS_FOLDER
 from test_sync_end_to_end import truth_rows, warehouse_rows
+
+from airflow_provider_acumatica.sandbox import SANDBOX_PASSWORD, SANDBOX_USER
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

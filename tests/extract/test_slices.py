@@ -10,7 +10,12 @@ from datetime import datetime, timezone
 import pytest
 
 from airflow_provider_acumatica.extract.slices import (
-    ONE_MS, TimestampHistogram, TimeSlice, from_ms, plan_slices, to_ms,
+    ONE_MS,
+    TimeSlice,
+    TimestampHistogram,
+    from_ms,
+    plan_slices,
+    to_ms,
 )
 
 BASE = to_ms(datetime(2026, 1, 1, tzinfo=timezone.utc))

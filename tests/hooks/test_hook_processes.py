@@ -7,10 +7,10 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
-from urllib.parse import parse_qs, urlparse
 
 from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
 

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from airflow_provider_acumatica.client.sign_in import login_retryable
 from airflow_provider_acumatica.client.errors import AcumaticaAuthError
+from airflow_provider_acumatica.client.sign_in import login_retryable
 from airflow_provider_acumatica.extract.slices import TimeSlice
 from airflow_provider_acumatica.extract.slicing import SliceReader
 from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook

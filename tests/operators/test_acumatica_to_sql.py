@@ -216,7 +216,7 @@ def test_a_failed_run_leaves_warehouse_and_watermark_as_they_were_and_a_rerun_co
     rows_before, state_before = warehouse_rows(warehouse), sync_state(warehouse)
     sandbox.control.update(TENANT, "TimeEntry", random=900)
     sandbox.control.inject_fault("500", count=50, path_contains="skip=")
-    with pytest.raises(Exception):
+    with pytest.raises(AcumaticaApiError):
         sync(conn_id, warehouse, batch_size=200)
     assert warehouse_rows(warehouse) == rows_before
     assert sync_state(warehouse) == state_before

@@ -12,13 +12,21 @@ import subprocess
 import sys
 import threading
 from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from payroll_support import (
-    MONDAY, TENANT, WEEK, LogWatch, activity, crew_of, entries_of, push_log, write_activities,
+    MONDAY,
+    TENANT,
+    WEEK,
+    LogWatch,
+    activity,
+    crew_of,
+    entries_of,
+    push_log,
+    write_activities,
 )
 
 from airflow_provider_acumatica.operators.payroll import AcumaticaPayrollPublishOperator
@@ -240,8 +248,9 @@ def test_a_thousand_entries_within_a_licence_of_three_are_none_declined(new_sand
 
 
 def sandbox_session(sandbox):
-    from airflow_provider_acumatica.sandbox import SANDBOX_PASSWORD, SANDBOX_USER
     import requests
+
+    from airflow_provider_acumatica.sandbox import SANDBOX_PASSWORD, SANDBOX_USER
 
     session = requests.Session()
     session.post(f"{sandbox.url}/entity/auth/login",

@@ -9,7 +9,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from airflow_provider_acumatica.payroll.entries import (
-    PublishSettings, external_ref, hours_and_minutes, matches, minutes_of, payload_hash, time_entry,
+    PublishSettings,
+    external_ref,
+    hours_and_minutes,
+    matches,
+    minutes_of,
+    payload_hash,
+    time_entry,
 )
 from airflow_provider_acumatica.payroll.rules import Activity
 

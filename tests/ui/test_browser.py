@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-
 from ui_server import CONN_ID, MISSING_TABLE, USERS
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"

@@ -12,10 +12,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import requests
 from itsdangerous import URLSafeTimedSerializer
+from ui_server import CONN_ID, SECRET_KEY
 
 from airflow_provider_acumatica.sandbox import SANDBOX_CLIENT_SECRET, SandboxSettings, sandbox_client_id, start_sandbox
-
-from ui_server import CONN_ID, SECRET_KEY
 
 
 def _connect_url(ui, conn_id: str = CONN_ID) -> str:

@@ -7,7 +7,6 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-import pytest
 import sqlalchemy
 from sqlalchemy import Boolean, Column, DateTime, MetaData, Numeric, String, Table, Text, select
 

@@ -22,14 +22,13 @@ from typing import Any
 import pendulum
 import pytest
 import sqlalchemy
+from test_warehouse_loader_columns import batch
 
 from airflow_provider_acumatica.warehouse import loader, writer
 from airflow_provider_acumatica.warehouse.errors import WarehouseError
 from airflow_provider_acumatica.warehouse.loader import MOVE_ROWS, Load, Warehouse
 from airflow_provider_acumatica.warehouse.state import SyncState
 from airflow_provider_acumatica.warehouse.writer import WriterLoad, WriterProcessError, load_in_writer_process
-
-from test_warehouse_loader_columns import batch
 
 TENANT = "Company"
 KEY = ["TimeEntryID"]
