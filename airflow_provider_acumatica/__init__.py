@@ -58,7 +58,9 @@ def _connection_fields() -> dict:
             "Seed refresh token for oauth2_code. Tokens rotate: the newest one lives in the token store.",
             {"type": ["string", "null"], "format": "password"},
         ),
-        "scope": _field("OAuth scope", "Space-separated scopes.", {"type": ["string", "null"], "default": "api offline_access"}),
+        "scope": _field(
+            "OAuth scope", "Space-separated scopes.", {"type": ["string", "null"], "default": "api offline_access"}
+        ),
         "endpoint_name": _field(
             "Endpoint name", "Contract-based REST endpoint.", {"type": ["string", "null"], "default": "Default"}
         ),
@@ -74,7 +76,9 @@ def _connection_fields() -> dict:
             "Convert date-times to UTC", "Store date-times as UTC.", {"type": ["boolean", "null"], "default": True}
         ),
         "page_size": _field(
-            "Page size", "Records per request (1-10000).", {"type": ["integer", "null"], "default": 1000, "minimum": 1, "maximum": 10000}
+            "Page size",
+            "Records per request (1-10000).",
+            {"type": ["integer", "null"], "default": 1000, "minimum": 1, "maximum": 10000},
         ),
         "probe_page_size": _field(
             "Probe page size",
@@ -98,21 +102,29 @@ def _connection_fields() -> dict:
             "Client-side cap below the licence's per-minute limit (empty: no cap).",
             {"type": ["integer", "null"], "minimum": 1},
         ),
-        "verify_ssl": _field("Verify TLS certificates", "Verify the instance's certificate.", {"type": ["boolean", "null"], "default": True}),
+        "verify_ssl": _field(
+            "Verify TLS certificates",
+            "Verify the instance's certificate.",
+            {"type": ["boolean", "null"], "default": True},
+        ),
         "token_store": _field(
             "OAuth token store",
             "SQLAlchemy URL of the shared store of rotating OAuth tokens (default: SQLite under $AIRFLOW_HOME; "
             "use a shared database such as the metadata PostgreSQL when workers run on several machines).",
         ),
         "max_retries": _field(
-            "Max retries", "Retries of one request on 429, 5xx, resets and truncated answers.",
+            "Max retries",
+            "Retries of one request on 429, 5xx, resets and truncated answers.",
             {"type": ["integer", "null"], "default": 8, "minimum": 0},
         ),
         "retry_max_seconds": _field(
-            "Retry time limit", "Seconds one request may spend retrying in total.", {"type": ["number", "null"], "default": 600}
+            "Retry time limit",
+            "Seconds one request may spend retrying in total.",
+            {"type": ["number", "null"], "default": 600},
         ),
         "backoff_seconds": _field(
-            "First backoff", "Seconds before the first retry; doubles each time, with jitter.",
+            "First backoff",
+            "Seconds before the first retry; doubles each time, with jitter.",
             {"type": ["number", "null"], "default": 1.0},
         ),
     }
@@ -128,9 +140,7 @@ def get_provider_info() -> dict:
         "integrations": [
             {"integration-name": "Acumatica", "external-doc-url": "https://help.acumatica.com/", "tags": ["service"]}
         ],
-        "hooks": [
-            {"integration-name": "Acumatica", "python-modules": ["airflow_provider_acumatica.hooks.acumatica"]}
-        ],
+        "hooks": [{"integration-name": "Acumatica", "python-modules": ["airflow_provider_acumatica.hooks.acumatica"]}],
         "operators": [
             {
                 "integration-name": "Acumatica",

@@ -36,22 +36,43 @@ def batch_of_rows(start: int, count: int, version: int) -> list[dict]:
     for n in range(start, start + count):
         stamp = T0 + timedelta(seconds=n * 7 + version, milliseconds=n % 1000)
         spent = 15 * (2 + n % 38)
-        rows.append({
-            "TimeEntryID": str(uuid.UUID(int=(n * 0x2545F4914F6CDD1D + 7) % 2**128)), "Employee": f"EP{n % 1500:05d}",
-            "Date": stamp - timedelta(hours=2 + n % 200), "ProjectID": f"21-{n % 400:04d}",
-            "ProjectTaskID": f"{n % 9:02d}", "CostCode": f"{n % 40:02d}-100",
-            "EarningType": ("RG", "OT", "DT", "PTO")[n % 4],
-            "LaborItem": ("FOREMAN", "LABORER")[n % 2], "TimeSpent": f"{spent // 60:02d}:{spent % 60:02d}",
-            "BillableTime": "06:15", "Billable": n % 3 != 0, "Overtime": "00:00", "BillableOvertime": "00:00",
-            "Summary": WORK[n % len(WORK)], "ExternalRefNbr": f"MC-COM-{n:07d}" if n % 5 < 2 else "",
-            "ApprovalStatus": "Completed" if n % 7 else "Open", "UnionLocal": f"LIUNA-{n % 300}",
-            "WCCCode": str(5000 + n % 500), "CertifiedJob": n % 10 < 3, "CostRate": 28 + (n % 4000) / 100 + version,
-            "LastModifiedDateTime": stamp, "custom": "{}", "note": "", "RefNbr": f"TE{n:08d}", "Status": "Released",
-            "Branch": "HQ", "Location": f"LOC{n % 20}", "ShiftCode": ("Day", "Swing", "Night")[n % 3],
-            "TimeCardNbr": f"TC{n // 40:07d}", "Week": 202601 + n % 52, "Description": f"Time entry {n}",
-            "_acumatica_id": str(uuid.UUID(int=(n * 0x9E3779B97F4A7C15F39CC0605CEDC835 + 12345) % 2**128)),
-            "_last_modified": stamp,
-        })
+        rows.append(
+            {
+                "TimeEntryID": str(uuid.UUID(int=(n * 0x2545F4914F6CDD1D + 7) % 2**128)),
+                "Employee": f"EP{n % 1500:05d}",
+                "Date": stamp - timedelta(hours=2 + n % 200),
+                "ProjectID": f"21-{n % 400:04d}",
+                "ProjectTaskID": f"{n % 9:02d}",
+                "CostCode": f"{n % 40:02d}-100",
+                "EarningType": ("RG", "OT", "DT", "PTO")[n % 4],
+                "LaborItem": ("FOREMAN", "LABORER")[n % 2],
+                "TimeSpent": f"{spent // 60:02d}:{spent % 60:02d}",
+                "BillableTime": "06:15",
+                "Billable": n % 3 != 0,
+                "Overtime": "00:00",
+                "BillableOvertime": "00:00",
+                "Summary": WORK[n % len(WORK)],
+                "ExternalRefNbr": f"MC-COM-{n:07d}" if n % 5 < 2 else "",
+                "ApprovalStatus": "Completed" if n % 7 else "Open",
+                "UnionLocal": f"LIUNA-{n % 300}",
+                "WCCCode": str(5000 + n % 500),
+                "CertifiedJob": n % 10 < 3,
+                "CostRate": 28 + (n % 4000) / 100 + version,
+                "LastModifiedDateTime": stamp,
+                "custom": "{}",
+                "note": "",
+                "RefNbr": f"TE{n:08d}",
+                "Status": "Released",
+                "Branch": "HQ",
+                "Location": f"LOC{n % 20}",
+                "ShiftCode": ("Day", "Swing", "Night")[n % 3],
+                "TimeCardNbr": f"TC{n // 40:07d}",
+                "Week": 202601 + n % 52,
+                "Description": f"Time entry {n}",
+                "_acumatica_id": str(uuid.UUID(int=(n * 0x9E3779B97F4A7C15F39CC0605CEDC835 + 12345) % 2**128)),
+                "_last_modified": stamp,
+            }
+        )
     return rows
 
 
@@ -90,8 +111,10 @@ def timed_commit(warehouse: Warehouse, label: str, rows: int, duplicates: int, v
             began = time.perf_counter()
             result = load.commit(SyncState("Company", "time_entry"))
             elapsed = time.perf_counter() - began
-    print(f"{label}: commit {elapsed:.2f} s (rows {result.rows:,d}, inserted {result.inserted:,d}, "
-          f"updated {result.updated:,d})")
+    print(
+        f"{label}: commit {elapsed:.2f} s (rows {result.rows:,d}, inserted {result.inserted:,d}, "
+        f"updated {result.updated:,d})"
+    )
     for statement, seconds in times:
         if seconds >= 0.005:
             print(f"  {seconds:6.2f} s  {statement}")

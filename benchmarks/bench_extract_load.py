@@ -72,14 +72,21 @@ def warm_up(url: str) -> None:
     raw_floor(url, select="LastModifiedDateTime", page=50_000)
     time_filter = "LastModifiedDateTime lt datetimeoffset'2100-01-01T00:00:00Z'"
     session = signed_in(url)
-    session.get(f"{url}/entity/Default/24.200.001/TimeEntry", params={"$filter": time_filter, "$top": 1}).raise_for_status()
+    session.get(
+        f"{url}/entity/Default/24.200.001/TimeEntry", params={"$filter": time_filter, "$top": 1}
+    ).raise_for_status()
     session.post(f"{url}/entity/auth/logout")
 
 
 def load_in_child(url: str, warehouse_url: str, schema: str | None, concurrency: int = 3) -> dict:
     """The operator's initial load in a fresh process, which reports rows, seconds and its peak RSS."""
-    connection = {"conn_type": "acumatica", "host": url, "login": SANDBOX_USER, "password": SANDBOX_PASSWORD,
-                  "extra": {"tenant": TENANT, "max_concurrent_requests": concurrency}}
+    connection = {
+        "conn_type": "acumatica",
+        "host": url,
+        "login": SANDBOX_USER,
+        "password": SANDBOX_PASSWORD,
+        "extra": {"tenant": TENANT, "max_concurrent_requests": concurrency},
+    }
     environment = {**os.environ, "AIRFLOW_CONN_BENCH_ACUMATICA": json.dumps(connection)}
     command = [sys.executable, __file__, "--child", warehouse_url, schema or ""]
     output = subprocess.run(command, env=environment, capture_output=True, text=True, check=True).stdout
@@ -101,15 +108,26 @@ def child(warehouse_url: str, schema: str) -> None:
 
     acumatica_to_sql.load_in_writer_process = observed
     operator = acumatica_to_sql.AcumaticaToSqlOperator(
-        task_id="bench", table="TimeEntry", acumatica_conn_id="bench_acumatica", sql_url=warehouse_url,
-        target_schema=schema or None, batch_size=BATCH,
+        task_id="bench",
+        table="TimeEntry",
+        acumatica_conn_id="bench_acumatica",
+        sql_url=warehouse_url,
+        target_schema=schema or None,
+        batch_size=BATCH,
     )
     started = time.perf_counter()
     summary = operator.execute(context={})
     elapsed = time.perf_counter() - started
-    print(json.dumps({"rows": summary["rows"], "seconds": elapsed, "peak_rss_mb": peak_rss_mb(),
-                      "writer_peak_rss_mb": sum(load.use.peak_memory_mb for load in loads
-                                                if isinstance(load, WriterLoad))}))
+    print(
+        json.dumps(
+            {
+                "rows": summary["rows"],
+                "seconds": elapsed,
+                "peak_rss_mb": peak_rss_mb(),
+                "writer_peak_rss_mb": sum(load.use.peak_memory_mb for load in loads if isinstance(load, WriterLoad)),
+            }
+        )
+    )
 
 
 def peak_rss_mb() -> float:
@@ -167,14 +185,18 @@ def measure_size(rows: int, postgres_url: str, workdir: str) -> dict:
         finally:
             if schema:
                 drop_postgres_schema(postgres_url, schema)
-    print(f"{rows:>9,} rows  {'raw':>10}: {count:>9,} rows in {sum(floors) / len(floors):7.2f} s = "
-          f"{count * len(floors) / sum(floors):>8,.0f} rows/s   (mean of {len(floors)}: "
-          f"{', '.join(f'{seconds:.2f}' for seconds in floors)} s)")
+    print(
+        f"{rows:>9,} rows  {'raw':>10}: {count:>9,} rows in {sum(floors) / len(floors):7.2f} s = "
+        f"{count * len(floors) / sum(floors):>8,.0f} rows/s   (mean of {len(floors)}: "
+        f"{', '.join(f'{seconds:.2f}' for seconds in floors)} s)"
+    )
     for name, figures in results.items():
         rate = figures["rows"] / figures["seconds"]
-        print(f"{rows:>9,} rows  {name:>10}: {figures['rows']:>9,} rows in {figures['seconds']:7.2f} s = "
-              f"{rate:>8,.0f} rows/s   {figures['seconds'] / figures['floor']:4.2f}x the raw floor's time   "
-              f"peak RSS {figures['peak_rss_mb']:.0f} MB + writer {figures['writer_peak_rss_mb']:.0f} MB")
+        print(
+            f"{rows:>9,} rows  {name:>10}: {figures['rows']:>9,} rows in {figures['seconds']:7.2f} s = "
+            f"{rate:>8,.0f} rows/s   {figures['seconds'] / figures['floor']:4.2f}x the raw floor's time   "
+            f"peak RSS {figures['peak_rss_mb']:.0f} MB + writer {figures['writer_peak_rss_mb']:.0f} MB"
+        )
     return results
 
 
@@ -186,10 +208,12 @@ def measure_latency(postgres_url: str, workdir: str, rows: int) -> None:
         counters = requests.get(f"{url}/_sandbox/counters").json()
     pages = -(-rows // BATCH)
     ideal = pages * 0.5 / 3
-    print(f"latency 500 ms, licence of 3: {figures['rows']:,} rows in {figures['seconds']:.1f} s; ideal "
-          f"{pages} pages x 0.5 s / 3 = {ideal:.1f} s -> {figures['seconds'] / ideal:.2f}x; "
-          f"peak concurrency {counters['peak_concurrency']}, 429s {counters['throttled_429']}, "
-          f"requests {counters['requests']}")
+    print(
+        f"latency 500 ms, licence of 3: {figures['rows']:,} rows in {figures['seconds']:.1f} s; ideal "
+        f"{pages} pages x 0.5 s / 3 = {ideal:.1f} s -> {figures['seconds'] / ideal:.2f}x; "
+        f"peak concurrency {counters['peak_concurrency']}, 429s {counters['throttled_429']}, "
+        f"requests {counters['requests']}"
+    )
 
 
 def main() -> None:
@@ -213,8 +237,10 @@ def main() -> None:
             for name in ("sqlite", "postgresql"):
                 if all(name in peaks[size] for size in sizes):
                     growth = total_peak_mb(peaks[sizes[-1]][name]) - total_peak_mb(peaks[sizes[0]][name])
-                    print(f"peak RSS growth {sizes[0]:,} -> {sizes[-1]:,} rows ({name}, operator + writer): "
-                          f"{growth:+.0f} MB")
+                    print(
+                        f"peak RSS growth {sizes[0]:,} -> {sizes[-1]:,} rows ({name}, operator + writer): "
+                        f"{growth:+.0f} MB"
+                    )
         if arguments.latency_rows:
             measure_latency(arguments.postgres, workdir, arguments.latency_rows)
 

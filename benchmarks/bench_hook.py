@@ -30,13 +30,19 @@ def bare_loop(url: str) -> int:
     from airflow_provider_acumatica.sandbox import SANDBOX_PASSWORD, SANDBOX_USER
 
     session = requests.Session()
-    session.post(f"{url}/entity/auth/login", json={"name": SANDBOX_USER, "password": SANDBOX_PASSWORD,
-                                                   "tenant": "Company"}, timeout=60).raise_for_status()
+    session.post(
+        f"{url}/entity/auth/login",
+        json={"name": SANDBOX_USER, "password": SANDBOX_PASSWORD, "tenant": "Company"},
+        timeout=60,
+    ).raise_for_status()
     count, skip = 0, 0
     try:
         while True:
-            response = session.get(f"{url}/entity/Default/24.200.001/TimeEntry",
-                                   params={"$top": str(PAGE), "$skip": str(skip)}, timeout=120)
+            response = session.get(
+                f"{url}/entity/Default/24.200.001/TimeEntry",
+                params={"$top": str(PAGE), "$skip": str(skip)},
+                timeout=120,
+            )
             response.raise_for_status()
             page = json.loads(response.content)
             count += len(page)
@@ -62,7 +68,11 @@ def define_connection(url: str) -> None:
     from airflow_provider_acumatica.sandbox import SANDBOX_PASSWORD, SANDBOX_USER
 
     os.environ["AIRFLOW_CONN_ACUMATICA_BENCH"] = Connection(
-        conn_id="acumatica_bench", conn_type="acumatica", host=url, login=SANDBOX_USER, password=SANDBOX_PASSWORD,
+        conn_id="acumatica_bench",
+        conn_type="acumatica",
+        host=url,
+        login=SANDBOX_USER,
+        password=SANDBOX_PASSWORD,
         extra=json.dumps({"tenant": "Company", "page_size": PAGE, "profile_timezone": "America/New_York"}),
     ).as_json()
 
@@ -79,8 +89,9 @@ def measure(name: str, loop, url: str) -> float:
 
 def main() -> None:
     os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="bench-hook-"))
-    server = subprocess.Popen([sys.executable, "-c", SERVE, str(ROWS)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVE, str(ROWS)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         url = server.stdout.readline().strip()
         define_connection(url)

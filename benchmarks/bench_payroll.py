@@ -40,13 +40,29 @@ def activities(sandbox, count: int, prefix: str) -> list[dict]:
     truth = sandbox.control.truth
     employees = [e["EmployeeID"] for e in truth(TENANT, "Employee")["records"] if e["Status"] == "Active"]
     projects = {p["ProjectID"] for p in truth(TENANT, "Project")["records"] if p["Status"] == "Active"}
-    task = next(t for t in truth(TENANT, "ProjectTask")["records"] if t["Status"] == "Active" and t["ProjectID"] in projects)
+    task = next(
+        t for t in truth(TENANT, "ProjectTask")["records"] if t["Status"] == "Active" and t["ProjectID"] in projects
+    )
     cost_code = next(c["CostCodeID"] for c in truth(TENANT, "CostCode")["records"] if c["Active"])
-    return [{"activity_id": f"{prefix}-{n}", "tenant": TENANT, "employee_id": employees[n % len(employees)],
-             "project_id": task["ProjectID"], "project_task_id": task["ProjectTaskID"], "cost_code": cost_code,
-             "earning_type": "RG", "labor_item": None, "started_at": (START + timedelta(minutes=n)).isoformat(),
-             "minutes": 60 + n % 400, "billable_minutes": 0, "summary": "bench", "approved": True,
-             "updated_at": START.isoformat()} for n in range(count)]
+    return [
+        {
+            "activity_id": f"{prefix}-{n}",
+            "tenant": TENANT,
+            "employee_id": employees[n % len(employees)],
+            "project_id": task["ProjectID"],
+            "project_task_id": task["ProjectTaskID"],
+            "cost_code": cost_code,
+            "earning_type": "RG",
+            "labor_item": None,
+            "started_at": (START + timedelta(minutes=n)).isoformat(),
+            "minutes": 60 + n % 400,
+            "billable_minutes": 0,
+            "summary": "bench",
+            "approved": True,
+            "updated_at": START.isoformat(),
+        }
+        for n in range(count)
+    ]
 
 
 def publish(sandbox, warehouse: Path, rows: list[dict], hold: bool) -> tuple[float, int]:
@@ -59,8 +75,9 @@ def publish(sandbox, warehouse: Path, rows: list[dict], hold: bool) -> tuple[flo
         connection.execute(table.insert(), rows)
     engine.dispose()
     sandbox.control.reset_counters()
-    operator = AcumaticaPayrollPublishOperator(task_id="bench", acumatica_conn_id="bench",
-                                               sql_url=f"sqlite:///{warehouse}", hold=hold)
+    operator = AcumaticaPayrollPublishOperator(
+        task_id="bench", acumatica_conn_id="bench", sql_url=f"sqlite:///{warehouse}", hold=hold
+    )
     started = time.perf_counter()
     summary = operator.execute(context={"data_interval_start": START, "data_interval_end": START + timedelta(days=7)})
     elapsed = time.perf_counter() - started
@@ -78,13 +95,26 @@ def main() -> None:
     latency = arguments.latency_ms / 1000
     settings = SandboxSettings(tenants=(TENANT,), rows=20, latency_ms=arguments.latency_ms, max_concurrent=LICENCE)
     with start_sandbox(settings) as sandbox, tempfile.TemporaryDirectory() as folder:
-        os.environ["AIRFLOW_CONN_BENCH"] = json.dumps({
-            "conn_type": "acumatica", "host": sandbox.url, "login": SANDBOX_USER, "password": SANDBOX_PASSWORD,
-            "extra": {"tenant": TENANT, "max_concurrent_requests": LICENCE,
-                      "token_store": f"sqlite:///{folder}/tokens.db"}})
-        print(f"Payroll publishing, {arguments.entries} entries, {arguments.latency_ms} ms a request, licence of "
-              f"{LICENCE} concurrent requests")
-        print(f"{'entries':<10} {'seconds':>8} {'entries/s':>10} {'requests/entry':>15} {'ceiling/s':>10} {'x ceiling':>10}")
+        os.environ["AIRFLOW_CONN_BENCH"] = json.dumps(
+            {
+                "conn_type": "acumatica",
+                "host": sandbox.url,
+                "login": SANDBOX_USER,
+                "password": SANDBOX_PASSWORD,
+                "extra": {
+                    "tenant": TENANT,
+                    "max_concurrent_requests": LICENCE,
+                    "token_store": f"sqlite:///{folder}/tokens.db",
+                },
+            }
+        )
+        print(
+            f"Payroll publishing, {arguments.entries} entries, {arguments.latency_ms} ms a request, licence of "
+            f"{LICENCE} concurrent requests"
+        )
+        print(
+            f"{'entries':<10} {'seconds':>8} {'entries/s':>10} {'requests/entry':>15} {'ceiling/s':>10} {'x ceiling':>10}"
+        )
         for hold in (False, True):
             rows = activities(sandbox, arguments.entries, f"{'held' if hold else 'done'}")
             elapsed, requests = publish(sandbox, Path(folder) / "warehouse.db", rows, hold)
@@ -92,7 +122,9 @@ def main() -> None:
             ceiling = LICENCE / latency / per_entry
             rate = len(rows) / elapsed
             label = "held" if hold else "completed"
-            print(f"{label:<10} {elapsed:>8.1f} {rate:>10.1f} {per_entry:>15.2f} {ceiling:>10.1f} {ceiling / rate:>9.2f}x")
+            print(
+                f"{label:<10} {elapsed:>8.1f} {rate:>10.1f} {per_entry:>15.2f} {ceiling:>10.1f} {ceiling / rate:>9.2f}x"
+            )
 
 
 if __name__ == "__main__":

@@ -50,7 +50,9 @@ def parallel_floor(url: str, rows: int) -> float:
 
     def page(number: int) -> int:
         session = sessions[number % LICENCE]
-        answer = session.get(f"{url}/entity/Default/24.200.001/TimeEntry", params={"$top": BATCH, "$skip": number * BATCH})
+        answer = session.get(
+            f"{url}/entity/Default/24.200.001/TimeEntry", params={"$top": BATCH, "$skip": number * BATCH}
+        )
         answer.raise_for_status()
         return len(answer.json())
 
@@ -70,8 +72,9 @@ def change_spread_over_the_hour(url: str, rows: int) -> None:
     for minute in range(60):
         stamp = (end - timedelta(minutes=59 - minute)).isoformat()
         count = rows * (minute + 1) // 60 - rows * minute // 60
-        requests.post(f"{url}/_sandbox/tenants/Company/entities/TimeEntry/update",
-                      json={"random": count, "timestamp": stamp}).raise_for_status()
+        requests.post(
+            f"{url}/_sandbox/tenants/Company/entities/TimeEntry/update", json={"random": count, "timestamp": stamp}
+        ).raise_for_status()
 
 
 def change_at_once(url: str, rows: int) -> None:
@@ -80,9 +83,11 @@ def change_at_once(url: str, rows: int) -> None:
 
 def line(label: str, figures: dict, rows_expected: int | None = None) -> str:
     rendered = figures["records_rendered"] / max(1, figures["rows"])
-    return (f"  {label:<34} {figures['rows']:>8,} rows {figures['seconds']:7.2f} s  requests {figures['requests']:>4}  "
-            f"sign-ins {figures['logins']}  records rendered {figures['records_rendered']:>8,} "
-            f"({rendered:.2f} per row)")
+    return (
+        f"  {label:<34} {figures['rows']:>8,} rows {figures['seconds']:7.2f} s  requests {figures['requests']:>4}  "
+        f"sign-ins {figures['logins']}  records rendered {figures['records_rendered']:>8,} "
+        f"({rendered:.2f} per row)"
+    )
 
 
 def measure_with_server_cost(rows: int, workdir: str) -> None:
@@ -99,12 +104,16 @@ def measure_with_server_cost(rows: int, workdir: str) -> None:
         burst = run(url, warehouse)
         quiet_after_burst = run(url, warehouse)
     floor = (floor_before + floor_after) / 2
-    print(f"{rows:,} rows, {MS_PER_RECORD} ms per record, licence of {LICENCE}: physical limit {limit:.2f} s; "
-          f"pages known in advance, {LICENCE} threads: {floor:.2f} s = {floor / limit:.2f}x "
-          f"({floor_before:.2f}, {floor_after:.2f}); a quiet run's fixed cost {quiet['seconds']:.2f} s")
-    print(line("initial load", initial) + f"  {initial['seconds'] / limit:.2f}x the physical limit, "
-          f"{initial['seconds'] / floor:.2f}x the pages known in advance, peak concurrency "
-          f"{initial['peak_concurrency']}, 429s {initial['throttled_429']}")
+    print(
+        f"{rows:,} rows, {MS_PER_RECORD} ms per record, licence of {LICENCE}: physical limit {limit:.2f} s; "
+        f"pages known in advance, {LICENCE} threads: {floor:.2f} s = {floor / limit:.2f}x "
+        f"({floor_before:.2f}, {floor_after:.2f}); a quiet run's fixed cost {quiet['seconds']:.2f} s"
+    )
+    print(
+        line("initial load", initial) + f"  {initial['seconds'] / limit:.2f}x the physical limit, "
+        f"{initial['seconds'] / floor:.2f}x the pages known in advance, peak concurrency "
+        f"{initial['peak_concurrency']}, 429s {initial['throttled_429']}"
+    )
     print(line("incremental, 1,000 changed in 1 h", incremental))
     print(line("quiet run", quiet))
     print(line("incremental, 1,000 changed at once", burst))
@@ -118,9 +127,11 @@ def measure_without_server_cost(rows: int, workdir: str) -> None:
         figures = load_in_child(url, f"sqlite:///{workdir}/free_{rows}.db", None, concurrency=LICENCE)
         after = raw_floor(url)[1]
     floor = (before + after) / 2
-    print(f"{rows:,} rows without server cost: raw floor {floor:.2f} s ({before:.2f}, {after:.2f}); operator (SQLite) "
-          f"{figures['seconds']:.2f} s = {figures['seconds'] / floor:.2f}x the raw floor; peak RSS "
-          f"{figures['peak_rss_mb']:.0f} MB + writer {figures['writer_peak_rss_mb']:.0f} MB")
+    print(
+        f"{rows:,} rows without server cost: raw floor {floor:.2f} s ({before:.2f}, {after:.2f}); operator (SQLite) "
+        f"{figures['seconds']:.2f} s = {figures['seconds'] / floor:.2f}x the raw floor; peak RSS "
+        f"{figures['peak_rss_mb']:.0f} MB + writer {figures['writer_peak_rss_mb']:.0f} MB"
+    )
 
 
 def main() -> None:

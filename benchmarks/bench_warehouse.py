@@ -77,8 +77,10 @@ def timed_load(warehouse: Warehouse, rows: int, batch: int, version: int) -> tup
 def bench(name: str, warehouse: Warehouse, rows: int, batch: int) -> None:
     for label, version in (("first load (inserts)", 0), ("second load (updates)", 1)):
         elapsed, cpu, result = timed_load(warehouse, rows, batch, version)
-        print(f"{name:10s} {label:22s} {rows:>8,d} rows {elapsed:7.2f} s {rows / elapsed:>9,.0f} rows/s "
-              f"(loader CPU {cpu:6.2f} s; inserted {result.inserted:,d}, updated {result.updated:,d})")
+        print(
+            f"{name:10s} {label:22s} {rows:>8,d} rows {elapsed:7.2f} s {rows / elapsed:>9,.0f} rows/s "
+            f"(loader CPU {cpu:6.2f} s; inserted {result.inserted:,d}, updated {result.updated:,d})"
+        )
 
 
 def time_entry_columns(start: int, count: int) -> dict[str, list[Any]]:
@@ -108,8 +110,9 @@ def time_entry_columns(start: int, count: int) -> dict[str, list[Any]]:
         "CostRate": [28 + (n % 4000) / 100 for n in numbers],
         "LastModifiedDateTime": stamps,
         "custom": ["{}"] * count,
-        "_acumatica_id": [str(uuid.UUID(int=(n * 0x9E3779B97F4A7C15F39CC0605CEDC835 + 12345) % 2**128))
-                          for n in numbers],
+        "_acumatica_id": [
+            str(uuid.UUID(int=(n * 0x9E3779B97F4A7C15F39CC0605CEDC835 + 12345) % 2**128)) for n in numbers
+        ],
         "_last_modified": stamps,
     }
 
@@ -134,8 +137,9 @@ def bench_staging(name: str, warehouse: Warehouse, batches: int, batch: int) -> 
         first.commit(SyncState("Company", table))
     cpu = dict.fromkeys((label for label, _, _ in STAGING_VIAS), 0.0)
     with ExitStack() as stack:  # left without committing: the stages go with their sessions
-        loads = [stack.enter_context(warehouse.load(table=table, tenant="Company", key_fields=key))
-                 for _ in STAGING_VIAS]
+        loads = [
+            stack.enter_context(warehouse.load(table=table, tenant="Company", key_fields=key)) for _ in STAGING_VIAS
+        ]
         for start in range(0, batches * batch, batch):
             for load, (label, ready, method) in zip(loads, STAGING_VIAS):
                 handed, write = ready(time_entry_columns(start, batch)), getattr(load, method)
@@ -143,8 +147,10 @@ def bench_staging(name: str, warehouse: Warehouse, batches: int, batch: int) -> 
                 write(handed)
                 cpu[label] += time.process_time() - began
     rows = batches * batch
-    print(f"{name:10s} staging CPU per row ({rows:,d} rows in batches of {batch:,d}): " +
-          ", ".join(f"{label} {seconds / rows * 1e6:5.2f} us" for label, seconds in cpu.items()))
+    print(
+        f"{name:10s} staging CPU per row ({rows:,d} rows in batches of {batch:,d}): "
+        + ", ".join(f"{label} {seconds / rows * 1e6:5.2f} us" for label, seconds in cpu.items())
+    )
 
 
 def main() -> None:

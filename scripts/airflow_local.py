@@ -42,17 +42,19 @@ def environment(sandbox_url: str, api_port: int) -> dict[str, str]:
     if not passwords.exists():
         passwords.write_text(json.dumps({USER: secrets.token_urlsafe(9)}))
     env = airflow_environment(sandbox_url, HOME / "warehouse.db")
-    env.update({
-        "AIRFLOW_HOME": str(HOME / "airflow"),
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(port(8793)),
-        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(port(8794)),
-    })
+    env.update(
+        {
+            "AIRFLOW_HOME": str(HOME / "airflow"),
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(port(8793)),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(port(8794)),
+        }
+    )
     return env
 
 
@@ -60,23 +62,35 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a closed terminal stops everything too (see finally)
     (HOME / "airflow").mkdir(parents=True, exist_ok=True)
     api_port = port(8080)
-    with sandbox_process("--tenants", ",".join(TENANTS.values()), "--rows", "5000", "--max-concurrent", "3",
-                         "--max-sessions", "3") as sandbox_url:
+    with sandbox_process(
+        "--tenants", ",".join(TENANTS.values()), "--rows", "5000", "--max-concurrent", "3", "--max-sessions", "3"
+    ) as sandbox_url:
         env = environment(sandbox_url, api_port)
         airflow = str(Path(sys.executable).with_name("airflow"))
-        for command in ([airflow, "db", "migrate"], [sys.executable, "-m", "airflow_provider_acumatica.bundle", "pools",
-                                                      "--airflow", airflow]):
+        for command in (
+            [airflow, "db", "migrate"],
+            [sys.executable, "-m", "airflow_provider_acumatica.bundle", "pools", "--airflow", airflow],
+        ):
             subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
         logs = {name: open(HOME / f"{name}.log", "a") for name in PROCESSES}  # noqa: SIM115 - closed at exit
-        started = [subprocess.Popen([airflow, name, *(["--host", "127.0.0.1", "--port", str(api_port)]
-                                                      if name == "api-server" else [])],
-                                    env=env, stdout=logs[name], stderr=subprocess.STDOUT, start_new_session=True)
-                   for name in PROCESSES]
+        started = [
+            subprocess.Popen(
+                [airflow, name, *(["--host", "127.0.0.1", "--port", str(api_port)] if name == "api-server" else [])],
+                env=env,
+                stdout=logs[name],
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            for name in PROCESSES
+        ]
         password = json.loads((HOME / "passwords.json").read_text())[USER]
         print(f"Airflow UI: http://127.0.0.1:{api_port}   login: {USER} / {password}")
         print(f"  Acumatica sandbox: {sandbox_url} (licence: 3 concurrent requests, 3 API users)")
-        print(f"  DAGs acumatica_sync__company and __subsidiary (paused: switch one on, or Trigger with the form); "
-              f"warehouse {HOME / 'warehouse.db'}; logs {HOME}/*.log.  Ctrl-C stops everything.", flush=True)
+        print(
+            f"  DAGs acumatica_sync__company and __subsidiary (paused: switch one on, or Trigger with the form); "
+            f"warehouse {HOME / 'warehouse.db'}; logs {HOME}/*.log.  Ctrl-C stops everything.",
+            flush=True,
+        )
         try:
             while all(process.poll() is None for process in started):
                 time.sleep(1)

@@ -26,7 +26,7 @@ def _sqlalchemy_postgres_url(url: str) -> str:
     """Use the psycopg 3 driver whatever scheme the variable gives."""
     for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -77,8 +77,14 @@ def sqlite_url(tmp_path) -> str:
 os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
 
 
-def connection_json(sandbox, auth_type: str = "cookie", tenant: str = "Company", login: str | None = "default",
-                    password: str | None = "default", **extra) -> str:
+def connection_json(
+    sandbox,
+    auth_type: str = "cookie",
+    tenant: str = "Company",
+    login: str | None = "default",
+    password: str | None = "default",
+    **extra,
+) -> str:
     """The JSON form of an Airflow Connection to `sandbox` (what AIRFLOW_CONN_<ID> holds).
 
     login/password default to the sandbox's user; None leaves them out (OAuth code flow)."""
@@ -97,7 +103,9 @@ def connection_json(sandbox, auth_type: str = "cookie", tenant: str = "Company",
         fields.setdefault("client_secret", SANDBOX_CLIENT_SECRET)
     fields = {key: value for key, value in fields.items() if value is not None}
     connection = Connection(
-        conn_id="x", conn_type="acumatica", host=sandbox.url,
+        conn_id="x",
+        conn_type="acumatica",
+        host=sandbox.url,
         login=SANDBOX_USER if login == "default" else login,
         password=SANDBOX_PASSWORD if password == "default" else password,
         extra=json.dumps(fields),

@@ -14,8 +14,16 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVICES = {"postgres", "redis", "airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
-            "airflow-triggerer", "airflow-worker"}
+SERVICES = {
+    "postgres",
+    "redis",
+    "airflow-init",
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "airflow-worker",
+}
 
 
 def compose(*arguments: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -24,13 +32,24 @@ def compose(*arguments: str, env: dict[str, str] | None = None) -> subprocess.Co
             pytest.fail("docker-compose is not installed (apt-get install docker-compose)")
         pytest.skip("docker-compose is not installed (apt-get install docker-compose)")
     clean = {key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW", "ACUMATICA"))}
-    return subprocess.run(["docker-compose", "--project-directory", str(ROOT), "-f", str(ROOT / "docker-compose.yml"),
-                           *arguments], capture_output=True, text=True, env={**clean, **(env or {})}, timeout=120)
+    return subprocess.run(
+        ["docker-compose", "--project-directory", str(ROOT), "-f", str(ROOT / "docker-compose.yml"), *arguments],
+        capture_output=True,
+        text=True,
+        env={**clean, **(env or {})},
+        timeout=120,
+    )
 
 
 def test_the_compose_file_validates_with_the_shape_of_airflows_official_one():
-    done = compose("--profile", "sandbox", "--profile", "flower", "config",
-                   env={"AIRFLOW_FERNET_KEY": "k", "AIRFLOW_JWT_SECRET": "s"})
+    done = compose(
+        "--profile",
+        "sandbox",
+        "--profile",
+        "flower",
+        "config",
+        env={"AIRFLOW_FERNET_KEY": "k", "AIRFLOW_JWT_SECRET": "s"},
+    )
     assert done.returncode == 0, done.stderr
     services = yaml.safe_load(done.stdout)["services"]
     assert set(services) == SERVICES | {"flower", "sandbox"}
@@ -38,7 +57,9 @@ def test_the_compose_file_validates_with_the_shape_of_airflows_official_one():
     for name in SERVICES - {"airflow-init"} | {"flower", "sandbox"}:
         assert "healthcheck" in services[name], name
     worker = services["airflow-worker"]
-    assert worker["command"] in ("celery worker", ["celery", "worker"]) and "container_name" not in worker  # --scale works
+    assert (
+        worker["command"] in ("celery worker", ["celery", "worker"]) and "container_name" not in worker
+    )  # --scale works
     assert "ports" not in worker
     env = worker["environment"]
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor" and env["AIRFLOW__CORE__FERNET_KEY"] == "k"

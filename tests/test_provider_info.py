@@ -19,8 +19,19 @@ def test_the_connection_form_shows_the_extras_with_secrets_as_password_fields():
     manager = ProvidersManager()
     widgets = {name: widget for name, widget in manager.connection_form_widgets.items() if "acumatica" in name}
     fields = {name.rsplit("__", 1)[-1]: widget for name, widget in widgets.items()}
-    assert {"tenant", "auth_type", "client_id", "client_secret", "refresh_token", "profile_timezone",
-            "page_size", "verbosity", "max_concurrent_requests", "requests_per_minute", "token_store"} <= set(fields)
+    assert {
+        "tenant",
+        "auth_type",
+        "client_id",
+        "client_secret",
+        "refresh_token",
+        "profile_timezone",
+        "page_size",
+        "verbosity",
+        "max_concurrent_requests",
+        "requests_per_minute",
+        "token_store",
+    } <= set(fields)
     assert fields["client_secret"].is_sensitive and fields["refresh_token"].is_sensitive
     assert not fields["tenant"].is_sensitive
     behaviour = manager.field_behaviours["acumatica"]

@@ -271,9 +271,7 @@ def _label(item: Any, index: int) -> str:
     return name if isinstance(name, str) else f"#{index}"
 
 
-def _tenants(
-    raw: Any, defaults: Mapping[str, Any], shared_tables: list, place: _Place
-) -> tuple[TenantConfig, ...]:
+def _tenants(raw: Any, defaults: Mapping[str, Any], shared_tables: list, place: _Place) -> tuple[TenantConfig, ...]:
     if not isinstance(raw, list) or not raw:
         raise place.error(
             "'tenants' must be a non-empty list, like "
@@ -297,9 +295,7 @@ _REQUIRED_TENANT_KEYS = {
 }
 
 
-def _tenant(
-    raw: Any, index: int, defaults: Mapping[str, Any], shared_tables: list, place: _Place
-) -> TenantConfig:
+def _tenant(raw: Any, index: int, defaults: Mapping[str, Any], shared_tables: list, place: _Place) -> TenantConfig:
     label = _label(raw, index)
     label = label if label.startswith("#") else repr(label)
     tenant_place = place.with_tenant(label)
@@ -313,7 +309,10 @@ def _tenant(
     tables = _resolve_tables(catalogs, entries, settings, tenant_place)
     payroll = _payroll(entry["payroll"], defaults["payroll"], tenant_place) if "payroll" in entry else None
     return TenantConfig(
-        name=entry["name"], acumatica_conn_id=entry["acumatica_conn_id"], tables=tables, payroll=payroll,
+        name=entry["name"],
+        acumatica_conn_id=entry["acumatica_conn_id"],
+        tables=tables,
+        payroll=payroll,
         **settings,
     )
 

@@ -34,19 +34,40 @@ from airflow_provider_acumatica.warehouse.schema import (
 SYSTEM_COLUMNS: tuple[tuple[str, str, str], ...] = (
     (TENANT, "text", "The tenant (bundle tenant name) the row belongs to; part of the primary key."),
     (ACUMATICA_ID, "text", "The record's id in Acumatica (REST `id`, or the DAC's NoteID): stable, a GUID."),
-    (LAST_MODIFIED, "timestamp (UTC)", "When the record last changed in Acumatica (its modification timestamp "
-                                       "field; empty for tables without one). The only copy of that field."),
+    (
+        LAST_MODIFIED,
+        "timestamp (UTC)",
+        "When the record last changed in Acumatica (its modification timestamp "
+        "field; empty for tables without one). The only copy of that field.",
+    ),
     (SYNCED_AT, "timestamp (UTC)", "When the load that last wrote the row started: the freshness of the row."),
-    (DELETED_AT, "timestamp (UTC)", "When the record was found deleted in Acumatica; empty while it exists. "
-                                    "Rows are marked, never removed: filter `_deleted_at is null`."),
+    (
+        DELETED_AT,
+        "timestamp (UTC)",
+        "When the record was found deleted in Acumatica; empty while it exists. "
+        "Rows are marked, never removed: filter `_deleted_at is null`.",
+    ),
 )
 _TYPE_NAMES = {
-    field_types.TEXT: "text", field_types.GUID: "text (GUID)", field_types.DECIMAL: "decimal (exact)",
-    field_types.FLOAT: "float", field_types.INTEGER: "integer", field_types.BOOLEAN: "boolean",
-    field_types.DATETIME: "timestamp (UTC)", field_types.DATE: "date", field_types.DURATION: "text (HH:MM)",
+    field_types.TEXT: "text",
+    field_types.GUID: "text (GUID)",
+    field_types.DECIMAL: "decimal (exact)",
+    field_types.FLOAT: "float",
+    field_types.INTEGER: "integer",
+    field_types.BOOLEAN: "boolean",
+    field_types.DATETIME: "timestamp (UTC)",
+    field_types.DATE: "date",
+    field_types.DURATION: "text (HH:MM)",
 }
-_KIND_NAMES = {Kind.TEXT: "text", Kind.INTEGER: "integer", Kind.DECIMAL: "decimal (exact)", Kind.FLOAT: "float",
-               Kind.BOOLEAN: "boolean", Kind.TIMESTAMP: "timestamp (UTC)", Kind.DATE: "date"}
+_KIND_NAMES = {
+    Kind.TEXT: "text",
+    Kind.INTEGER: "integer",
+    Kind.DECIMAL: "decimal (exact)",
+    Kind.FLOAT: "float",
+    Kind.BOOLEAN: "boolean",
+    Kind.TIMESTAMP: "timestamp (UTC)",
+    Kind.DATE: "date",
+}
 
 
 @dataclass(frozen=True)
@@ -77,16 +98,34 @@ def table_dictionary(table: TableConfig, fields: Mapping[str, str] | None) -> Di
     for field, declared in (fields or {}).items():
         if field == timestamp:
             continue
-        columns.append(DictionaryColumn(column_name(field), _type_name(declared), f"{table.name}.{field}",
-                                        _describe(table.name, field, declared)))
+        columns.append(
+            DictionaryColumn(
+                column_name(field),
+                _type_name(declared),
+                f"{table.name}.{field}",
+                _describe(table.name, field, declared),
+            )
+        )
         if declared == field_types.DURATION:
-            columns.append(DictionaryColumn(column_name(field + MINUTES_SUFFIX), "integer", f"{table.name}.{field}",
-                                            f"{table.name}.{field} in minutes (the HH:MM text as a number)."))
+            columns.append(
+                DictionaryColumn(
+                    column_name(field + MINUTES_SUFFIX),
+                    "integer",
+                    f"{table.name}.{field}",
+                    f"{table.name}.{field} in minutes (the HH:MM text as a number).",
+                )
+            )
     mode = f"incremental on {timestamp}" if table.mode == "incremental" else "full reload"
-    description = (f"Acumatica {table.name} ({table.source}), {mode}; one row per tenant and record."
-                   + ("" if fields else " Columns beyond the system ones are typed from values when first seen."))
-    return DictionaryTable(table.target_table or table_name(table.name), f"{table.source}:{table.name}",
-                           description, tuple(columns), table.schedule)
+    description = f"Acumatica {table.name} ({table.source}), {mode}; one row per tenant and record." + (
+        "" if fields else " Columns beyond the system ones are typed from values when first seen."
+    )
+    return DictionaryTable(
+        table.target_table or table_name(table.name),
+        f"{table.source}:{table.name}",
+        description,
+        tuple(columns),
+        table.schedule,
+    )
 
 
 def _type_name(declared: str) -> str:
@@ -122,10 +161,17 @@ def dictionary_markdown(dictionary: Mapping[tuple[str, str | None], list[Diction
     for (connection, schema), tables in dictionary.items():
         lines += [f"Warehouse connection `{connection}`, schema `{schema or '(default)'}`.", ""]
         for table in tables:
-            lines += [f"## {table.name}", "", table.description, "", "| column | type | source field | description |",
-                      "|---|---|---|---|"]
-            lines += [f"| `{c.name}` | {c.type} | {c.source_field or '(system)'} | {c.description} |"
-                      for c in table.columns]
+            lines += [
+                f"## {table.name}",
+                "",
+                table.description,
+                "",
+                "| column | type | source field | description |",
+                "|---|---|---|---|",
+            ]
+            lines += [
+                f"| `{c.name}` | {c.type} | {c.source_field or '(system)'} | {c.description} |" for c in table.columns
+            ]
             lines.append("")
     return "\n".join(lines)
 
@@ -134,9 +180,10 @@ def dbt_sources(dictionary: Mapping[tuple[str, str | None], list[DictionaryTable
     """dbt `sources.yml` (version 2): a source per warehouse connection and schema, freshness on `_synced_at`."""
     sources = []
     for (connection, schema), tables in dictionary.items():
-        source: dict[str, Any] = {"name": _source_name(connection, schema, len(dictionary)),
-                                  "description": f"Acumatica data synced by airflow-provider-acumatica "
-                                                 f"(warehouse connection {connection})."}
+        source: dict[str, Any] = {
+            "name": _source_name(connection, schema, len(dictionary)),
+            "description": f"Acumatica data synced by airflow-provider-acumatica (warehouse connection {connection}).",
+        }
         if schema:
             source["schema"] = schema
         source["loaded_at_field"] = SYNCED_AT
@@ -156,8 +203,10 @@ def _dbt_table(table: DictionaryTable) -> dict[str, Any]:
     return {
         "name": table.name,
         "description": table.description,
-        "freshness": {"warn_after": {"count": 2 * hours, "period": "hour"},
-                      "error_after": {"count": 6 * hours, "period": "hour"}},
+        "freshness": {
+            "warn_after": {"count": 2 * hours, "period": "hour"},
+            "error_after": {"count": 6 * hours, "period": "hour"},
+        },
         "columns": columns,
     }
 

@@ -145,9 +145,7 @@ def _tables_by_schedule(tenant: TenantConfig) -> Iterable[tuple[str | None, list
         yield schedule, [table for table in tenant.tables if table.schedule == schedule]
 
 
-def _tenant_dag(
-    config: BundleConfig, tenant: TenantConfig, own_schedule: str | None, tables: list[TableConfig]
-) -> DAG:
+def _tenant_dag(config: BundleConfig, tenant: TenantConfig, own_schedule: str | None, tables: list[TableConfig]) -> DAG:
     schedule = own_schedule or tenant.schedule
     with DAG(
         dag_id=dag_id(tenant.name, own_schedule),

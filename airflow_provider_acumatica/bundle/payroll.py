@@ -37,13 +37,26 @@ def payroll_dag_id(tenant: str) -> str:
 def payroll_params() -> dict[str, Param]:
     """The trigger form: the pay period (empty: the run's data interval) and a dry run."""
     return {
-        "period_start": Param(None, type=["null", "string"], format="date-time", title="Period start",
-                              description="Publish activities that started from here. Empty: the run's pay period."),
-        "period_end": Param(None, type=["null", "string"], format="date-time", title="Period end",
-                            description="... and before this. Empty: the run's pay period (the last complete one "
-                                        "for a manual run)."),
-        "dry_run": Param(False, type="boolean", title="Dry run",
-                         description="Look everything up and report what would be sent; send nothing."),
+        "period_start": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            title="Period start",
+            description="Publish activities that started from here. Empty: the run's pay period.",
+        ),
+        "period_end": Param(
+            None,
+            type=["null", "string"],
+            format="date-time",
+            title="Period end",
+            description="... and before this. Empty: the run's pay period (the last complete one for a manual run).",
+        ),
+        "dry_run": Param(
+            False,
+            type="boolean",
+            title="Dry run",
+            description="Look everything up and report what would be sent; send nothing.",
+        ),
     }
 
 

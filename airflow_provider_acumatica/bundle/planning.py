@@ -69,9 +69,7 @@ def run_window(
     """(window_start, window_end) as UTC ISO strings; None means "from the watermark" / "up to now"."""
     if run_type == BACKFILL:
         if data_interval_start is None or data_interval_end is None:
-            raise InvalidRunRequest(
-                "a backfill run needs a data interval; create it with `airflow backfill create`"
-            )
+            raise InvalidRunRequest("a backfill run needs a data interval; create it with `airflow backfill create`")
         return _iso(data_interval_start), _iso(data_interval_end)
     start, end = (_param_datetime(params, name) for name in WINDOW_PARAMS)
     if start is not None and end is not None and end <= start:
@@ -95,8 +93,7 @@ def _param_datetime(params: Mapping[str, Any], name: str) -> pendulum.DateTime |
         parsed = None
     if not isinstance(parsed, pendulum.DateTime):
         raise InvalidRunRequest(
-            f"param {name!r}: {value!r} is not a date-time "
-            "(allowed: ISO 8601 like 2026-01-31T00:00:00Z, or empty)"
+            f"param {name!r}: {value!r} is not a date-time (allowed: ISO 8601 like 2026-01-31T00:00:00Z, or empty)"
         )
     return parsed
 

@@ -39,8 +39,10 @@ def open_hook(conn_id: str) -> AcumaticaHook:
     try:
         return AcumaticaHook(conn_id)
     except AirflowNotFoundException:
-        raise CommandError(f"Acumatica connection {conn_id!r} is not defined: create it (Admin > Connections, "
-                           f"or AIRFLOW_CONN_{conn_id.upper()}).") from None
+        raise CommandError(
+            f"Acumatica connection {conn_id!r} is not defined: create it (Admin > Connections, "
+            f"or AIRFLOW_CONN_{conn_id.upper()})."
+        ) from None
     except (AcumaticaError, ValueError) as error:
         raise CommandError(str(error)) from None
 

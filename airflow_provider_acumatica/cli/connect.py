@@ -28,28 +28,40 @@ from airflow_provider_acumatica.hooks.connect import (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--conn-id", required=True, help="the Airflow connection (auth_type oauth2_code)")
-    parser.add_argument("--redirect-uri", default=DEFAULT_REDIRECT_URI,
-                        help=f"as registered in Connected Applications (SM303010); default {DEFAULT_REDIRECT_URI}")
-    parser.add_argument("--no-listen", action="store_true",
-                        help="do not listen: paste the redirected address instead (headless servers)")
-    parser.add_argument("--timeout", type=positive_seconds, default=DEFAULT_TIMEOUT_SECONDS,
-                        help=f"seconds to wait for the callback (default {DEFAULT_TIMEOUT_SECONDS:g})")
+    parser.add_argument(
+        "--redirect-uri",
+        default=DEFAULT_REDIRECT_URI,
+        help=f"as registered in Connected Applications (SM303010); default {DEFAULT_REDIRECT_URI}",
+    )
+    parser.add_argument(
+        "--no-listen",
+        action="store_true",
+        help="do not listen: paste the redirected address instead (headless servers)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=DEFAULT_TIMEOUT_SECONDS,
+        help=f"seconds to wait for the callback (default {DEFAULT_TIMEOUT_SECONDS:g})",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m airflow_provider_acumatica.hooks.connect`, the command's former name: this command alone."""
     import sys
 
-    parser = argparse.ArgumentParser(prog="python -m airflow_provider_acumatica.hooks.connect",
-                                     description="Same as `airflow-acumatica connect`.")
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_provider_acumatica.hooks.connect", description="Same as `airflow-acumatica connect`."
+    )
     add_arguments(parser)
     return run_command(run, parser.parse_args(argv), sys.stdin, sys.stdout, sys.stderr)
 
 
 def run(arguments: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
     try:
-        message = connect(arguments.conn_id, arguments.redirect_uri, not arguments.no_listen, arguments.timeout,
-                          stdin, stdout)
+        message = connect(
+            arguments.conn_id, arguments.redirect_uri, not arguments.no_listen, arguments.timeout, stdin, stdout
+        )
     except ConnectError as error:
         raise CommandError(f"Not connected: {error}") from None
     say(stdout, message)
@@ -62,15 +74,18 @@ class CallbackListener:
     def __init__(self, redirect_uri: str) -> None:
         parts = urlsplit(redirect_uri)
         if parts.scheme != "http" or not parts.hostname:
-            raise ConnectError(f"cannot listen on redirect URI {redirect_uri!r}: only an http:// URI of this machine "
-                               "(e.g. http://localhost:8765/oauth/callback) can be received here; use --no-listen.")
+            raise ConnectError(
+                f"cannot listen on redirect URI {redirect_uri!r}: only an http:// URI of this machine "
+                "(e.g. http://localhost:8765/oauth/callback) can be received here; use --no-listen."
+            )
         self.path = parts.path or "/"
         try:
             self._server = http.server.ThreadingHTTPServer((parts.hostname, parts.port or 80), _CallbackHandler)
         except OSError as error:
-            raise ConnectError(f"cannot listen on {parts.hostname}:{parts.port or 80} ({error.strerror}): choose a "
-                               "free port in --redirect-uri (registered in SM303010 too), or use --no-listen."
-                               ) from None
+            raise ConnectError(
+                f"cannot listen on {parts.hostname}:{parts.port or 80} ({error.strerror}): choose a "
+                "free port in --redirect-uri (registered in SM303010 too), or use --no-listen."
+            ) from None
         self._server.daemon_threads = True
         self._server.listener = self
         self._lock = threading.Lock()
@@ -93,7 +108,8 @@ class CallbackListener:
                 if self._outcome is None:
                     self._outcome = ConnectError(
                         f"no callback reached {self.path} within {timeout:g} s. If the browser showed an error "
-                        f"instead, fix what it says. {REGISTER_HINT}")
+                        f"instead, fix what it says. {REGISTER_HINT}"
+                    )
         finally:
             self._server.shutdown()
             self._server.server_close()
@@ -111,8 +127,11 @@ class CallbackListener:
                 self._outcome = self._handle(callback)
             except ConnectError as error:
                 self._outcome = error
-            return (200, f"{self._outcome} You can close this tab.") if isinstance(self._outcome, str) \
+            return (
+                (200, f"{self._outcome} You can close this tab.")
+                if isinstance(self._outcome, str)
                 else (400, f"Not connected: {self._outcome}")
+            )
 
     def finished(self) -> None:
         self._done.set()
@@ -135,8 +154,9 @@ class _CallbackHandler(http.server.BaseHTTPRequestHandler):
                 listener.finished()
 
     def _page(self, status: int, message: str) -> None:
-        body = (f"<!doctype html><meta charset='utf-8'><title>Acumatica connect</title>"
-                f"<p>{html.escape(message)}</p>").encode()
+        body = (
+            f"<!doctype html><meta charset='utf-8'><title>Acumatica connect</title><p>{html.escape(message)}</p>"
+        ).encode()
         self.send_response(status)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
@@ -159,16 +179,22 @@ def connect(conn_id: str, redirect_uri: str, listen: bool, timeout: float, stdin
         flow.check_authorization_request()
         listener = CallbackListener(redirect_uri) if listen else None
         settings = hook.settings
-        say(stdout, f"Connection {conn_id!r}: tenant {settings.tenant} at {settings.instance_url}, "
-                     f"client {settings.client_id}.")
+        say(
+            stdout,
+            f"Connection {conn_id!r}: tenant {settings.tenant} at {settings.instance_url}, "
+            f"client {settings.client_id}.",
+        )
         if listener is not None:
             host, port = listener.address
             say(stdout, f"Listening on {host}:{port} for {redirect_uri} (up to {timeout:g} s).")
         say(stdout, "Open this URL in a browser and sign in to Acumatica:\n\n" + flow.url + "\n")
         if listener is not None:
             return listener.wait(flow.complete, timeout)
-        say(stdout, f"The browser then goes to {redirect_uri}?code=... (the page may not load: that is fine). "
-                     "Paste that full address here and press Enter:")
+        say(
+            stdout,
+            f"The browser then goes to {redirect_uri}?code=... (the page may not load: that is fine). "
+            "Paste that full address here and press Enter:",
+        )
         pasted = stdin.readline().strip()
         if not pasted:
             raise ConnectError("nothing was pasted: run the command again and paste the redirected address.")

@@ -30,8 +30,12 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def main(argv: Sequence[str] | None = None, stdin: TextIO | None = None, stdout: TextIO | None = None,
-         stderr: TextIO | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
     arguments = parser().parse_args(argv)
     module = COMMANDS[arguments.command][0]
     return run_command(module.run, arguments, stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr)

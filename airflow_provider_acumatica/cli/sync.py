@@ -27,8 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warehouse", required=True, help="SQLAlchemy URL of the warehouse (e.g. sqlite:///w.db)")
     parser.add_argument("--mode", choices=("incremental", "full"), default="incremental")
     parser.add_argument("--source", choices=("entity", "dac", "gi"), default="entity")
-    parser.add_argument("--timestamp-field", default="LastModifiedDateTime",
-                        help="the modification timestamp; 'none' for tables without one (full mode)")
+    parser.add_argument(
+        "--timestamp-field",
+        default="LastModifiedDateTime",
+        help="the modification timestamp; 'none' for tables without one (full mode)",
+    )
     parser.add_argument("--tenant", help="the _tenant value of the rows (default the connection's tenant)")
     parser.add_argument("--target-schema", help="warehouse schema (default the URL's)")
     parser.add_argument("--batch-size", type=int, default=2000, help="records per request, 1-10000 (default 2000)")
@@ -40,9 +43,17 @@ def run(arguments: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: Te
     bar = ProgressBar(stderr, arguments.table)
     try:
         operator = _operator_class()(
-            progress=bar, task_id=f"sync_{arguments.table}", table=arguments.table, acumatica_conn_id=arguments.conn_id,
-            sql_url=arguments.warehouse, source=arguments.source, mode=arguments.mode, timestamp_field=timestamp,
-            tenant=arguments.tenant, target_schema=arguments.target_schema, batch_size=arguments.batch_size,
+            progress=bar,
+            task_id=f"sync_{arguments.table}",
+            table=arguments.table,
+            acumatica_conn_id=arguments.conn_id,
+            sql_url=arguments.warehouse,
+            source=arguments.source,
+            mode=arguments.mode,
+            timestamp_field=timestamp,
+            tenant=arguments.tenant,
+            target_schema=arguments.target_schema,
+            batch_size=arguments.batch_size,
         )
     except (ValueError, TypeError) as error:
         raise CommandError(f"Not synced: {error}") from None
@@ -54,9 +65,12 @@ def run(arguments: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: Te
         except (AcumaticaError, AirflowException, ValueError) as error:  # AirflowFailException: a permanent error
             raise CommandError(f"Not synced: {error}. Nothing was committed; run again once fixed.") from None
     bar.finish()
-    say(stdout, f"Synced {summary['table']} of tenant {summary['tenant']} ({summary['mode']}): {summary['rows']} rows "
-                f"read, {summary['inserted']} inserted, {summary['updated']} updated, {summary['deleted']} marked "
-                f"deleted; watermark {summary['watermark'] or '-'}.")
+    say(
+        stdout,
+        f"Synced {summary['table']} of tenant {summary['tenant']} ({summary['mode']}): {summary['rows']} rows "
+        f"read, {summary['inserted']} inserted, {summary['updated']} updated, {summary['deleted']} marked "
+        f"deleted; watermark {summary['watermark'] or '-'}.",
+    )
     return 0
 
 
@@ -116,8 +130,10 @@ class ProgressBar(logging.Handler):
             done = min(self.rows / self.total, 1.0)
             filled = int(done * 30)
             left = (self.total - self.rows) / rate if rate and self.rows < self.total else 0
-            return (f"{self.table} [{'#' * filled}{'.' * (30 - filled)}] {self.rows:,}/{self.total:,} rows "
-                    f"{rate:,.0f} rows/s ETA {left:,.0f} s")
+            return (
+                f"{self.table} [{'#' * filled}{'.' * (30 - filled)}] {self.rows:,}/{self.total:,} rows "
+                f"{rate:,.0f} rows/s ETA {left:,.0f} s"
+            )
         return f"{self.table}: {self.rows:,} rows {rate:,.0f} rows/s"
 
     def draw(self, force: bool = False) -> None:

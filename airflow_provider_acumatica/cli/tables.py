@@ -32,12 +32,15 @@ def run(arguments: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: Te
     with hook:
         client = hook.get_conn()
         try:
-            document = client.transport.request("GET", client.entity_path("swagger.json"),
-                                                authenticator=client.authenticator).data
+            document = client.transport.request(
+                "GET", client.entity_path("swagger.json"), authenticator=client.authenticator
+            ).data
         except AcumaticaError as error:
-            raise CommandError(f"swagger.json unavailable: {where} of {settings.instance_url} could not be read "
-                               f"({client.masker.redact(str(error))}). The endpoint and version must exist "
-                               "(airflow-acumatica check lists them).") from None
+            raise CommandError(
+                f"swagger.json unavailable: {where} of {settings.instance_url} could not be read "
+                f"({client.masker.redact(str(error))}). The endpoint and version must exist "
+                "(airflow-acumatica check lists them)."
+            ) from None
     entities = endpoint_entities(document or {})
     if not entities:
         raise CommandError(f"swagger.json unavailable: {where} declares no entities.")
@@ -98,6 +101,9 @@ def _mark(wanted: list, entities: Mapping[str, Mapping[str, str]], stdout: TextI
         else:
             say(stdout, f"  {table.name}: served")
     if missing:
-        say(stdout, f"{missing} table(s) of the config cannot be synced from this endpoint: extend the endpoint in "
-                    "Acumatica (Web Service Endpoints, SM207060) or disable them in the config.")
+        say(
+            stdout,
+            f"{missing} table(s) of the config cannot be synced from this endpoint: extend the endpoint in "
+            "Acumatica (Web Service Endpoints, SM207060) or disable them in the config.",
+        )
     return 1 if missing else 0

@@ -50,8 +50,10 @@ class AcumaticaClient:
         self._metadata: dict[str, dict[str, ODataEntitySet]] = {}
         self._metadata_lock = threading.Lock()
         if settings.is_oauth:
-            store = TokenStore(settings.token_store or default_token_store(),
-                               cipher or derived_cipher(settings.client_secret or "", settings.token_key))
+            store = TokenStore(
+                settings.token_store or default_token_store(),
+                cipher or derived_cipher(settings.client_secret or "", settings.token_key),
+            )
             self.token_store = store
             self.authenticator = auth.OAuthTokens(settings, store, self.transport, self.masker)
             self.odata_authenticator = self.authenticator
@@ -77,75 +79,161 @@ class AcumaticaClient:
         return self.transport.request("GET", "/entity", authenticator=self.authenticator).data
 
     def get_entity_page(
-        self, entity: str, *, filter: FilterArg = None, select: Names = None, expand: Names = None,
-        custom: Names = None, top: int, skip: int = 0,
+        self,
+        entity: str,
+        *,
+        filter: FilterArg = None,
+        select: Names = None,
+        expand: Names = None,
+        custom: Names = None,
+        top: int,
+        skip: int = 0,
     ) -> list[dict]:
         """One request: at most `top` records of `entity` after skipping `skip`, decoded."""
-        return _as_list(self._read_entity(self.records.page_reader, entity, filter=filter, select=select,
-                                          expand=expand, custom=custom, top=top, skip=skip))
+        return _as_list(
+            self._read_entity(
+                self.records.page_reader,
+                entity,
+                filter=filter,
+                select=select,
+                expand=expand,
+                custom=custom,
+                top=top,
+                skip=skip,
+            )
+        )
 
     def get_entity_batch(
-        self, entity: str, *, filter: FilterArg = None, select: Names = None, expand: Names = None,
-        custom: Names = None, top: int, skip: int = 0,
+        self,
+        entity: str,
+        *,
+        filter: FilterArg = None,
+        select: Names = None,
+        expand: Names = None,
+        custom: Names = None,
+        top: int,
+        skip: int = 0,
     ) -> RecordBatch:
         """`get_entity_page` as a `RecordBatch` (the records held by field): for loading many records."""
-        batch = self._read_entity(self.records.batch_reader, entity, filter=filter, select=select, expand=expand,
-                                  custom=custom, top=top, skip=skip)
+        batch = self._read_entity(
+            self.records.batch_reader,
+            entity,
+            filter=filter,
+            select=select,
+            expand=expand,
+            custom=custom,
+            top=top,
+            skip=skip,
+        )
         return RecordBatch({}, 0) if batch is None else batch
 
     def _read_entity(
-        self, reader: Callable[[Hashable], Callable[[bytes], Any]], entity: str, *, filter: FilterArg,
-        select: Names, expand: Names, custom: Names, top: int, skip: int,
+        self,
+        reader: Callable[[Hashable], Callable[[bytes], Any]],
+        entity: str,
+        *,
+        filter: FilterArg,
+        select: Names,
+        expand: Names,
+        custom: Names,
+        top: int,
+        skip: int,
     ) -> Any:
         """One page of `entity`, decoded by `reader`'s decoder for this query."""
         _check_page(top, skip)
-        params = query_params(filter=render_filter(filter, 3), select=join_names(select), expand=join_names(expand),
-                              custom=join_names(custom), top=top, skip=skip)
+        params = query_params(
+            filter=render_filter(filter, 3),
+            select=join_names(select),
+            expand=join_names(expand),
+            custom=join_names(custom),
+            top=top,
+            skip=skip,
+        )
         decode = reader((entity, params.get("$select"), params.get("$expand"), params.get("$custom")))
-        return self.transport.request("GET", self.entity_path(entity), authenticator=self.authenticator,
-                                      params=params, decode=decode).data
+        return self.transport.request(
+            "GET", self.entity_path(entity), authenticator=self.authenticator, params=params, decode=decode
+        ).data
 
     def get_entity_values(
-        self, entity: str, field: str, *, filter: FilterArg = None, top: int, skip: int = 0,
+        self,
+        entity: str,
+        field: str,
+        *,
+        filter: FilterArg = None,
+        top: int,
+        skip: int = 0,
     ) -> list[Any]:
         """One request: the values of one field of at most `top` records (a `$select` of it), e.g. to learn
         where a table's timestamps lie without transferring or building whole records."""
         _check_page(top, skip)
         params = query_params(filter=render_filter(filter, 3), select=field, top=top, skip=skip)
-        reply = self.transport.request("GET", self.entity_path(entity), authenticator=self.authenticator,
-                                       params=params, decode=self.records.field_reader(field))
+        reply = self.transport.request(
+            "GET",
+            self.entity_path(entity),
+            authenticator=self.authenticator,
+            params=params,
+            decode=self.records.field_reader(field),
+        )
         return reply.data or []
 
     def iter_entity(
-        self, entity: str, *, filter: FilterArg = None, select: Names = None, expand: Names = None,
-        custom: Names = None, page_size: int | None = None,
+        self,
+        entity: str,
+        *,
+        filter: FilterArg = None,
+        select: Names = None,
+        expand: Names = None,
+        custom: Names = None,
+        page_size: int | None = None,
     ) -> Iterator[dict]:
         """Every record of `entity` matching `filter`, page by page (memory bounded by one page)."""
         size = page_size or self.settings.page_size
-        yield from self._pages(entity, size, lambda skip, top: self.get_entity_page(
-            entity, filter=filter, select=select, expand=expand, custom=custom, top=top, skip=skip))
+        yield from self._pages(
+            entity,
+            size,
+            lambda skip, top: self.get_entity_page(
+                entity, filter=filter, select=select, expand=expand, custom=custom, top=top, skip=skip
+            ),
+        )
 
     # -- OData reads ----------------------------------------------------------------------------------
     def get_odata_metadata(self, kind: str = "dac") -> dict[str, ODataEntitySet]:
         """The `$metadata` of the DAC or GI interface: entity sets with keys and Edm column types (cached)."""
         with self._metadata_lock:
             if kind not in self._metadata:
-                reply = self.transport.request("GET", self.odata_path("$metadata", kind),
-                                               authenticator=self.odata_authenticator, decode=parse_metadata)
+                reply = self.transport.request(
+                    "GET",
+                    self.odata_path("$metadata", kind),
+                    authenticator=self.odata_authenticator,
+                    decode=parse_metadata,
+                )
                 self._metadata[kind] = reply.data or {}
             return self._metadata[kind]
 
     def get_odata_page(
-        self, name: str, *, kind: str = "dac", filter: FilterArg = None, select: Names = None,
-        orderby: Names = None, top: int, skip: int = 0,
+        self,
+        name: str,
+        *,
+        kind: str = "dac",
+        filter: FilterArg = None,
+        select: Names = None,
+        orderby: Names = None,
+        top: int,
+        skip: int = 0,
     ) -> list[dict]:
         """One request: at most `top` rows of a DAC or generic inquiry after skipping `skip`."""
         _check_page(top, skip)
         columns = self._datetime_columns(name, kind)
-        params = query_params(filter=render_filter(filter, 4), select=join_names(select),
-                              orderby=join_names(orderby), top=top, skip=skip)
-        reply = self.transport.request("GET", self.odata_path(name, kind), authenticator=self.odata_authenticator,
-                                       params=params, decode=lambda body: self.odata.rows(body, columns))
+        params = query_params(
+            filter=render_filter(filter, 4), select=join_names(select), orderby=join_names(orderby), top=top, skip=skip
+        )
+        reply = self.transport.request(
+            "GET",
+            self.odata_path(name, kind),
+            authenticator=self.odata_authenticator,
+            params=params,
+            decode=lambda body: self.odata.rows(body, columns),
+        )
         return reply.data or []
 
     def iter_deleted_records(self, dac: str, *, since: datetime.datetime | None = None) -> Iterator[dict]:
@@ -156,7 +244,9 @@ class AcumaticaClient:
 
         def page(skip: int, top: int) -> list[dict]:
             reply = self.transport.request(
-                "GET", path, authenticator=self.odata_authenticator,
+                "GET",
+                path,
+                authenticator=self.odata_authenticator,
                 params=query_params(filter=window, top=top, skip=skip),
                 decode=lambda body: self.odata.rows(body, ("DeleteDate",)),
             )
@@ -165,13 +255,24 @@ class AcumaticaClient:
         yield from self._pages(f"{dac} deletions", size, page)
 
     def iter_odata(
-        self, name: str, *, kind: str = "dac", filter: FilterArg = None, select: Names = None,
-        orderby: Names = None, page_size: int | None = None,
+        self,
+        name: str,
+        *,
+        kind: str = "dac",
+        filter: FilterArg = None,
+        select: Names = None,
+        orderby: Names = None,
+        page_size: int | None = None,
     ) -> Iterator[dict]:
         """Every row of a DAC (`kind="dac"`) or generic inquiry (`kind="gi"`), page by page."""
         size = page_size or self.settings.page_size
-        yield from self._pages(name, size, lambda skip, top: self.get_odata_page(
-            name, kind=kind, filter=filter, select=select, orderby=orderby, top=top, skip=skip))
+        yield from self._pages(
+            name,
+            size,
+            lambda skip, top: self.get_odata_page(
+                name, kind=kind, filter=filter, select=select, orderby=orderby, top=top, skip=skip
+            ),
+        )
 
     # -- writes ---------------------------------------------------------------------------------------
     def put_entity(self, entity: str, record: Mapping[str, Any], *, mode: str = "upsert") -> dict:
@@ -179,8 +280,13 @@ class AcumaticaClient:
         if mode not in PUT_MODES:
             raise ValueError(f"put_entity mode {mode!r} is not one of {', '.join(PUT_MODES)}")
         reply = self.transport.request(
-            "PUT", self.entity_path(entity), authenticator=self.authenticator, json_body=wrap_record(record),
-            headers=PUT_MODES[mode], decode=self.records.loads, retryable=_write_retryable,
+            "PUT",
+            self.entity_path(entity),
+            authenticator=self.authenticator,
+            json_body=wrap_record(record),
+            headers=PUT_MODES[mode],
+            decode=self.records.loads,
+            retryable=_write_retryable,
         )
         return reply.data
 
@@ -192,8 +298,9 @@ class AcumaticaClient:
         if parameters:
             body["parameters"] = wrap_record(parameters)
         path = self.entity_path(entity, action)
-        reply = self.transport.request("POST", path, authenticator=self.authenticator, json_body=body, decode=None,
-                                       retryable=_write_retryable)
+        reply = self.transport.request(
+            "POST", path, authenticator=self.authenticator, json_body=body, decode=None, retryable=_write_retryable
+        )
         if reply.status == 202:
             self._wait_for_action(action_status_path(path, reply.headers.get("Location")))
 
@@ -270,8 +377,9 @@ class AcumaticaClient:
         deadline = time.monotonic() + self.settings.retry_max_seconds
         delay = max(self.settings.backoff_seconds, 0.05)
         while time.monotonic() < deadline:
-            reply = self.transport.request("GET", path, authenticator=self.authenticator, decode=None,
-                                           retryable=_status_retryable)
+            reply = self.transport.request(
+                "GET", path, authenticator=self.authenticator, decode=None, retryable=_status_retryable
+            )
             if reply.status != 202:
                 return
             time.sleep(delay)
@@ -288,8 +396,13 @@ def action_status_path(action_path: str, location: str | None) -> str:
     """
     at = (location or "").lower().find("/entity/")
     if at < 0:
-        raise AcumaticaApiError("POST", action_path, 202, f"long-running action answered without a status Location "
-                                f"under /entity/ ({location!r}): its outcome is unknown; check it in Acumatica")
+        raise AcumaticaApiError(
+            "POST",
+            action_path,
+            202,
+            f"long-running action answered without a status Location "
+            f"under /entity/ ({location!r}): its outcome is unknown; check it in Acumatica",
+        )
     return location[at:]
 
 
@@ -316,8 +429,13 @@ def default_token_store() -> str:
     return "sqlite:///" + os.path.join(home, "acumatica_tokens.db")
 
 
-_CUSTOM_TYPES = ((bool, "CustomBooleanField"), (int, "CustomIntField"), (float, "CustomDecimalField"),
-                 (decimal.Decimal, "CustomDecimalField"), (datetime.datetime, "CustomDateTimeField"))
+_CUSTOM_TYPES = (
+    (bool, "CustomBooleanField"),
+    (int, "CustomIntField"),
+    (float, "CustomDecimalField"),
+    (decimal.Decimal, "CustomDecimalField"),
+    (datetime.datetime, "CustomDateTimeField"),
+)
 
 
 def _wrap_custom(custom: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

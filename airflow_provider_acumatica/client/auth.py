@@ -217,10 +217,13 @@ class CookieSessions:
                 if not retry.allows(attempt, started, delay):
                     raise seats_taken_error(settings, error, time.monotonic() - started) from None
             self.transport.log.warning(
-                "Acumatica tenant %r: sign-in refused with \"API Login Limit\": every API-user seat of the licence is "
+                'Acumatica tenant %r: sign-in refused with "API Login Limit": every API-user seat of the licence is '
                 "taken (sessions of other tasks or workers, or left open by a killed process: those end after about "
                 "10 idle minutes); waiting %.1f s for a seat (%.0f s waited, up to login_limit_wait_seconds=%g)",
-                settings.tenant, delay, time.monotonic() - started, settings.login_limit_wait_seconds,
+                settings.tenant,
+                delay,
+                time.monotonic() - started,
+                settings.login_limit_wait_seconds,
             )
             with self._changed:  # close() (on_kill) ends the wait at once
                 if not self._closed:
@@ -267,12 +270,22 @@ class CookieSessions:
         left_open = [f"session {slot.number}: {error}" for slot, error in zip(slots, failures) if error is not None]
         if not left_open:
             return
-        within = (f" within the {self.sign_out_deadline_seconds:g} s a sequential close (on_kill) has before "
-                  "Airflow's SIGKILL") if within_deadline else ""
+        within = (
+            (
+                f" within the {self.sign_out_deadline_seconds:g} s a sequential close (on_kill) has before "
+                "Airflow's SIGKILL"
+            )
+            if within_deadline
+            else ""
+        )
         self.transport.log.warning(
             "Acumatica tenant %r: %d of %d sessions not signed out%s; each ends by itself in about 10 minutes, "
             "holding a licence slot until then (%s)",
-            self.settings.tenant, len(left_open), len(slots), within, "; ".join(left_open),
+            self.settings.tenant,
+            len(left_open),
+            len(slots),
+            within,
+            "; ".join(left_open),
         )
 
 
@@ -360,14 +373,20 @@ class OAuthTokens:
         token, self._used = self._used, None
         if token is None:
             return
-        route: dict[str, Any] = {} if parallel else {
-            "max_retries": 2, "wait_for_rate": False, "deadline": time.monotonic() + SIGN_OUT_DEADLINE_SECONDS}
+        route: dict[str, Any] = (
+            {}
+            if parallel
+            else {"max_retries": 2, "wait_for_rate": False, "deadline": time.monotonic() + SIGN_OUT_DEADLINE_SECONDS}
+        )
         try:
             self.transport.request("POST", LOGOUT_PATH, credentials=token, decode=None, **route)
         except AcumaticaApiError as error:
             self.transport.log.warning(
                 "Acumatica tenant %r: the OAuth session was not signed out (%s); it ends by itself when its access "
-                "token expires, holding a licence seat until then", self.settings.tenant, error)
+                "token expires, holding a licence seat until then",
+                self.settings.tenant,
+                error,
+            )
 
     def renew(self, credentials: BearerToken) -> bool:
         """After a 401: a newer token from the store, or a refresh. True when the refused token may just have
@@ -390,15 +409,22 @@ class OAuthTokens:
             self._chain, self._granted_here = TokenChain(**vars(chain)), refreshed
         self.masker.add(chain.access_token, chain.refresh_token)
         if refreshed:  # logged after the row lock is released: a slow log sink must not stall other workers
-            self.transport.log.info("Acumatica OAuth: new access token for tenant %s, valid %.0f s",
-                                    settings.tenant, chain.expires_at - chain.issued_at)
+            self.transport.log.info(
+                "Acumatica OAuth: new access token for tenant %s, valid %.0f s",
+                settings.tenant,
+                chain.expires_at - chain.issued_at,
+            )
 
     def _grant(self, chain: TokenChain) -> None:
         settings = self.settings
         if chain.refresh_token:
             try:
-                granted = self._token_call("refresh_token", lambda session, **kw: session.refresh_token(
-                    self.transport.url(TOKEN_PATH), refresh_token=chain.refresh_token, **kw))
+                granted = self._token_call(
+                    "refresh_token",
+                    lambda session, **kw: session.refresh_token(
+                        self.transport.url(TOKEN_PATH), refresh_token=chain.refresh_token, **kw
+                    ),
+                )
             except AcumaticaAuthError:
                 if settings.auth_type != "oauth2_password":
                     raise
@@ -406,12 +432,22 @@ class OAuthTokens:
             if granted is not None:
                 return _keep(chain, *granted)
         if settings.auth_type == "oauth2_password":
-            granted = self._token_call("password", lambda session, **kw: session.fetch_token(
-                self.transport.url(TOKEN_PATH), username=settings.login, password=settings.password,
-                include_client_id=True, scope=settings.scope, **kw))
+            granted = self._token_call(
+                "password",
+                lambda session, **kw: session.fetch_token(
+                    self.transport.url(TOKEN_PATH),
+                    username=settings.login,
+                    password=settings.password,
+                    include_client_id=True,
+                    scope=settings.scope,
+                    **kw,
+                ),
+            )
             return _keep(chain, *granted)
         raise AcumaticaAuthError(
-            "POST", TOKEN_PATH, None,
+            "POST",
+            TOKEN_PATH,
+            None,
             f"no usable refresh token for client {settings.client_id!r} on tenant {settings.tenant!r}: connect "
             "it — press Connect on the connection's page of the Airflow UI (Browse > Acumatica), or run "
             f"`airflow-acumatica connect --conn-id {settings.conn_id}` — or set the connection extra "
@@ -433,8 +469,13 @@ class OAuthTokens:
             sent_at = time.time()
             try:
                 with session, rate.slot() if rate is not None else contextlib.nullcontext():
-                    return call(session, client_id=settings.client_id, client_secret=settings.client_secret,
-                                timeout=settings.timeout, verify=settings.verify_ssl), sent_at
+                    return call(
+                        session,
+                        client_id=settings.client_id,
+                        client_secret=settings.client_secret,
+                        timeout=settings.timeout,
+                        verify=settings.verify_ssl,
+                    ), sent_at
             except Warning as scope_changed:  # oauthlib: the server granted other scopes than asked for
                 token = getattr(scope_changed, "token", None)
                 if isinstance(token, dict) and token.get("access_token"):
@@ -442,7 +483,9 @@ class OAuthTokens:
                 raise
             except OAuth2Error as error:
                 raise AcumaticaAuthError(
-                    "POST", TOKEN_PATH, error.status_code,
+                    "POST",
+                    TOKEN_PATH,
+                    error.status_code,
                     f"{grant} grant refused for client {settings.client_id!r} on tenant {settings.tenant!r}: "
                     f"{error.error}. {_TOKEN_HINTS.get(error.error, _TOKEN_HINT)}",
                 ) from None
@@ -450,10 +493,15 @@ class OAuthTokens:
                 attempt += 1
                 delay = self.retry.delay(attempt, getattr(error, "retry_after", None))
                 if not self.retry.allows(attempt, started, delay):
-                    raise AcumaticaApiError("POST", TOKEN_PATH, getattr(error, "status", None),
-                                            f"token endpoint unavailable: {type(error).__name__}") from None
-                self.transport.log.warning("Acumatica token endpoint busy (%s); retrying in %.2f s",
-                                           type(error).__name__, delay)
+                    raise AcumaticaApiError(
+                        "POST",
+                        TOKEN_PATH,
+                        getattr(error, "status", None),
+                        f"token endpoint unavailable: {type(error).__name__}",
+                    ) from None
+                self.transport.log.warning(
+                    "Acumatica token endpoint busy (%s); retrying in %.2f s", type(error).__name__, delay
+                )
                 time.sleep(delay)
 
 
@@ -488,13 +536,19 @@ def _check_token_response(response: requests.Response) -> requests.Response:
     """Compliance hook: classify the token answer before oauthlib parses it."""
     if response.status_code == 429 or response.status_code >= 500:
         retry_after = response.headers.get("Retry-After")
-        raise _TokenServerBusy(response.status_code, float(retry_after) if retry_after and retry_after.isdigit() else None)
+        raise _TokenServerBusy(
+            response.status_code, float(retry_after) if retry_after and retry_after.isdigit() else None
+        )
     if response.status_code >= 400:
         try:
             response.json()
         except ValueError:
-            raise AcumaticaAuthError("POST", TOKEN_PATH, response.status_code,
-                                     "token request refused (invalid_grant or bad client; unreadable answer)") from None
+            raise AcumaticaAuthError(
+                "POST",
+                TOKEN_PATH,
+                response.status_code,
+                "token request refused (invalid_grant or bad client; unreadable answer)",
+            ) from None
     return response
 
 
@@ -519,13 +573,19 @@ def exchange_code(
     sent_at = time.time()
     try:
         token = session.fetch_token(
-            settings.instance_url + TOKEN_PATH, code=code, client_secret=settings.client_secret,
-            include_client_id=True, timeout=settings.timeout, verify=settings.verify_ssl, **extra,
+            settings.instance_url + TOKEN_PATH,
+            code=code,
+            client_secret=settings.client_secret,
+            include_client_id=True,
+            timeout=settings.timeout,
+            verify=settings.verify_ssl,
+            **extra,
         )
     except OAuth2Error as error:
         detail = f" ({error.description})" if error.description else ""
-        raise AcumaticaAuthError("POST", TOKEN_PATH, error.status_code,
-                                 f"authorization code refused: {error.error}{detail}") from None
+        raise AcumaticaAuthError(
+            "POST", TOKEN_PATH, error.status_code, f"authorization code refused: {error.error}{detail}"
+        ) from None
     with store.locked(settings.token_key) as chain:
         chain.seed_hash = seed_hash(settings.refresh_token)
         chain.refresh_token = None  # a new chain starts from the code's answer alone

@@ -33,11 +33,13 @@ _POLL_CAP_SECONDS = 5.0
 
 _metadata = sa.MetaData()
 _instances = sa.Table(
-    "acumatica_licence", _metadata,
+    "acumatica_licence",
+    _metadata,
     sa.Column("instance_key", sa.String(64), primary_key=True),
 )
 _leases = sa.Table(
-    "acumatica_licence_leases", _metadata,
+    "acumatica_licence_leases",
+    _metadata,
     sa.Column("instance_key", sa.String(64), primary_key=True),
     sa.Column("holder", sa.String(120), primary_key=True),
     sa.Column("requests", sa.Integer, nullable=False),
@@ -110,11 +112,18 @@ class LicenceLeases:
                     f"Acumatica instance {instance_url}: waited {waited:.0f} s for {requests} of the licence's "
                     f"{licence} concurrent requests, but other tasks or workers held {in_use} throughout. Raise the "
                     f"connection's licence_wait_seconds ({wait_seconds:g}), run fewer tasks at once against this "
-                    "instance (its Airflow pool), or lower max_concurrent_requests.")
+                    "instance (its Airflow pool), or lower max_concurrent_requests."
+                )
             if not warned:
-                self.log.warning("Acumatica instance %s: %d of the licence's %d concurrent requests are leased by "
-                                 "other tasks; waiting up to %g s (licence_wait_seconds) for %d", instance_url, in_use,
-                                 licence, wait_seconds, requests)
+                self.log.warning(
+                    "Acumatica instance %s: %d of the licence's %d concurrent requests are leased by "
+                    "other tasks; waiting up to %g s (licence_wait_seconds) for %d",
+                    instance_url,
+                    in_use,
+                    licence,
+                    wait_seconds,
+                    requests,
+                )
                 warned = True
             time.sleep(min(delay, wait_seconds - waited))
             delay = min(delay * 2, _POLL_CAP_SECONDS)
@@ -130,13 +139,17 @@ class LicenceLeases:
         self._ensure_instance(key)
         with self.engine.begin() as connection:
             connection.execute(sa.select(_instances).where(_instances.c.instance_key == key).with_for_update()).one()
-            connection.execute(_leases.delete().where((_leases.c.instance_key == key)
-                                                      & (_leases.c.expires_at < time.time())))
+            connection.execute(
+                _leases.delete().where((_leases.c.instance_key == key) & (_leases.c.expires_at < time.time()))
+            )
             in_use = _leased(connection, key)
             if in_use + requests > licence:
                 return in_use
-            connection.execute(_leases.insert().values(instance_key=key, holder=holder, requests=requests,
-                                                       expires_at=time.time() + LEASE_SECONDS))
+            connection.execute(
+                _leases.insert().values(
+                    instance_key=key, holder=holder, requests=requests, expires_at=time.time() + LEASE_SECONDS
+                )
+            )
         return None
 
     def _ensure_instance(self, key: str) -> None:
@@ -148,6 +161,9 @@ class LicenceLeases:
 
 
 def _leased(connection: sa.Connection, key: str) -> int:
-    total = connection.execute(sa.select(sa.func.coalesce(sa.func.sum(_leases.c.requests), 0)).where(
-        (_leases.c.instance_key == key) & (_leases.c.expires_at >= time.time()))).scalar_one()
+    total = connection.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(_leases.c.requests), 0)).where(
+            (_leases.c.instance_key == key) & (_leases.c.expires_at >= time.time())
+        )
+    ).scalar_one()
     return int(total)

@@ -57,7 +57,7 @@ def _types_with_deleted_records(root: ElementTree.Element) -> set[str]:
         for parameter in _children(function, "Parameter")[:1]:
             binding = parameter.get("Type", "")
             if binding.startswith("Collection(") and binding.endswith(")"):
-                tracked.add(binding[len("Collection("):-1])
+                tracked.add(binding[len("Collection(") : -1])
     return tracked
 
 

@@ -84,7 +84,8 @@ class DateTimeReader:
         read, cache = (self.read, self._cache) if cached else (self.parse, {})
         return [
             cache.get(value) or _read_or_keep(read, value)
-            if value.__class__ is str and len(value) > 15 and value[10] == "T" and value[4] == "-" else value
+            if value.__class__ is str and len(value) > 15 and value[10] == "T" and value[4] == "-"
+            else value
             for value in values
         ]
 
@@ -134,8 +135,9 @@ class RecordBatch:
 
     def take(self, positions: Sequence[int]) -> RecordBatch:
         """The records at `positions`, in that order."""
-        return RecordBatch({name: [values[i] for i in positions] for name, values in self.fields.items()},
-                           len(positions))
+        return RecordBatch(
+            {name: [values[i] for i in positions] for name, values in self.fields.items()}, len(positions)
+        )
 
 
 class RecordDecoder:
@@ -370,8 +372,10 @@ class _FieldValues:
         # A timestamp field (a probe's): date-times parsed in C, as typed pages parse them (0.5 -> 0.2 s per 200,000)
         place = self._records.datetimes.place
         try:
-            return [None if (value := struct.f0.value) is None else place(value)
-                    for struct in self._instants_decoder.decode(body)]
+            return [
+                None if (value := struct.f0.value) is None else place(value)
+                for struct in self._instants_decoder.decode(body)
+            ]
         except msgspec.ValidationError:  # values that are not all date-times
             pass
         try:
@@ -400,18 +404,25 @@ class _TypedShape(NamedTuple):
     values_of: Callable[[Any], tuple]
 
     @classmethod
-    def of(cls, wrapped: tuple[str, ...], others: tuple[str, ...], text: tuple[str, ...],
-           dated: tuple[str, ...]) -> _TypedShape:
+    def of(
+        cls, wrapped: tuple[str, ...], others: tuple[str, ...], text: tuple[str, ...], dated: tuple[str, ...]
+    ) -> _TypedShape:
         """A Struct with one attribute per field (named f0, f1...: any field name is safe), and its reader."""
         kinds = [(name, Any, None) for name in _PLAIN_FIELDS]
         instants = tuple(name for name in wrapped if name in dated and name not in text)
-        kinds += [(name, _WrappedInstant, _NO_INSTANT) if name in instants else (name, _Wrapped, _EMPTY)
-                  for name in wrapped]
+        kinds += [
+            (name, _WrappedInstant, _NO_INSTANT) if name in instants else (name, _Wrapped, _EMPTY) for name in wrapped
+        ]
         kinds += [(name, Any, None) for name in others]
         fields = [(f"f{i}", kind, default) for i, (_, kind, default) in enumerate(kinds)]
         rename = {f"f{i}": name for i, (name, _, _) in enumerate(kinds)} | {"links": "_links"}
-        struct = msgspec.defstruct("AcumaticaRecord", [*fields, ("links", msgspec.Raw, _NO_LINKS)], rename=rename,
-                                   forbid_unknown_fields=True, gc=False)
+        struct = msgspec.defstruct(
+            "AcumaticaRecord",
+            [*fields, ("links", msgspec.Raw, _NO_LINKS)],
+            rename=rename,
+            forbid_unknown_fields=True,
+            gc=False,
+        )
         paths = [f"f{i}" if kind is Any else f"f{i}.value" for i, (_, kind, _) in enumerate(kinds)]
         names = tuple(name for name, _, _ in kinds)
         sniffed = tuple(name for name in wrapped if name not in instants and (name in dated or name not in text))

@@ -44,15 +44,33 @@ _WRAPPER_TYPES = {
     "BooleanValue": BOOLEAN,
     "DateTimeValue": DATETIME,
 }
-DURATION_FIELDS = frozenset({"TimeSpent", "BillableTime", "Overtime", "BillableOvertime", "OvertimeSpent",
-                             "BillableOvertimeSpent", "TimeBillable", "OvertimeBillable"})
+DURATION_FIELDS = frozenset(
+    {
+        "TimeSpent",
+        "BillableTime",
+        "Overtime",
+        "BillableOvertime",
+        "OvertimeSpent",
+        "BillableOvertimeSpent",
+        "TimeBillable",
+        "OvertimeBillable",
+    }
+)
 """Time spans of the Default endpoint, sent as "HH:MM" text."""
 DATETIMES_NAMED_AS_DATES = frozenset({("TimeEntry", "Date")})
 """(entity, field): date-times whose names end in `Date`."""
 
-EDM_TYPES = {TEXT: "Edm.String", GUID: "Edm.Guid", DECIMAL: "Edm.Decimal", FLOAT: "Edm.Double",
-             INTEGER: "Edm.Int64", BOOLEAN: "Edm.Boolean", DATETIME: "Edm.DateTimeOffset", DATE: "Edm.Date",
-             DURATION: "Edm.String"}
+EDM_TYPES = {
+    TEXT: "Edm.String",
+    GUID: "Edm.Guid",
+    DECIMAL: "Edm.Decimal",
+    FLOAT: "Edm.Double",
+    INTEGER: "Edm.Int64",
+    BOOLEAN: "Edm.Boolean",
+    DATETIME: "Edm.DateTimeOffset",
+    DATE: "Edm.Date",
+    DURATION: "Edm.String",
+}
 """Field type -> the OData type the warehouse declares for it (a duration keeps its text)."""
 
 
@@ -202,8 +220,12 @@ def _read(client: Any) -> EndpointSchema | None:
         reply = client.transport.request("GET", path, authenticator=client.authenticator, max_retries=2)
         return parse_swagger(reply.data or {}, settings.endpoint_name, settings.endpoint_version)
     except (AcumaticaError, ValueError, TypeError) as error:
-        log.warning("The field types of endpoint %s/%s are unavailable (%s): column types are inferred from values",
-                    settings.endpoint_name, settings.endpoint_version, error)
+        log.warning(
+            "The field types of endpoint %s/%s are unavailable (%s): column types are inferred from values",
+            settings.endpoint_name,
+            settings.endpoint_version,
+            error,
+        )
         return None
 
 

@@ -104,7 +104,9 @@ class AcumaticaSettings:
             profile_timezone=parser.zone("profile_timezone"),
             convert_to_utc=parser.boolean("convert_to_utc", True),
             page_size=parser.integer("page_size", 1000, 1, MAX_PAGE_SIZE),
-            probe_page_size=parser.integer("probe_page_size", DEFAULT_PROBE_PAGE_SIZE, MIN_PROBE_PAGE_SIZE, MAX_PROBE_PAGE_SIZE),
+            probe_page_size=parser.integer(
+                "probe_page_size", DEFAULT_PROBE_PAGE_SIZE, MIN_PROBE_PAGE_SIZE, MAX_PROBE_PAGE_SIZE
+            ),
             timeout=parser.number("timeout", 120.0, 0.001),
             verbosity=parser.integer("verbosity", 1, 1, 5),
             max_concurrent_requests=parser.integer("max_concurrent_requests", 3, 1, 1000),
@@ -142,9 +144,12 @@ def check_licence_share(settings: AcumaticaSettings) -> None:
     licence = settings.licence_concurrent_requests
     if licence is not None and settings.max_concurrent_requests > licence:
         raise AcumaticaConfigError(
-            settings.conn_id, "max_concurrent_requests",
+            settings.conn_id,
+            "max_concurrent_requests",
             f"{settings.max_concurrent_requests} concurrent requests asked, but the licence allows {licence} "
-            "(licence_concurrent_requests)", "Lower max_concurrent_requests, or correct licence_concurrent_requests.")
+            "(licence_concurrent_requests)",
+            "Lower max_concurrent_requests, or correct licence_concurrent_requests.",
+        )
 
 
 def _check_credentials(settings: AcumaticaSettings) -> None:

@@ -6,8 +6,17 @@ from __future__ import annotations
 from airflow_provider_acumatica.client.errors import AcumaticaApiError, AcumaticaAuthError
 from airflow_provider_acumatica.client.settings import AcumaticaSettings
 
-CREDENTIALS_REFUSED_MARKERS = ("credentials", "password", "user name", "username", "locked", "disabled",
-                               "company", "tenant", "branch")
+CREDENTIALS_REFUSED_MARKERS = (
+    "credentials",
+    "password",
+    "user name",
+    "username",
+    "locked",
+    "disabled",
+    "company",
+    "tenant",
+    "branch",
+)
 """Words of a sign-in error that blame what was sent: Acumatica refuses wrong credentials (or a tenant or branch the
 user cannot enter) with a 500 as often as with a 4xx, "Invalid credentials. Please try again."; a 500 without any of
 them is a passing server error, worth another try."""
@@ -19,7 +28,9 @@ def is_login_limit(message: str) -> bool:
 
 def _credentials_refused(status: int | None, message: str) -> bool:
     lowered = message.lower()
-    return status in (400, 401, 403) or (status is not None and any(word in lowered for word in CREDENTIALS_REFUSED_MARKERS))
+    return status in (400, 401, 403) or (
+        status is not None and any(word in lowered for word in CREDENTIALS_REFUSED_MARKERS)
+    )
 
 
 def login_retryable(status: int | None, message: str) -> bool:
@@ -35,18 +46,38 @@ def sign_in_error(settings: AcumaticaSettings, error: AcumaticaApiError) -> Acum
     error through the retries (transient: a later try may succeed)."""
     who = f"user {settings.login!r} to tenant {settings.tenant!r}"
     if _credentials_refused(error.status, error.message):
-        return AcumaticaAuthError(error.method, error.path, error.status, (
-            f"sign-in of {who} refused: {error.message}. Check the connection's username, password, tenant and "
-            "branch."), permanent=True)
-    return AcumaticaAuthError(error.method, error.path, error.status, (
-        f"sign-in of {who} failed through every retry: {error.message}. The instance is unreachable or in error; "
-        "the credentials were not refused."), permanent=False)
+        return AcumaticaAuthError(
+            error.method,
+            error.path,
+            error.status,
+            (
+                f"sign-in of {who} refused: {error.message}. Check the connection's username, password, tenant and "
+                "branch."
+            ),
+            permanent=True,
+        )
+    return AcumaticaAuthError(
+        error.method,
+        error.path,
+        error.status,
+        (
+            f"sign-in of {who} failed through every retry: {error.message}. The instance is unreachable or in error; "
+            "the credentials were not refused."
+        ),
+        permanent=False,
+    )
 
 
 def seats_taken_error(settings: AcumaticaSettings, error: AcumaticaApiError, waited: float) -> AcumaticaAuthError:
-    return AcumaticaAuthError(error.method, error.path, error.status, (
-        f"no API-user seat became free for tenant {settings.tenant!r} in {waited:.0f} s (\"API Login Limit\"): "
-        "other tasks or workers hold every seat, or sessions left open by a killed process have not ended yet "
-        "(about 10 idle minutes). Raise the connection's login_limit_wait_seconds "
-        f"({settings.login_limit_wait_seconds:g}), or run fewer tasks at once against this instance."),
-        permanent=False)
+    return AcumaticaAuthError(
+        error.method,
+        error.path,
+        error.status,
+        (
+            f'no API-user seat became free for tenant {settings.tenant!r} in {waited:.0f} s ("API Login Limit"): '
+            "other tasks or workers hold every seat, or sessions left open by a killed process have not ended yet "
+            "(about 10 idle minutes). Raise the connection's login_limit_wait_seconds "
+            f"({settings.login_limit_wait_seconds:g}), or run fewer tasks at once against this instance."
+        ),
+        permanent=False,
+    )

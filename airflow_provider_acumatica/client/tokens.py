@@ -113,9 +113,7 @@ class TokenStore:
         """Hold the chain's row lock; yield it decrypted; write it back when the block ends without error."""
         self._ensure_row(chain_key)
         with self.engine.begin() as connection:
-            row = connection.execute(
-                sa.select(_tokens).where(_tokens.c.chain_key == chain_key).with_for_update()
-            ).one()
+            row = connection.execute(sa.select(_tokens).where(_tokens.c.chain_key == chain_key).with_for_update()).one()
             chain = self._decrypt(row)
             before = dataclasses.replace(chain)
             yield chain

@@ -158,8 +158,11 @@ class RetryPolicy:
         """Whether retry `attempt` may wait `delay` s: within the count and total time, and before `deadline`
         (a time.monotonic() instant) when there is one."""
         now = time.monotonic()
-        return (attempt <= self.max_retries and now - started + delay <= self.max_seconds
-                and (deadline is None or now + delay < deadline))
+        return (
+            attempt <= self.max_retries
+            and now - started + delay <= self.max_seconds
+            and (deadline is None or now + delay < deadline)
+        )
 
 
 class _Limits:
@@ -298,23 +301,32 @@ class Transport:
                 if renewed:  # the renewed credentials were too old as well: renew again, within the budget
                     attempt += 1
                     if attempt > limit:
-                        raise self._error(method, path, _Failure(
-                            401, "still not authorized: each renewed token was too old when the request reached the "
-                            "server (the machine or the server is too slow for the token lifetime)")) from None
+                        raise self._error(
+                            method,
+                            path,
+                            _Failure(
+                                401,
+                                "still not authorized: each renewed token was too old when the request reached the "
+                                "server (the machine or the server is too slow for the token lifetime)",
+                            ),
+                        ) from None
                 renewed = True
                 continue
             except _Failure as failure:
                 attempt += 1
                 delay = self.retry.delay(attempt, failure.retry_after)
-                if not retryable(failure.status, failure.message) or attempt > limit or not self.retry.allows(
-                    attempt, started, delay, deadline
+                if (
+                    not retryable(failure.status, failure.message)
+                    or attempt > limit
+                    or not self.retry.allows(attempt, started, delay, deadline)
                 ):
                     raise self._error(method, path, failure) from None
                 self.log.warning(
-                    "%s", self.masker.redact(
+                    "%s",
+                    self.masker.redact(
                         f"{method} {path} attempt {attempt} failed ({failure.status or 'no answer'}: "
                         f"{failure.message}); retrying in {delay:.2f} s"
-                    )
+                    ),
                 )
                 time.sleep(delay)
 
@@ -327,8 +339,9 @@ class Transport:
             raise _Failure(None, "not sent: its deadline had passed")
         return min(self.settings.timeout, left)
 
-    def _attempt(self, call: _Call, authenticator: Authenticator | None, credentials: Credentials | None,
-                 timeout: float) -> requests.Response:
+    def _attempt(
+        self, call: _Call, authenticator: Authenticator | None, credentials: Credentials | None, timeout: float
+    ) -> requests.Response:
         """One exchange. The concurrency permit and the session are given back before the exchange is logged and
         its body decoded, so that the next request is already on its way while this answer is being handled
         (with several threads decoding, the log line alone held the licence's slot for milliseconds per request)."""
@@ -376,7 +389,9 @@ class Transport:
                 response = self.session.request(call.method, self.url(call.path), stream=True, **kwargs)
                 _read_body(response)
             except _TRANSIENT_ERRORS as error:
-                raise _Failure(None, f"{type(error).__name__} (connection reset, timeout or truncated answer)") from None
+                raise _Failure(
+                    None, f"{type(error).__name__} (connection reset, timeout or truncated answer)"
+                ) from None
         seconds = time.monotonic() - started
         if credentials is not None:
             credentials.absorb(response)
@@ -388,7 +403,9 @@ class Transport:
     def _log_exchange(self, response: requests.Response, json_body: Any, seconds: float) -> None:
         verbosity = self.settings.verbosity
         request = response.request
-        self.log.info("%s", self.masker.redact(f"{request.method} {request.path_url} -> {response.status_code} ({seconds:.3f} s)"))
+        self.log.info(
+            "%s", self.masker.redact(f"{request.method} {request.path_url} -> {response.status_code} ({seconds:.3f} s)")
+        )
         if verbosity >= 2:
             self.log.info("%s", "request headers: " + self.masker.headers(request.headers))
             self.log.info("%s", "response headers: " + self.masker.headers(response.headers))

@@ -46,7 +46,12 @@ class WindowSampler:
     """Samples one window's timestamps within the licence's concurrency; see the module's docstring."""
 
     def __init__(
-        self, timestamps: Timestamps, *, page_size: int, workers: int, probe_page_size: int = DEFAULT_PROBE_PAGE_SIZE,
+        self,
+        timestamps: Timestamps,
+        *,
+        page_size: int,
+        workers: int,
+        probe_page_size: int = DEFAULT_PROBE_PAGE_SIZE,
         description: str = "",
     ) -> None:
         self._timestamps = timestamps
@@ -110,8 +115,10 @@ class WindowSampler:
                 fetched[at].stamps = self._answer(future, fetched[at].top)
             first = fetched[0].stamps
             for at, block in fetched.items():
-                if block.stamps is not None and (len(block.stamps) < block.top or (
-                        at and first is not None and block.stamps == first[:len(block.stamps)])):
+                if block.stamps is not None and (
+                    len(block.stamps) < block.top
+                    or (at and first is not None and block.stamps == first[: len(block.stamps)])
+                ):
                     ended = at if ended is None else min(ended, at)
         blocks[:] = [fetched[at] for at in range(ended + 1)]
         last = blocks[-1]
@@ -126,8 +133,12 @@ class WindowSampler:
             if high is not None and high - low <= max(MIN_BLOCK, low // 16):
                 break
             top = high if high is not None else 2 * low
-            positions = sorted({low + (top - low) * step // (self._workers + 1) for step in range(1, self._workers + 1)})
-            futures = [(position, pool.submit(self._timestamps, window, top=1, skip=position)) for position in positions]
+            positions = sorted(
+                {low + (top - low) * step // (self._workers + 1) for step in range(1, self._workers + 1)}
+            )
+            futures = [
+                (position, pool.submit(self._timestamps, window, top=1, skip=position)) for position in positions
+            ]
             for position, future in futures:
                 answer = self._answer(future, 1)
                 if answer:
@@ -145,10 +156,16 @@ class WindowSampler:
             if isinstance(error, AcumaticaAuthError) or (error.status is not None and error.status < 500):
                 raise  # a sign-in that failed says so itself: the sample's size is not the matter
             of = f" of {self._description}" if self._description else ""
-            raise AcumaticaApiError(error.method, error.path, error.status, (
-                f"{error.message}; this request{of} probes {size} timestamps at once: if the instance cannot answer "
-                "that many in time, lower the Acumatica connection's probe_page_size (default "
-                f"{DEFAULT_PROBE_PAGE_SIZE}) or raise its timeout")) from error
+            raise AcumaticaApiError(
+                error.method,
+                error.path,
+                error.status,
+                (
+                    f"{error.message}; this request{of} probes {size} timestamps at once: if the instance cannot answer "
+                    "that many in time, lower the Acumatica connection's probe_page_size (default "
+                    f"{DEFAULT_PROBE_PAGE_SIZE}) or raise its timeout"
+                ),
+            ) from error
 
 
 def _interpolated(points: list[tuple[int, datetime]], records: int) -> TimestampHistogram:

@@ -101,7 +101,7 @@ class TimestampHistogram:
         if len(self.counts) > self.max_buckets:
             self._coarsen()
         if len(self.crowded) > self.max_buckets:  # keep the most crowded half: the others fit coarse slices
-            kept = sorted(self.crowded.items(), key=lambda item: item[1])[-(self.max_buckets // 2):]
+            kept = sorted(self.crowded.items(), key=lambda item: item[1])[-(self.max_buckets // 2) :]
             self.crowded = dict(kept)
 
     def _coarsen(self) -> None:

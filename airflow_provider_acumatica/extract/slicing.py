@@ -68,7 +68,6 @@ class TimestampFetcher(Protocol):
     ) -> list[datetime | None]: ...
 
 
-
 @dataclass
 class _InstantPaging:
     """State of $skip paging inside one instant, checked after each pass against a listing of its keys."""
@@ -160,8 +159,13 @@ class SliceReader:
     def _plan(self, window: TimeSlice) -> list[TimeSlice]:
         """Sample the window's timestamps and cut it into slices of about a page, as many as a multiple of the
         licence's concurrent requests, so that they end together."""
-        sampler = WindowSampler(self._get_timestamps, page_size=self._page_size, workers=self._workers,
-                                probe_page_size=self._probe_page_size, description=self._description)
+        sampler = WindowSampler(
+            self._get_timestamps,
+            page_size=self._page_size,
+            workers=self._workers,
+            probe_page_size=self._probe_page_size,
+            description=self._description,
+        )
         histogram, records = sampler.sample(window, self._head)
         capacity = max(1, int(self._slice_capacity(window) * SAMPLED_FILL))
         if records > capacity:
@@ -170,8 +174,9 @@ class SliceReader:
         # The largest instants first: the longest requests do not trail at the end, and the first answer larger than
         # a page spares the checks of every shorter answer after it (see _is_complete).
         slices = sorted(plan_slices(histogram, window, capacity), key=lambda part: -part.expected)
-        log.info("%s: window %s of about %d records planned as %d slices", self._description, window, records,
-                 len(slices))
+        log.info(
+            "%s: window %s of about %d records planned as %d slices", self._description, window, records, len(slices)
+        )
         return slices
 
     def _is_complete(self, part: TimeSlice, returned: int) -> bool:
@@ -180,8 +185,12 @@ class SliceReader:
         else once checked (see `_confirms_end`)."""
         if self._cap is not None and returned >= self._cap:
             return False
-        complete = (returned == 0 or returned < self._answered or returned < TRUSTED_SHORT_ANSWER
-                    or self._confirms_end(part, returned))
+        complete = (
+            returned == 0
+            or returned < self._answered
+            or returned < TRUSTED_SHORT_ANSWER
+            or self._confirms_end(part, returned)
+        )
         if complete:
             self._answered = max(self._answered, returned)
         return complete
@@ -195,8 +204,11 @@ class SliceReader:
         """
         if not self._get_timestamps(part, top=1, skip=returned):
             return True
-        log.warning("%s: the server answers at most %d records per request; reading pages of that size",
-                    self._description, returned)
+        log.warning(
+            "%s: the server answers at most %d records per request; reading pages of that size",
+            self._description,
+            returned,
+        )
         self._cap = returned if self._cap is None else min(self._cap, returned)
         self._page_size = min(self._page_size, returned)
         return False
@@ -304,13 +316,21 @@ class SliceReader:
         if paging.passes < MAX_PASSES and (paging.passes == 1 or paging.new_in_pass):
             log.info(
                 "%s: instant %s holds %d records; pass %d found %d new, reading it again to be sure",
-                self._description, paging.part.start, len(paging.seen_ids), paging.passes, paging.new_in_pass,
+                self._description,
+                paging.part.start,
+                len(paging.seen_ids),
+                paging.passes,
+                paging.new_in_pass,
             )
             paging.next_pass()
             return [paging]
         if paging.new_in_pass:
-            log.warning("%s: %s still changing after %d passes; its newest records wait for the next run",
-                        self._description, paging.part, paging.passes)
+            log.warning(
+                "%s: %s still changing after %d passes; its newest records wait for the next run",
+                self._description,
+                paging.part,
+                paging.passes,
+            )
         return []
 
     def _settle_check(
@@ -328,8 +348,13 @@ class SliceReader:
         unread = sum(record_id not in paging.seen_ids for record_id in self._record_ids(listed))
         if not unread:
             return _NOTHING, []
-        log.info("%s: %s holds %d records unread after pass %d (records moved while it was paged); reading "
-                 "it again", self._description, paging.part, unread, paging.passes)
+        log.info(
+            "%s: %s holds %d records unread after pass %d (records moved while it was paged); reading it again",
+            self._description,
+            paging.part,
+            unread,
+            paging.passes,
+        )
         paging.next_pass()
         return _NOTHING, [paging]
 

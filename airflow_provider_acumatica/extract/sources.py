@@ -67,8 +67,11 @@ class TableSource:
         fields = schema.fields_of(self._table) if schema else None
         if fields is None:
             if schema is not None:
-                log.warning("%s: the endpoint's swagger.json does not declare %r: column types are inferred from "
-                            "values", self.describe, self._table)
+                log.warning(
+                    "%s: the endpoint's swagger.json does not declare %r: column types are inferred from values",
+                    self.describe,
+                    self._table,
+                )
             return
         self.field_types = {field: kind for field, kind in fields.items() if field != self._timestamp_field}
         self.declared_types = {field: EDM_TYPES[kind] for field, kind in self.field_types.items()}
@@ -84,8 +87,9 @@ class TableSource:
                 f"{self.describe}: the {self._kind.upper()} OData interface has no {self._table!r} "
                 "(check the name in $metadata, and that the API user may read it)."
             )
-        self.declared_types = {field: edm for field, edm in entity_set.properties.items()
-                               if field != self._timestamp_field}  # the timestamp is `_last_modified`
+        self.declared_types = {
+            field: edm for field, edm in entity_set.properties.items() if field != self._timestamp_field
+        }  # the timestamp is `_last_modified`
         self.key_fields = self.key_fields or list(entity_set.key)
         self.tracks_deletions = entity_set.tracks_deletions
 
@@ -93,9 +97,7 @@ class TableSource:
         """One page of the records whose timestamp lies in [start, end)."""
         return self._page(start, end, select=None, expand=self._expand, top=top, skip=skip)
 
-    def fetch_timestamps(
-        self, start: datetime | None, end: datetime | None, *, top: int, skip: int
-    ) -> list[Any]:
+    def fetch_timestamps(self, start: datetime | None, end: datetime | None, *, top: int, skip: int) -> list[Any]:
         """One page of the timestamps alone (a cheap `$select`), in the order `fetch` pages the records."""
         field = self._timestamp_field
         if field is None:
@@ -114,13 +116,20 @@ class TableSource:
         return self._page(start, end, select=select, expand=None, top=top, skip=skip)
 
     def _page(
-        self, start: datetime | None, end: datetime | None, *, select: list[str] | None, expand: list[str] | None,
-        top: int, skip: int,
+        self,
+        start: datetime | None,
+        end: datetime | None,
+        *,
+        select: list[str] | None,
+        expand: list[str] | None,
+        top: int,
+        skip: int,
     ) -> RecordBatch:
         window = self._window_filter(start, end)
         if self._kind == ENTITY:
-            return self._hook.get_entity_batch(self._table, filter=window, select=select, expand=expand, top=top,
-                                               skip=skip)
+            return self._hook.get_entity_batch(
+                self._table, filter=window, select=select, expand=expand, top=top, skip=skip
+            )
         rows = self._hook.get_odata_page(self._table, kind=self._kind, filter=window, select=select, top=top, skip=skip)
         return RecordBatch.of_records(rows)
 
@@ -189,9 +198,14 @@ class TableSource:
         dates, odd = local_dates(values, zone)
         if odd is not None and not self._warned_dates:
             self._warned_dates = True
-            log.warning("%s: a date arrives as %r, not at midnight in the profile time zone %s: each date is taken "
-                        "as that of the nearest midnight; check that the connection's profile_timezone is the "
-                        "Acumatica user's", self.describe, odd, zone.key)
+            log.warning(
+                "%s: a date arrives as %r, not at midnight in the profile time zone %s: each date is taken "
+                "as that of the nearest midnight; check that the connection's profile_timezone is the "
+                "Acumatica user's",
+                self.describe,
+                odd,
+                zone.key,
+            )
         return dates
 
     def _converted(self, batch: RecordBatch, field: str, convert) -> list[Any]:
@@ -212,8 +226,9 @@ class TableSource:
 def minutes_of(values: Sequence[Any]) -> list[int | None]:
     """Minutes of each time span, each distinct value parsed once."""
     minutes: dict[Any, int | None] = {}
-    return [minutes[value] if value in minutes else minutes.setdefault(value, parse_duration(value))
-            for value in values]
+    return [
+        minutes[value] if value in minutes else minutes.setdefault(value, parse_duration(value)) for value in values
+    ]
 
 
 def _refused(convert, value: Any) -> bool:

@@ -100,13 +100,23 @@ class AcumaticaHook(BaseHook):
         if settings.licence_concurrent_requests is None:
             return None
         leases = LicenceLeases(settings.token_store or default_token_store(), _LOGGER)
-        return leases.acquire(settings.instance_url, settings.max_concurrent_requests,
-                              licence=settings.licence_concurrent_requests, wait_seconds=settings.licence_wait_seconds)
+        return leases.acquire(
+            settings.instance_url,
+            settings.max_concurrent_requests,
+            licence=settings.licence_concurrent_requests,
+            wait_seconds=settings.licence_wait_seconds,
+        )
 
     # -- reads ----------------------------------------------------------------------------------------
     def iter_entity(
-        self, entity: str, *, filter: FilterArg = None, select: Names = None, expand: Names = None,
-        custom: Names = None, page_size: int | None = None,
+        self,
+        entity: str,
+        *,
+        filter: FilterArg = None,
+        select: Names = None,
+        expand: Names = None,
+        custom: Names = None,
+        page_size: int | None = None,
     ) -> Iterator[dict]:
         """Stream the records of a REST entity as plain dicts (see client.records for the shape)."""
         return self.get_conn().iter_entity(
@@ -114,8 +124,15 @@ class AcumaticaHook(BaseHook):
         )
 
     def get_entity_page(
-        self, entity: str, *, filter: FilterArg = None, select: Names = None, expand: Names = None,
-        custom: Names = None, top: int, skip: int = 0,
+        self,
+        entity: str,
+        *,
+        filter: FilterArg = None,
+        select: Names = None,
+        expand: Names = None,
+        custom: Names = None,
+        top: int,
+        skip: int = 0,
     ) -> list[dict]:
         """One page (one request) of a REST entity."""
         return self.get_conn().get_entity_page(
@@ -123,8 +140,15 @@ class AcumaticaHook(BaseHook):
         )
 
     def get_entity_batch(
-        self, entity: str, *, filter: FilterArg = None, select: Names = None, expand: Names = None,
-        custom: Names = None, top: int, skip: int = 0,
+        self,
+        entity: str,
+        *,
+        filter: FilterArg = None,
+        select: Names = None,
+        expand: Names = None,
+        custom: Names = None,
+        top: int,
+        skip: int = 0,
     ) -> RecordBatch:
         """`get_entity_page` as a `RecordBatch`: the records held by field, no dict per record (for loaders)."""
         return self.get_conn().get_entity_batch(
@@ -138,8 +162,14 @@ class AcumaticaHook(BaseHook):
         return self.get_conn().get_entity_values(entity, field, filter=filter, top=top, skip=skip)
 
     def iter_odata(
-        self, dac_or_gi: str, *, kind: str = "dac", filter: FilterArg = None, select: Names = None,
-        orderby: Names = None, page_size: int | None = None,
+        self,
+        dac_or_gi: str,
+        *,
+        kind: str = "dac",
+        filter: FilterArg = None,
+        select: Names = None,
+        orderby: Names = None,
+        page_size: int | None = None,
     ) -> Iterator[dict]:
         """Stream the rows of a DAC (`kind="dac"`) or generic inquiry (`kind="gi"`) over OData v4."""
         return self.get_conn().iter_odata(
@@ -147,8 +177,15 @@ class AcumaticaHook(BaseHook):
         )
 
     def get_odata_page(
-        self, name: str, *, kind: str = "dac", filter: FilterArg = None, select: Names = None,
-        orderby: Names = None, top: int, skip: int = 0,
+        self,
+        name: str,
+        *,
+        kind: str = "dac",
+        filter: FilterArg = None,
+        select: Names = None,
+        orderby: Names = None,
+        top: int,
+        skip: int = 0,
     ) -> list[dict]:
         """One page (one request) of a DAC or generic inquiry."""
         return self.get_conn().get_odata_page(

@@ -50,8 +50,9 @@ class Callback:
 class ConnectFlow:
     """One authorization of one connection: the URL the user opens, then the callback checked and exchanged."""
 
-    def __init__(self, hook: AcumaticaHook, redirect_uri: str, state: str | None = None,
-                 register_hint: str = REGISTER_HINT) -> None:
+    def __init__(
+        self, hook: AcumaticaHook, redirect_uri: str, state: str | None = None, register_hint: str = REGISTER_HINT
+    ) -> None:
         require_code_flow(hook)
         self.hook = hook
         self.redirect_uri = redirect_uri
@@ -68,8 +69,10 @@ class ConnectFlow:
         try:
             answer = requests.get(self.url, allow_redirects=False, timeout=settings.timeout, verify=settings.verify_ssl)
         except requests.RequestException as error:
-            raise ConnectError(f"cannot reach {settings.instance_url}: {type(error).__name__}. "
-                               "Check the connection's Host and the network.") from None
+            raise ConnectError(
+                f"cannot reach {settings.instance_url}: {type(error).__name__}. "
+                "Check the connection's Host and the network."
+            ) from None
         if answer.status_code >= 400:
             raise ConnectError(
                 f"the identity server refused the authorization request (HTTP {answer.status_code}: "
@@ -87,15 +90,21 @@ class ConnectFlow:
         if callback.error:
             raise ConnectError(refusal(callback))
         if not callback.state or not hmac.compare_digest(callback.state, self._state):
-            raise ConnectError("the callback's state does not match this authorization request (a stale or forged "
-                               "redirect): nothing was stored. Run the command again and use the URL it prints.")
+            raise ConnectError(
+                "the callback's state does not match this authorization request (a stale or forged "
+                "redirect): nothing was stored. Run the command again and use the URL it prints."
+            )
         if not callback.code:
-            raise ConnectError("the callback carries no authorization code: paste the full address the browser "
-                               f"was sent to (it starts with {self.redirect_uri}?code=...).")
+            raise ConnectError(
+                "the callback carries no authorization code: paste the full address the browser "
+                f"was sent to (it starts with {self.redirect_uri}?code=...)."
+            )
         exchange(self.hook, self.redirect_uri, callback.code, self.code_verifier)
-        return (f"Connected: the refresh-token chain of connection {self.hook.acumatica_conn_id!r} "
-                f"(tenant {self.hook.tenant}) is stored in {self.masked_token_store()}. "
-                "It rotates on every refresh; tasks read the newest token from there.")
+        return (
+            f"Connected: the refresh-token chain of connection {self.hook.acumatica_conn_id!r} "
+            f"(tenant {self.hook.tenant}) is stored in {self.masked_token_store()}. "
+            "It rotates on every refresh; tasks read the newest token from there."
+        )
 
     def masked_token_store(self) -> str:
         url = self.hook.settings.token_store or default_token_store()
@@ -122,8 +131,10 @@ def exchange(hook: AcumaticaHook, redirect_uri: str, code: str, code_verifier: s
             f"promptly. The redirect URI must be the one of the authorization request ({redirect_uri})."
         ) from None
     except requests.RequestException as error:
-        raise ConnectError(f"the token request to {hook.settings.instance_url} failed: "
-                           f"{type(error).__name__}. Start the sign-in again.") from None
+        raise ConnectError(
+            f"the token request to {hook.settings.instance_url} failed: "
+            f"{type(error).__name__}. Start the sign-in again."
+        ) from None
 
 
 def refusal(callback: Callback) -> str:
@@ -131,7 +142,7 @@ def refusal(callback: Callback) -> str:
     detail = f" ({callback.error_description})" if callback.error_description else ""
     hints = {
         "access_denied": "The user declined, or may not use this connected application: sign in as a user "
-                         "with access and consent.",
+        "with access and consent.",
         "invalid_scope": "Fix the connection's extra 'scope' (e.g. 'api offline_access').",
         "unauthorized_client": "Allow the authorization code flow for this client in SM303010.",
     }

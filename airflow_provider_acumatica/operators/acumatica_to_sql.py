@@ -132,13 +132,19 @@ class AcumaticaToSqlOperator(BaseOperator):
         if not _is_template(self.mode) and self.mode not in MODES:
             raise ValueError(f"{where}: `mode` is {self.mode!r}; allowed: {', '.join(MODES)}.")
         if not _is_int_in(self.time_offset, 0, MAX_TIME_OFFSET):
-            raise ValueError(f"{where}: `time_offset` is {self.time_offset!r}; give whole seconds from 0 to {MAX_TIME_OFFSET}.")
+            raise ValueError(
+                f"{where}: `time_offset` is {self.time_offset!r}; give whole seconds from 0 to {MAX_TIME_OFFSET}."
+            )
         if not _is_int_in(self.batch_size, 1, MAX_BATCH_SIZE):
-            raise ValueError(f"{where}: `batch_size` is {self.batch_size!r}; give a whole number from 1 to {MAX_BATCH_SIZE}.")
+            raise ValueError(
+                f"{where}: `batch_size` is {self.batch_size!r}; give a whole number from 1 to {MAX_BATCH_SIZE}."
+            )
         if self.max_concurrent_requests is not None and not _is_int_in(self.max_concurrent_requests, 1, 1000):
             raise ValueError(f"{where}: `max_concurrent_requests` is {self.max_concurrent_requests!r}; give 1 to 1000.")
         if self.mode == "incremental" and self.timestamp_field is None:
-            raise ValueError(f"{where}: incremental mode needs `timestamp_field`; use mode='full' for tables without one.")
+            raise ValueError(
+                f"{where}: incremental mode needs `timestamp_field`; use mode='full' for tables without one."
+            )
         if self.expand and self.source != "entity":
             raise ValueError(f"{where}: `expand` works only with source='entity' (OData has no $expand here).")
         for name in ("key_fields", "expand"):
@@ -157,8 +163,11 @@ class AcumaticaToSqlOperator(BaseOperator):
             yield
         except AcumaticaError as error:
             failure = permanent_failure(
-                error, tenant=self.tenant or self._connection_tenant or self.acumatica_conn_id, table=self.table,
-                timestamp_field=self.timestamp_field, endpoint=self._endpoint or "see the connection",
+                error,
+                tenant=self.tenant or self._connection_tenant or self.acumatica_conn_id,
+                table=self.table,
+                timestamp_field=self.timestamp_field,
+                endpoint=self._endpoint or "see the connection",
             )
             if failure is None:
                 raise
@@ -187,15 +196,21 @@ class AcumaticaToSqlOperator(BaseOperator):
                     describe=describe,
                 )
                 source = TableSource(
-                    hook, table=self.table, kind=self.source, timestamp_field=self.timestamp_field,
-                    key_fields=self.key_fields, expand=self.expand, describe=describe,
+                    hook,
+                    table=self.table,
+                    kind=self.source,
+                    timestamp_field=self.timestamp_field,
+                    key_fields=self.key_fields,
+                    expand=self.expand,
+                    describe=describe,
                 )
                 migrate_table(warehouse, target, _migration_plan(source, self.timestamp_field))
                 result, highest = self._load(warehouse, source, plan, tenant=tenant, target=target, started=started)
                 if self.track_deletes and not source.tracks_deletions:
                     result = self._reconcile_keys(warehouse, source, result, tenant=tenant, target=target)
-                self._lineage = self._read_lineage(hook, source, warehouse, tenant=tenant, target=target,
-                                                   rows=result.rows)
+                self._lineage = self._read_lineage(
+                    hook, source, warehouse, tenant=tenant, target=target, rows=result.rows
+                )
         finally:
             hook.close(parallel=True)  # not a signal handler: on_kill, which is, closes sequentially
             self._hook = None
@@ -212,7 +227,11 @@ class AcumaticaToSqlOperator(BaseOperator):
         progress = _Progress(self.log, source.describe, plan.window)
         mode = "replace" if plan.mode == FULL else "merge"
         with load_in_writer_process(  # SQLite: staging runs on the other core, beside the decoding of pages
-            warehouse, table=target, tenant=tenant, key_fields=source.key_fields, mode=mode,
+            warehouse,
+            table=target,
+            tenant=tenant,
+            key_fields=source.key_fields,
+            mode=mode,
             declared_types=source.declared_types,
         ) as load:
             windows = self._with_catch_up(plan.window, started) if plan.mode == FULL else [plan.window]
@@ -262,9 +281,15 @@ class AcumaticaToSqlOperator(BaseOperator):
 
     def _reader(self, source: TableSource, fetch: PageFetcher, page_size: int) -> SliceReader:
         return SliceReader(
-            fetch, timestamps=source.fetch_timestamps, keys=source.fetch_keys, timestamp_field=self.timestamp_field,
-            page_size=page_size, workers=self._hook.max_concurrent_requests, record_ids=source.record_ids,
-            probe_page_size=self._hook.probe_page_size, description=source.describe,
+            fetch,
+            timestamps=source.fetch_timestamps,
+            keys=source.fetch_keys,
+            timestamp_field=self.timestamp_field,
+            page_size=page_size,
+            workers=self._hook.max_concurrent_requests,
+            record_ids=source.record_ids,
+            probe_page_size=self._hook.probe_page_size,
+            description=source.describe,
         )
 
     def _with_catch_up(self, window: TimeSlice, started: datetime) -> list[TimeSlice]:
@@ -286,16 +311,23 @@ class AcumaticaToSqlOperator(BaseOperator):
             if isinstance(outlet, Asset):  # an alias names its assets itself (see bundle.assets)
                 context["outlet_events"][outlet].extra = extra
 
-    def _read_lineage(self, hook: AcumaticaHook, source: TableSource, warehouse: Warehouse, *, tenant: str,
-                      target: str, rows: int) -> SyncLineage | None:
+    def _read_lineage(
+        self, hook: AcumaticaHook, source: TableSource, warehouse: Warehouse, *, tenant: str, target: str, rows: int
+    ) -> SyncLineage | None:
         """What `get_openlineage_facets_on_complete` reports; a failure to read it is logged, never fails the run."""
         settings = hook.settings
         endpoint = f"{settings.endpoint_name}.{settings.endpoint_version}" if self.source == "entity" else self.source
         try:
             return sync_lineage(
-                instance_url=settings.instance_url, endpoint=endpoint, tenant=tenant, table=self.table,
-                input_fields=source.field_types or source.declared_types, engine=warehouse.engine,
-                schema=self.target_schema, target=target, rows=rows,
+                instance_url=settings.instance_url,
+                endpoint=endpoint,
+                tenant=tenant,
+                table=self.table,
+                input_fields=source.field_types or source.declared_types,
+                engine=warehouse.engine,
+                schema=self.target_schema,
+                target=target,
+                rows=rows,
             )
         except Exception as error:  # noqa: BLE001 - lineage is an extra: the data landed, say so and go on
             self.log.warning("%s: no lineage for this run: %s", source.describe, error)
@@ -336,9 +368,7 @@ class _Progress:
         )
 
 
-def _summary(
-    tenant: str, table: str, plan: RunPlan, result: LoadResult, highest: datetime | None
-) -> dict[str, Any]:
+def _summary(tenant: str, table: str, plan: RunPlan, result: LoadResult, highest: datetime | None) -> dict[str, Any]:
     """The run's XCom: counts and instants only, never data."""
     return {
         "tenant": tenant,
@@ -375,8 +405,12 @@ def warehouse_url(connection: Any) -> str | URL:
         return f"sqlite:///{connection.host}"
     if conn_type in ("postgres", "postgresql"):
         return URL.create(
-            "postgresql+psycopg", username=connection.login or None, password=connection.password or None,
-            host=connection.host or None, port=connection.port or None, database=connection.schema or None,
+            "postgresql+psycopg",
+            username=connection.login or None,
+            password=connection.password or None,
+            host=connection.host or None,
+            port=connection.port or None,
+            database=connection.schema or None,
         )
     return connection.get_uri()
 

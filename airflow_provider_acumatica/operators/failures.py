@@ -32,17 +32,25 @@ def permanent_failure(
 def _fix(error: AcumaticaApiError, *, table: str, timestamp_field: str | None, endpoint: str) -> str:
     status = error.status
     if status == 404:
-        return (f"Fix: check the table name {table!r} (entities are case-sensitive) and the connection's "
-                f"endpoint_name/endpoint_version ({endpoint}): a customer's extended endpoint may serve it; otherwise "
-                "this instance does not have it (a feature not enabled, another version): disable the table in the "
-                "bundle config (`enabled: false`).")
+        return (
+            f"Fix: check the table name {table!r} (entities are case-sensitive) and the connection's "
+            f"endpoint_name/endpoint_version ({endpoint}): a customer's extended endpoint may serve it; otherwise "
+            "this instance does not have it (a feature not enabled, another version): disable the table in the "
+            "bundle config (`enabled: false`)."
+        )
     if status == 400 and timestamp_field and timestamp_field in error.message:
-        return (f"Fix: if {table!r} has no field {timestamp_field!r}, set timestamp_field to the table's modification "
-                "timestamp, or to None with mode full (the table is then reloaded whole on each run).")
+        return (
+            f"Fix: if {table!r} has no field {timestamp_field!r}, set timestamp_field to the table's modification "
+            "timestamp, or to None with mode full (the table is then reloaded whole on each run)."
+        )
     if status == 400:
-        return (f"Fix: check the fields named for {table!r} (timestamp_field, key_fields, expand): Acumatica refused "
-                "the query.")
+        return (
+            f"Fix: check the fields named for {table!r} (timestamp_field, key_fields, expand): Acumatica refused "
+            "the query."
+        )
     if status in (401, 403) or error.path.startswith(("/entity/auth", "/identity")):
-        return ("Fix: check the connection's credentials and the API user's rights to this table (for OAuth, "
-                "re-authorize with `python -m airflow_provider_acumatica.hooks.connect`).")
+        return (
+            "Fix: check the connection's credentials and the API user's rights to this table (for OAuth, "
+            "re-authorize with `python -m airflow_provider_acumatica.hooks.connect`)."
+        )
     return "Fix: correct what Acumatica names above, then clear the task."

@@ -30,26 +30,54 @@ class SyncLineage:
     rows: int
 
 
-def sync_lineage(*, instance_url: str, endpoint: str, tenant: str, table: str, input_fields: dict[str, str] | None,
-                 engine: Engine, schema: str | None, target: str, rows: int) -> SyncLineage:
+def sync_lineage(
+    *,
+    instance_url: str,
+    endpoint: str,
+    tenant: str,
+    table: str,
+    input_fields: dict[str, str] | None,
+    engine: Engine,
+    schema: str | None,
+    target: str,
+    rows: int,
+) -> SyncLineage:
     """The lineage of a committed sync; the output's columns are read from the warehouse table as it now is."""
     namespace, name, columns = _warehouse_dataset(engine, schema, target)
     return SyncLineage(
-        input_namespace=_acumatica_namespace(instance_url), input_name=f"{tenant}.{endpoint}.{table}",
-        input_fields=dict(input_fields or {}), output_namespace=namespace, output_name=name, output_columns=columns,
+        input_namespace=_acumatica_namespace(instance_url),
+        input_name=f"{tenant}.{endpoint}.{table}",
+        input_fields=dict(input_fields or {}),
+        output_namespace=namespace,
+        output_name=name,
+        output_columns=columns,
         rows=rows,
     )
 
 
-def payroll_lineage(*, instance_url: str, endpoint: str, tenant: str, entity: str, entry_fields: list[str],
-                    engine: Engine, schema: str | None, source_table: str | None, rows: int) -> SyncLineage:
+def payroll_lineage(
+    *,
+    instance_url: str,
+    endpoint: str,
+    tenant: str,
+    entity: str,
+    entry_fields: list[str],
+    engine: Engine,
+    schema: str | None,
+    source_table: str | None,
+    rows: int,
+) -> SyncLineage:
     """The lineage of a payroll run: the warehouse's activity table in (none known for a source query), the
     Acumatica entity out, with the fields written and the entries sent."""
     namespace, name, columns = _warehouse_dataset(engine, schema, source_table) if source_table else ("", "", {})
     return SyncLineage(
-        input_namespace=namespace, input_name=name, input_fields=columns,
-        output_namespace=_acumatica_namespace(instance_url), output_name=f"{tenant}.{endpoint}.{entity}",
-        output_columns=dict.fromkeys(entry_fields, "string"), rows=rows,
+        input_namespace=namespace,
+        input_name=name,
+        input_fields=columns,
+        output_namespace=_acumatica_namespace(instance_url),
+        output_name=f"{tenant}.{endpoint}.{entity}",
+        output_columns=dict.fromkeys(entry_fields, "string"),
+        rows=rows,
     )
 
 
@@ -65,8 +93,11 @@ def _warehouse_dataset(engine: Engine, schema: str | None, table: str) -> tuple[
     if url.get_backend_name() == "sqlite":
         return f"sqlite://{url.database}", table if schema is None else f"{schema}.{table}", columns
     backend = "postgres" if url.get_backend_name() == "postgresql" else url.get_backend_name()
-    return f"{backend}://{url.host or 'localhost'}:{url.port or 5432}", f"{url.database}.{schema or 'public'}.{table}", \
-        columns
+    return (
+        f"{backend}://{url.host or 'localhost'}:{url.port or 5432}",
+        f"{url.database}.{schema or 'public'}.{table}",
+        columns,
+    )
 
 
 def operator_lineage(lineage: SyncLineage | None) -> Any:
@@ -86,13 +117,21 @@ def operator_lineage(lineage: SyncLineage | None) -> Any:
         return None
 
     def schema(fields: dict[str, str]) -> dict[str, Any]:
-        return {"schema": SchemaDatasetFacet(fields=[SchemaDatasetFacetFields(name=name, type=kind)
-                                                     for name, kind in fields.items()])}
+        return {
+            "schema": SchemaDatasetFacet(
+                fields=[SchemaDatasetFacetFields(name=name, type=kind) for name, kind in fields.items()]
+            )
+        }
 
-    sources = [Dataset(namespace=lineage.input_namespace, name=lineage.input_name,
-                       facets=schema(lineage.input_fields))] if lineage.input_name else []
+    sources = (
+        [Dataset(namespace=lineage.input_namespace, name=lineage.input_name, facets=schema(lineage.input_fields))]
+        if lineage.input_name
+        else []
+    )
     target = OutputDataset(
-        namespace=lineage.output_namespace, name=lineage.output_name, facets=schema(lineage.output_columns),
+        namespace=lineage.output_namespace,
+        name=lineage.output_name,
+        facets=schema(lineage.output_columns),
         outputFacets={"outputStatistics": OutputStatisticsOutputDatasetFacet(rowCount=lineage.rows)},
     )
     return OperatorLineage(inputs=sources, outputs=[target])

@@ -137,11 +137,14 @@ class AcumaticaPayrollPublishOperator(BaseOperator):
         self._fail_on_bad_rows(describe, counts)
         return summary
 
-    def _publish(self, engine: Engine, period: PayPeriod, dry_run: bool,
-                 context: Context) -> tuple[str, dict[str, int], dict[str, Any]]:
+    def _publish(
+        self, engine: Engine, period: PayPeriod, dry_run: bool, context: Context
+    ) -> tuple[str, dict[str, int], dict[str, Any]]:
         """Select, check and send the period's activities; what to call the run, its counts and its XCom summary."""
         try:
-            self._hook = hook = AcumaticaHook(self.acumatica_conn_id, max_concurrent_requests=self.max_concurrent_requests)
+            self._hook = hook = AcumaticaHook(
+                self.acumatica_conn_id, max_concurrent_requests=self.max_concurrent_requests
+            )
         except AcumaticaConfigError as error:
             raise AirflowFailException(str(error)) from error
         tenant = self.tenant or hook.tenant
@@ -157,17 +160,32 @@ class AcumaticaPayrollPublishOperator(BaseOperator):
         if not dry_run:
             self._lineage = self._read_lineage(hook, engine, tenant, activities, counts)
         elapsed = (datetime.now(timezone.utc) - started).total_seconds()
-        summary = {"tenant": tenant, "period_start": period.start.isoformat(), "period_end": period.end.isoformat(),
-                   "dry_run": dry_run, "activities": len(activities) + len(rejections), **counts,
-                   "seconds": round(elapsed, 1)}
+        summary = {
+            "tenant": tenant,
+            "period_start": period.start.isoformat(),
+            "period_end": period.end.isoformat(),
+            "dry_run": dry_run,
+            "activities": len(activities) + len(rejections),
+            **counts,
+            "seconds": round(elapsed, 1),
+        }
         self.log.info("%s: %s\n%s", describe, "dry run, nothing sent" if dry_run else "done", summary_table(counts))
         if dry_run and context.get("ti") is not None:  # for an approval step to show
             report = approval_report(activities, rejections, counts, f"Payroll for tenant {tenant}, {period}")
             context["ti"].xcom_push(key=REPORT_XCOM_KEY, value=report)
         return describe, counts, summary
 
-    def _send(self, hook: AcumaticaHook, engine: Engine, tenant: str, activities: list, rejections: list[Rejection],
-              *, dry_run: bool, describe: str) -> list[Outcome]:
+    def _send(
+        self,
+        hook: AcumaticaHook,
+        engine: Engine,
+        tenant: str,
+        activities: list,
+        rejections: list[Rejection],
+        *,
+        dry_run: bool,
+        describe: str,
+    ) -> list[Outcome]:
         """Push the activities (a dry run only looks them up), holding the tenant's lock and logging each outcome."""
         settings = PublishSettings(self.billable, self.hold, hook.settings.zone)
         push_log = None if dry_run else PushLog(engine, self.target_schema, tenant)
@@ -180,15 +198,27 @@ class AcumaticaPayrollPublishOperator(BaseOperator):
                 _log_rejections(push_log, rejections)
                 return publisher.publish(activities)
 
-    def _read_lineage(self, hook: AcumaticaHook, engine: Engine, tenant: str, activities: list,
-                      counts: dict[str, int]) -> SyncLineage:
+    def _read_lineage(
+        self, hook: AcumaticaHook, engine: Engine, tenant: str, activities: list, counts: dict[str, int]
+    ) -> SyncLineage:
         settings = hook.settings
-        fields = sorted({field for activity in activities[:1] for field in
-                         time_entry(activity, PublishSettings(self.billable, self.hold, settings.zone))})
+        fields = sorted(
+            {
+                field
+                for activity in activities[:1]
+                for field in time_entry(activity, PublishSettings(self.billable, self.hold, settings.zone))
+            }
+        )
         return payroll_lineage(
-            instance_url=settings.instance_url, endpoint=f"{settings.endpoint_name}/{settings.endpoint_version}",
-            tenant=tenant, entity=ENTITY, entry_fields=fields, engine=engine, schema=self.target_schema,
-            source_table=self.source_table, rows=counts["pushed"] + counts["updated"],
+            instance_url=settings.instance_url,
+            endpoint=f"{settings.endpoint_name}/{settings.endpoint_version}",
+            tenant=tenant,
+            entity=ENTITY,
+            entry_fields=fields,
+            engine=engine,
+            schema=self.target_schema,
+            source_table=self.source_table,
+            rows=counts["pushed"] + counts["updated"],
         )
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
@@ -208,8 +238,13 @@ class AcumaticaPayrollPublishOperator(BaseOperator):
                 raise AirflowFailException(f"{describe}: {error}") from None
             references = References.load(connection, self.target_schema, self.sync_tenant or tenant)
         activities, rejections = check_activities(rows, tenant, period, references)
-        self.log.info("%s: %d approved activities from %s (checked against synced: %s)", describe,
-                      len(activities) + len(rejections), source.describe(), ", ".join(references.checked) or "none")
+        self.log.info(
+            "%s: %d approved activities from %s (checked against synced: %s)",
+            describe,
+            len(activities) + len(rejections),
+            source.describe(),
+            ", ".join(references.checked) or "none",
+        )
         for rejection in rejections:
             self.log.warning("%s: rejected %s", describe, rejection)
         return activities, rejections
@@ -229,9 +264,11 @@ class AcumaticaPayrollPublishOperator(BaseOperator):
         retryably when some failed (Acumatica may answer next time)."""
         if not (counts["rejected"] or counts["failed"]):
             return
-        message = (f"{describe}: {counts['rejected']} rejected and {counts['failed']} failed activities (see the "
-                   f"warnings above and the push log); the next run retries only those and changed ones.\n"
-                   f"{summary_table(counts)}")
+        message = (
+            f"{describe}: {counts['rejected']} rejected and {counts['failed']} failed activities (see the "
+            f"warnings above and the push log); the next run retries only those and changed ones.\n"
+            f"{summary_table(counts)}"
+        )
         raise (AirflowException if counts["failed"] else AirflowFailException)(message)
 
     def on_kill(self) -> None:
@@ -264,8 +301,9 @@ def _log_rejections(push_log: PushLog, rejections: list[Rejection]) -> None:
 
 
 def _rejected(rejection: Rejection, time_entry_id: str | None = None) -> Outcome:
-    return Outcome(rejection.activity_id, "rejected", time_entry_id=time_entry_id,
-                   error=f"{rejection.field}: {rejection.reason}")
+    return Outcome(
+        rejection.activity_id, "rejected", time_entry_id=time_entry_id, error=f"{rejection.field}: {rejection.reason}"
+    )
 
 
 def _flag(value: bool | str, name: str) -> bool:

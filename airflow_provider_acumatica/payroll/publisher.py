@@ -34,8 +34,22 @@ from airflow_provider_acumatica.payroll.rules import Activity
 LOOKUP_BATCH = 40
 """External references looked up per request (the filter stays a few kilobytes)."""
 COMPLETE_ACTION = "CompleteTimeEntry"
-_LOOKUP_FIELDS = ("TimeEntryID", "ApprovalStatus", "ExternalRefNbr", "Employee", "Date", "ProjectID", "ProjectTaskID",
-                  "CostCode", "EarningType", "LaborItem", "TimeSpent", "BillableTime", "Billable", "Summary")
+_LOOKUP_FIELDS = (
+    "TimeEntryID",
+    "ApprovalStatus",
+    "ExternalRefNbr",
+    "Employee",
+    "Date",
+    "ProjectID",
+    "ProjectTaskID",
+    "CostCode",
+    "EarningType",
+    "LaborItem",
+    "TimeSpent",
+    "BillableTime",
+    "Billable",
+    "Summary",
+)
 
 
 @dataclass(frozen=True)
@@ -55,8 +69,9 @@ class _Push:
 class Publisher:
     """Pushes one tenant's activities through `hook` (an AcumaticaHook); `push_log` None in a dry run."""
 
-    def __init__(self, hook: Any, settings: PublishSettings, push_log: PushLog | None, *, describe: str,
-                 logger: logging.Logger) -> None:
+    def __init__(
+        self, hook: Any, settings: PublishSettings, push_log: PushLog | None, *, describe: str, logger: logging.Logger
+    ) -> None:
         self.hook = hook
         self.settings = settings
         self.push_log = push_log
@@ -70,13 +85,19 @@ class Publisher:
         pushes = [self._plan(activity, previous.get(activity.activity_id)) for activity in activities]
         settled = [push.outcome("unchanged", push.previous.time_entry_id) for push in pushes if _settled(push)]
         pending = [push for push in pushes if not _settled(push)]
-        self.log.info("%s: %d activities; %d unchanged since their last push, %d to look up in Acumatica",
-                      self.describe, len(pushes), len(settled), len(pending))
+        self.log.info(
+            "%s: %d activities; %d unchanged since their last push, %d to look up in Acumatica",
+            self.describe,
+            len(pushes),
+            len(settled),
+            len(pending),
+        )
         found = self._look_up([push.ref for push in pending])
         progress = _Progress(self.log, self.describe, len(pending), "entries sent" if not self.dry_run else "checked")
         with ThreadPoolExecutor(self.hook.max_concurrent_requests, thread_name_prefix="acumatica-payroll") as pool:
-            outcomes = list(pool.map(lambda push: progress.done(self._push_and_log(push, found.get(push.ref, []))),
-                                     pending))
+            outcomes = list(
+                pool.map(lambda push: progress.done(self._push_and_log(push, found.get(push.ref, []))), pending)
+            )
         return settled + outcomes
 
     def _plan(self, activity: Activity, previous: Outcome | None) -> _Push:
@@ -92,8 +113,9 @@ class Publisher:
         except AcumaticaError as error:
             outcome = push.outcome("failed", error=str(error))
         if outcome.status not in DONE:
-            self.log.warning("%s: activity %r: %s: %s", self.describe, push.activity.activity_id, outcome.status,
-                             outcome.error)
+            self.log.warning(
+                "%s: activity %r: %s: %s", self.describe, push.activity.activity_id, outcome.status, outcome.error
+            )
         if self.push_log is not None:
             self.push_log.record(outcome)
         return outcome
@@ -101,8 +123,11 @@ class Publisher:
     def _push(self, push: _Push, records: list[dict]) -> Outcome:
         if len(records) > 1:
             ids = ", ".join(str(record.get("TimeEntryID")) for record in records)
-            return push.outcome("failed", error=f"{len(records)} time entries in Acumatica carry ExternalRefNbr "
-                                                f"{push.ref} ({ids}); delete all but one there, then run again")
+            return push.outcome(
+                "failed",
+                error=f"{len(records)} time entries in Acumatica carry ExternalRefNbr "
+                f"{push.ref} ({ids}); delete all but one there, then run again",
+            )
         if records:
             return self._reconcile(push, records[0])
         if self.dry_run:
@@ -118,8 +143,12 @@ class Publisher:
             except AcumaticaApiError as error:
                 if not _answer_may_be_lost(error):
                     raise
-                self.log.warning("%s: activity %r: the answer to its create was lost (%s); looking it up",
-                                 self.describe, push.activity.activity_id, error)
+                self.log.warning(
+                    "%s: activity %r: the answer to its create was lost (%s); looking it up",
+                    self.describe,
+                    push.activity.activity_id,
+                    error,
+                )
                 records = self._look_up_one(push.ref)
                 if records:
                     return self._reconcile(push, records[0], created=True)
@@ -135,16 +164,22 @@ class Publisher:
         if matches(record, push.entry):
             return self._finish(push, record, "pushed" if created else _status_of_match(push))
         if record.get("ApprovalStatus") == COMPLETED:
-            changed = ", ".join(field for field in push.entry if not matches({field: record.get(field)},
-                                                                                 {field: push.entry[field]}))
-            return push.outcome("locked", entry_id, f"time entry {entry_id} is Completed in Acumatica and the activity "
-                                                    f"changed ({changed}); reopen it there (Open action) to let the "
-                                                    "next run update it")
+            changed = ", ".join(
+                field for field in push.entry if not matches({field: record.get(field)}, {field: push.entry[field]})
+            )
+            return push.outcome(
+                "locked",
+                entry_id,
+                f"time entry {entry_id} is Completed in Acumatica and the activity "
+                f"changed ({changed}); reopen it there (Open action) to let the "
+                "next run update it",
+            )
         if self.dry_run:
             return push.outcome("updated", entry_id)
         try:
-            updated = self.hook.put_entity(ENTITY, {**push.entry, "id": record["id"], "TimeEntryID": entry_id},
-                                           mode="update")
+            updated = self.hook.put_entity(
+                ENTITY, {**push.entry, "id": record["id"], "TimeEntryID": entry_id}, mode="update"
+            )
         except AcumaticaApiError as error:
             if not _answer_may_be_lost(error):
                 raise
@@ -163,14 +198,17 @@ class Publisher:
             self.hook.invoke_action(ENTITY, COMPLETE_ACTION, {"id": record["id"]})
         except AcumaticaApiError as error:
             if not _is_completed(self._look_up_one(push.ref)):
-                return push.outcome("failed", entry_id, f"saved as time entry {entry_id} but not completed ({error}); "
-                                                        "the next run completes it")
+                return push.outcome(
+                    "failed",
+                    entry_id,
+                    f"saved as time entry {entry_id} but not completed ({error}); the next run completes it",
+                )
         return push.outcome(status, entry_id)
 
     # -- look-ups -------------------------------------------------------------------------------------
     def _look_up(self, refs: list[str]) -> dict[str, list[dict]]:
         """Acumatica's entries for these external references, in batches read in parallel."""
-        batches = [refs[start:start + LOOKUP_BATCH] for start in range(0, len(refs), LOOKUP_BATCH)]
+        batches = [refs[start : start + LOOKUP_BATCH] for start in range(0, len(refs), LOOKUP_BATCH)]
         found: dict[str, list[dict]] = {}
         with ThreadPoolExecutor(self.hook.max_concurrent_requests, thread_name_prefix="acumatica-lookup") as pool:
             for records in pool.map(self._entries_with, batches):
@@ -240,5 +278,3 @@ def _field_errors(error: AcumaticaValidationError) -> str:
     if error.field_errors:
         return "; ".join(f"{field}: {message}" for field, message in error.field_errors.items())
     return error.message
-
-

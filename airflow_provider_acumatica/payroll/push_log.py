@@ -39,7 +39,8 @@ class Outcome:
 
 def push_log_table(schema: str | None) -> Table:
     return Table(
-        PUSH_LOG_TABLE, MetaData(),
+        PUSH_LOG_TABLE,
+        MetaData(),
         Column("tenant", String(255), primary_key=True),
         Column("activity_id", String(255), primary_key=True),
         Column("time_entry_id", String(64)),
@@ -78,16 +79,25 @@ class PushLog:
         """Replace the activity's line with this outcome, in its own transaction (written as soon as known)."""
         log = self.table
         row = {
-            "tenant": self.tenant, "activity_id": outcome.activity_id, "time_entry_id": outcome.time_entry_id,
-            "external_ref": outcome.external_ref, "status": outcome.status, "error": outcome.error,
-            "payload_hash": outcome.payload_hash, "pushed_at": datetime.now(timezone.utc),
+            "tenant": self.tenant,
+            "activity_id": outcome.activity_id,
+            "time_entry_id": outcome.time_entry_id,
+            "external_ref": outcome.external_ref,
+            "status": outcome.status,
+            "error": outcome.error,
+            "payload_hash": outcome.payload_hash,
+            "pushed_at": datetime.now(timezone.utc),
         }
         with self.engine.begin() as connection:
-            connection.execute(delete(log).where(func.lower(log.c.tenant) == self.tenant.lower(),
-                                                 log.c.activity_id == outcome.activity_id))
+            connection.execute(
+                delete(log).where(
+                    func.lower(log.c.tenant) == self.tenant.lower(), log.c.activity_id == outcome.activity_id
+                )
+            )
             connection.execute(insert(log), row)
 
 
 def _outcome(row) -> Outcome:
-    return Outcome(row["activity_id"], row["status"], row["external_ref"], row["time_entry_id"], row["payload_hash"],
-                   row["error"])
+    return Outcome(
+        row["activity_id"], row["status"], row["external_ref"], row["time_entry_id"], row["payload_hash"], row["error"]
+    )

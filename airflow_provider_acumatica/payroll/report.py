@@ -23,8 +23,9 @@ def summary_table(counts: dict[str, int]) -> str:
     return "\n".join(lines)
 
 
-def approval_report(activities: Sequence[Activity], rejections: Sequence[Rejection], counts: dict[str, int],
-                    title: str) -> str:
+def approval_report(
+    activities: Sequence[Activity], rejections: Sequence[Rejection], counts: dict[str, int], title: str
+) -> str:
     """Markdown for whoever approves the push: what would be sent, hours per employee and per project, and the
     rows that will not be sent with their reasons."""
     lines = [f"### {title}", "", "| would be | entries |", "|---|---|"]
@@ -32,7 +33,13 @@ def approval_report(activities: Sequence[Activity], rejections: Sequence[Rejecti
     lines += ["", *_hours_table("Employee", activities, lambda a: a.employee_id)]
     lines += ["", *_hours_table("Project", activities, lambda a: a.project_id)]
     if rejections:
-        lines += ["", f"**{len(rejections)} rows will not be sent:**", "", "| activity | field | reason |", "|---|---|---|"]
+        lines += [
+            "",
+            f"**{len(rejections)} rows will not be sent:**",
+            "",
+            "| activity | field | reason |",
+            "|---|---|---|",
+        ]
         lines += [f"| {r.activity_id or f'row {r.row}'} | {r.field} | {r.reason} |" for r in rejections]
     return "\n".join(lines)
 
@@ -43,5 +50,7 @@ def _hours_table(label: str, activities: Sequence[Activity], key) -> list[str]:
         totals = minutes[key(activity)]
         totals[0] += activity.minutes
         totals[1] += activity.billable_minutes
-    rows = [f"| {name} | {spent / 60:.2f} | {billable / 60:.2f} |" for name, (spent, billable) in sorted(minutes.items())]
+    rows = [
+        f"| {name} | {spent / 60:.2f} | {billable / 60:.2f} |" for name, (spent, billable) in sorted(minutes.items())
+    ]
     return [f"| {label} | hours | billable hours |", "|---|---|---|", *rows]

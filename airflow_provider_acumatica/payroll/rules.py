@@ -112,16 +112,23 @@ class References:
             key = tuple(getattr(activity, _activity_field(name)) for name in reference.keys)
             shown = " / ".join(key)
             if key not in records:
-                return reference.field, (f"{reference.label} {shown!r} is not in Acumatica (not in the synced "
-                                         f"{reference.table!r} table); correct it in the time-tracking system")
+                return reference.field, (
+                    f"{reference.label} {shown!r} is not in Acumatica (not in the synced "
+                    f"{reference.table!r} table); correct it in the time-tracking system"
+                )
             if not records[key]:
-                return reference.field, (f"{reference.label} {shown!r} is inactive in Acumatica; "
-                                         "activate it there or move the time to an active one")
+                return reference.field, (
+                    f"{reference.label} {shown!r} is inactive in Acumatica; "
+                    "activate it there or move the time to an active one"
+                )
         return None
 
 
 def check_activities(
-    rows: Iterable[Mapping[str, Any]], tenant: str, period: PayPeriod, references: References,
+    rows: Iterable[Mapping[str, Any]],
+    tenant: str,
+    period: PayPeriod,
+    references: References,
 ) -> tuple[list[Activity], list[Rejection]]:
     """The approved rows of the tenant that start in the period, as activities or rejections."""
     activities: list[Activity] = []
@@ -166,10 +173,17 @@ def _activity(row: Mapping[str, Any], number: int, period: PayPeriod) -> Activit
     if billable > minutes:
         return reject("billable_minutes", f"{billable} is more than the {minutes} minutes spent")
     return Activity(
-        activity_id=activity_id, employee_id=_text(row["employee_id"]), project_id=_text(row["project_id"]),
-        project_task_id=_text(row["project_task_id"]), cost_code=_text(row["cost_code"]),
-        earning_type=_text(row["earning_type"]), labor_item=_text(row.get("labor_item")) or None,
-        started_at=started_at, minutes=minutes, billable_minutes=billable, summary=_text(row.get("summary")) or None,
+        activity_id=activity_id,
+        employee_id=_text(row["employee_id"]),
+        project_id=_text(row["project_id"]),
+        project_task_id=_text(row["project_task_id"]),
+        cost_code=_text(row["cost_code"]),
+        earning_type=_text(row["earning_type"]),
+        labor_item=_text(row.get("labor_item")) or None,
+        started_at=started_at,
+        minutes=minutes,
+        billable_minutes=billable,
+        summary=_text(row.get("summary")) or None,
     )
 
 
@@ -180,18 +194,31 @@ def _without_twins(activities: list[Activity], rejections: list[Rejection]) -> t
     kept = []
     for number, activity in enumerate(activities, start=1):
         if ids[activity.activity_id] > 1:
-            rejections.append(Rejection(activity.activity_id, number, "activity_id",
-                                        f"appears {ids[activity.activity_id]} times; activity ids must be unique"))
+            rejections.append(
+                Rejection(
+                    activity.activity_id,
+                    number,
+                    "activity_id",
+                    f"appears {ids[activity.activity_id]} times; activity ids must be unique",
+                )
+            )
         elif refs[external_ref(activity.activity_id)] > 1:
-            rejections.append(Rejection(activity.activity_id, number, "activity_id",
-                                        "shares its ExternalRefNbr with another activity; rename one of them"))
+            rejections.append(
+                Rejection(
+                    activity.activity_id,
+                    number,
+                    "activity_id",
+                    "shares its ExternalRefNbr with another activity; rename one of them",
+                )
+            )
         else:
             kept.append(activity)
     return kept, rejections
 
 
-def _reference_rows(connection: Connection, schema: str | None, reference: Reference, columns: set[str],
-                    sync_tenant: str) -> dict[tuple, bool]:
+def _reference_rows(
+    connection: Connection, schema: str | None, reference: Reference, columns: set[str], sync_tenant: str
+) -> dict[tuple, bool]:
     names = [*reference.keys, *([reference.active] if reference.active in columns else [])]
     source = table(reference.table, *(column(name) for name in [*names, "_tenant", "_deleted_at"]), schema=schema)
     statement = select(*(source.c[name] for name in names)).where(func.lower(source.c._tenant) == sync_tenant.lower())
@@ -232,8 +259,10 @@ def _instant(value: Any) -> tuple[datetime | None, str | None]:
     if not isinstance(value, datetime):
         return None, f"{value!r} is not a date-time"
     if value.tzinfo is None or value.utcoffset() is None:
-        return None, (f"{value.isoformat()} has no time zone; store it with its offset (timestamptz on "
-                      "PostgreSQL, ISO 8601 with offset on SQLite) so its work day is known")
+        return None, (
+            f"{value.isoformat()} has no time zone; store it with its offset (timestamptz on "
+            "PostgreSQL, ISO 8601 with offset on SQLite) so its work day is known"
+        )
     return value, None
 
 

@@ -67,6 +67,7 @@ def _try_flock(file) -> bool:
 def _advisory_lock(engine: Engine, name: str, timeout: float) -> Iterator[None]:
     key = int.from_bytes(hashlib.sha256(f"acumatica_payroll:{name}".encode()).digest()[:8], "big", signed=True)
     with engine.connect() as connection:
+
         def attempt() -> bool:
             taken = connection.execute(text("select pg_try_advisory_lock(:key)"), {"key": key}).scalar()
             connection.commit()
@@ -99,10 +100,14 @@ def _wait(attempt, name: str, timeout: float) -> None:
         return
     _LOGGER.info("Payroll of %s: another run of this tenant is publishing; waiting up to %.0f s for it", name, timeout)
     retrying = tenacity.Retrying(
-        stop=tenacity.stop_after_delay(timeout), wait=tenacity.wait_exponential(multiplier=0.2, max=5),
-        retry=tenacity.retry_if_result(lambda taken: not taken), retry_error_callback=lambda state: False,
+        stop=tenacity.stop_after_delay(timeout),
+        wait=tenacity.wait_exponential(multiplier=0.2, max=5),
+        retry=tenacity.retry_if_result(lambda taken: not taken),
+        retry_error_callback=lambda state: False,
     )
     if not retrying(attempt):
-        raise PayrollLockTimeout(f"payroll of tenant {name.split(':', 1)[1]!r}: another run held the publishing "
-                                 f"lock for more than {timeout:.0f} s; let it finish, then run again (or raise "
-                                 "lock_timeout)")
+        raise PayrollLockTimeout(
+            f"payroll of tenant {name.split(':', 1)[1]!r}: another run held the publishing "
+            f"lock for more than {timeout:.0f} s; let it finish, then run again (or raise "
+            "lock_timeout)"
+        )

@@ -33,8 +33,20 @@ from sqlalchemy import (
 
 DEFAULT_SOURCE_TABLE = "payroll_time_activity"
 SOURCE_COLUMNS = (
-    "activity_id", "tenant", "employee_id", "project_id", "project_task_id", "cost_code", "earning_type",
-    "labor_item", "started_at", "minutes", "billable_minutes", "summary", "approved", "updated_at",
+    "activity_id",
+    "tenant",
+    "employee_id",
+    "project_id",
+    "project_task_id",
+    "cost_code",
+    "earning_type",
+    "labor_item",
+    "started_at",
+    "minutes",
+    "billable_minutes",
+    "summary",
+    "approved",
+    "updated_at",
 )
 _SQL_PARAMETERS = ("tenant", "period_start", "period_end")
 
@@ -50,7 +62,9 @@ class PayPeriod:
         if self.start.tzinfo is None or self.end.tzinfo is None:
             raise ValueError(f"pay period {self.start} - {self.end}: give both ends with a time zone")
         if self.start >= self.end:
-            raise ValueError(f"pay period starts at {self.start.isoformat()}, not before its end {self.end.isoformat()}")
+            raise ValueError(
+                f"pay period starts at {self.start.isoformat()}, not before its end {self.end.isoformat()}"
+            )
 
     def __contains__(self, instant: datetime) -> bool:
         return self.start <= instant < self.end
@@ -85,30 +99,39 @@ class ActivitySource:
 
     def _read_table(self, connection: Connection, tenant: str, period: PayPeriod) -> list[dict[str, Any]]:
         if not inspect(connection).has_table(self.table, schema=self.schema):
-            raise LookupError(f"payroll source table {self.table!r} does not exist"
-                              f"{f' in schema {self.schema!r}' if self.schema else ''}; create it "
-                              "(create_source_table=True makes an empty one) or give source_sql")
+            raise LookupError(
+                f"payroll source table {self.table!r} does not exist"
+                f"{f' in schema {self.schema!r}' if self.schema else ''}; create it "
+                "(create_source_table=True makes an empty one) or give source_sql"
+            )
         types = {info["name"]: info["type"] for info in inspect(connection).get_columns(self.table, schema=self.schema)}
         missing = [name for name in SOURCE_COLUMNS if name not in types]
         if missing:
-            raise LookupError(f"payroll source table {self.table!r} lacks column(s) {', '.join(missing)}; "
-                              f"it needs exactly: {', '.join(SOURCE_COLUMNS)}")
+            raise LookupError(
+                f"payroll source table {self.table!r} lacks column(s) {', '.join(missing)}; "
+                f"it needs exactly: {', '.join(SOURCE_COLUMNS)}"
+            )
         source = table(self.table, *(column(name) for name in SOURCE_COLUMNS), schema=self.schema)
         started = source.c.started_at
         statement = select(source).where(func.lower(source.c.tenant) == tenant.lower())
         if isinstance(types["started_at"], DateTime):
-            statement = statement.where(started >= bindparam("start", period.start, DateTime(timezone=True)),
-                                        started < bindparam("end", period.end, DateTime(timezone=True)))
+            statement = statement.where(
+                started >= bindparam("start", period.start, DateTime(timezone=True)),
+                started < bindparam("end", period.end, DateTime(timezone=True)),
+            )
         else:  # ISO 8601 text: the local dates around the period bound it, whatever the offsets
-            statement = statement.where(started >= (period.start - timedelta(days=1)).date().isoformat(),
-                                        started < (period.end + timedelta(days=2)).date().isoformat())
+            statement = statement.where(
+                started >= (period.start - timedelta(days=1)).date().isoformat(),
+                started < (period.end + timedelta(days=2)).date().isoformat(),
+            )
         return [dict(row) for row in connection.execute(statement).mappings()]
 
 
 def source_table(name: str, schema: str | None) -> Table:
     """The source table's layout, for `create_source_table`: `started_at` keeps its offset (text on SQLite)."""
     return Table(
-        name, MetaData(),
+        name,
+        MetaData(),
         Column("activity_id", String(255), primary_key=True),
         Column("tenant", String(255), nullable=False),
         Column("employee_id", String(64)),
@@ -139,6 +162,7 @@ def create_source_table(engine: Engine, name: str, schema: str | None) -> bool:
 def _in_source_order(row: Mapping[str, Any], where: str) -> dict[str, Any]:
     missing = [name for name in SOURCE_COLUMNS if name not in row]
     if missing:
-        raise LookupError(f"{where} does not return column(s) {', '.join(missing)}; "
-                          f"it must return: {', '.join(SOURCE_COLUMNS)}")
+        raise LookupError(
+            f"{where} does not return column(s) {', '.join(missing)}; it must return: {', '.join(SOURCE_COLUMNS)}"
+        )
     return {name: row[name] for name in SOURCE_COLUMNS}

@@ -68,7 +68,8 @@ def connect_page(connection_id: str, request: Request) -> HTMLResponse:
         return _html(title, pages.box("bad", pages.text(state.problem)), 404)
     chain = state.chain
     rows = [
-        ("Tenant", pages.text(state.tenant)), ("Instance", pages.text(state.instance_url)),
+        ("Tenant", pages.text(state.tenant)),
+        ("Instance", pages.text(state.instance_url)),
         ("Authentication", pages.text(state.auth_type)),
         ("Callback URL to register", f"<code id='callback-url'>{pages.text(callback_url(request))}</code>"),
         ("Refresh-token chain", _chain_text(state)),
@@ -76,9 +77,11 @@ def connect_page(connection_id: str, request: Request) -> HTMLResponse:
     ]
     body = pages.table(None, rows)
     if state.auth_type == "oauth2_code":
-        body += (f"<p><a class='button' id='connect' href='{URL_PREFIX}/connections/{quote(connection_id)}/connect'>"
-                 "Connect</a> <span class='muted'>You sign in to Acumatica as the user the DAGs act as, and "
-                 "allow access.</span></p>")
+        body += (
+            f"<p><a class='button' id='connect' href='{URL_PREFIX}/connections/{quote(connection_id)}/connect'>"
+            "Connect</a> <span class='muted'>You sign in to Acumatica as the user the DAGs act as, and "
+            "allow access.</span></p>"
+        )
     else:
         body += "<p class='muted'>Only an oauth2_code connection is connected in a browser.</p>"
     return _html(title, body)
@@ -92,11 +95,16 @@ def connect(connection_id: str, request: Request, user: GetUserDep):
         hook = _hook(connection_id)
         with hook:
             nonce = new_nonce()
-            flow = ConnectFlow(hook, redirect_uri, _signer().sign(connection_id, user.get_name(), nonce),
-                               register_hint=_register_hint(redirect_uri))
+            flow = ConnectFlow(
+                hook,
+                redirect_uri,
+                _signer().sign(connection_id, user.get_name(), nonce),
+                register_hint=_register_hint(redirect_uri),
+            )
             flow.check_authorization_request()
             FlowStore(hook.get_conn().token_store).start(
-                nonce, hook.settings.token_key, connection_id, user.get_name(), flow.code_verifier)
+                nonce, hook.settings.token_key, connection_id, user.get_name(), flow.code_verifier
+            )
     except ConnectError as error:
         return _html(f"Cannot connect {connection_id}", pages.box("bad", f"<p>{pages.text(error)}</p>"), 400)
     return RedirectResponse(flow.url, status_code=302)
@@ -128,11 +136,15 @@ def oauth2redirect(request: Request) -> HTMLResponse:
     except ConnectError as error:
         again = f"<a href='{URL_PREFIX}/connections/{quote(signed.conn_id)}'>Start again</a>"
         return _html(title, pages.box("bad", f"<p><b>Not connected.</b> {pages.text(error)}</p><p>{again}</p>"), 400)
-    body = pages.box("ok", (
-        f"<p><b>Connected.</b> Tenant <b>{pages.text(tenant)}</b> at {pages.text(instance)}, connection "
-        f"<code>{pages.text(signed.conn_id)}</code>, by Airflow user <b>{pages.text(signed.user)}</b> at "
-        f"{pages.when(at)}.</p><p>Tasks now read through this refresh-token chain; it rotates on every refresh "
-        "and lives in the connection's token store.</p>"))
+    body = pages.box(
+        "ok",
+        (
+            f"<p><b>Connected.</b> Tenant <b>{pages.text(tenant)}</b> at {pages.text(instance)}, connection "
+            f"<code>{pages.text(signed.conn_id)}</code>, by Airflow user <b>{pages.text(signed.user)}</b> at "
+            f"{pages.when(at)}.</p><p>Tasks now read through this refresh-token chain; it rotates on every refresh "
+            "and lives in the connection's token store.</p>"
+        ),
+    )
     return _html(title, body + f"<p><a href='{URL_PREFIX}/status'>Acumatica status</a></p>")
 
 
@@ -145,8 +157,13 @@ def status_page() -> HTMLResponse:
     now = datetime.now(timezone.utc)
     config, problem = status.load_bundle_config()
     with create_session() as session:
-        conn_ids = sorted(session.scalars(Connection.__table__.select().with_only_columns(Connection.conn_id)
-                                          .where(Connection.conn_type == "acumatica")))
+        conn_ids = sorted(
+            session.scalars(
+                Connection.__table__.select()
+                .with_only_columns(Connection.conn_id)
+                .where(Connection.conn_type == "acumatica")
+            )
+        )
     body = f"<p class='muted'>As of {pages.when(now)}.</p>"
     if problem:
         body += pages.box("bad", f"<p>Bundle config: {pages.text(problem)}</p>")
@@ -158,9 +175,17 @@ def status_page() -> HTMLResponse:
 def _tenant_section(tenant: status.TenantState, now: datetime) -> str:
     connection = tenant.connection
     link = f"<a href='{URL_PREFIX}/connections/{quote(connection.conn_id)}'>{pages.text(connection.conn_id)}</a>"
-    facts = pages.table(("Connection", "Authentication", "Chain", "Last refresh"), [(
-        link, pages.text(connection.auth_type or "—"), _chain_text(connection),
-        pages.when(connection.chain.issued_at) if connection.chain else "—")])
+    facts = pages.table(
+        ("Connection", "Authentication", "Chain", "Last refresh"),
+        [
+            (
+                link,
+                pages.text(connection.auth_type or "—"),
+                _chain_text(connection),
+                pages.when(connection.chain.issued_at) if connection.chain else "—",
+            )
+        ],
+    )
     section = f"<h2 id='tenant-{pages.text(tenant.name)}'>{pages.text(tenant.name)}</h2>{facts}"
     for problem in (connection.problem, tenant.problem):
         if problem:
@@ -168,10 +193,18 @@ def _tenant_section(tenant: status.TenantState, now: datetime) -> str:
     if tenant.tables:
         section += pages.table(
             ("Table", "Rows", "Watermark", "Last finished run", "Lag behind now", "Last error"),
-            [(pages.text(table.table), pages.text(table.rows if table.rows is not None else "—"),
-              pages.when(table.watermark), pages.when(table.finished_at), pages.duration(table.lag_seconds(now)),
-              f"<span class='bad'>{pages.text(table.last_error)}</span>" if table.last_error else "—")
-             for table in tenant.tables])
+            [
+                (
+                    pages.text(table.table),
+                    pages.text(table.rows if table.rows is not None else "—"),
+                    pages.when(table.watermark),
+                    pages.when(table.finished_at),
+                    pages.duration(table.lag_seconds(now)),
+                    f"<span class='bad'>{pages.text(table.last_error)}</span>" if table.last_error else "—",
+                )
+                for table in tenant.tables
+            ],
+        )
     return section
 
 
@@ -186,14 +219,16 @@ def _chain_text(state: status.ConnectionState) -> str:
 
 
 def _refused(refused: FlowRefused) -> HTMLResponse:
-    advice = {"expired": "Start the sign-in again from the connection's Connect page and finish within ten minutes.",
-              "replayed": "Nothing was changed. If the connection is not connected yet, start the sign-in again.",
-              }.get(refused.reason, "Nothing was stored. Start the sign-in from the connection's Connect page in "
-                                    "this Airflow.")
+    advice = {
+        "expired": "Start the sign-in again from the connection's Connect page and finish within ten minutes.",
+        "replayed": "Nothing was changed. If the connection is not connected yet, start the sign-in again.",
+    }.get(refused.reason, "Nothing was stored. Start the sign-in from the connection's Connect page in this Airflow.")
     body = pages.box("bad", f"<p><b>Not connected: {pages.text(refused)}.</b></p><p>{pages.text(advice)}</p>")
     return _html("Acumatica sign-in refused", body, 400)
 
 
 def _register_hint(redirect_uri: str) -> str:
-    return (f"Register exactly {redirect_uri} as a Redirect URI of the client in Acumatica's Connected Applications "
-            "form (SM303010); it is [api] base_url + /acumatica/oauth2redirect.")
+    return (
+        f"Register exactly {redirect_uri} as a Redirect URI of the client in Acumatica's Connected Applications "
+        "form (SM303010); it is [api] base_url + /acumatica/oauth2redirect."
+    )

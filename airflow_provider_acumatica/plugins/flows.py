@@ -85,11 +85,13 @@ class StateSigner:
         try:
             payload = self._serializer.loads(state, max_age=self.ttl_seconds)
         except SignatureExpired:
-            raise FlowRefused("expired", f"this sign-in was started more than {self.ttl_seconds // 60} minutes "
-                                         "ago and has expired") from None
+            raise FlowRefused(
+                "expired", f"this sign-in was started more than {self.ttl_seconds // 60} minutes ago and has expired"
+            ) from None
         except BadSignature:
-            raise FlowRefused("tampered", "the state does not carry this Airflow's signature (altered, or from "
-                                          "another server)") from None
+            raise FlowRefused(
+                "tampered", "the state does not carry this Airflow's signature (altered, or from another server)"
+            ) from None
         return SignedState(payload["c"], payload["u"], payload["n"])
 
 
@@ -104,10 +106,16 @@ class FlowStore:
         """Record a new request under its nonce (see `new_nonce`)."""
         sealed = self._store.cipher.encrypt(code_verifier.encode()).decode()
         with self._store.engine.begin() as connection:
-            connection.execute(_flows.insert().values(
-                nonce=nonce, chain_key=chain_key, conn_id=conn_id, airflow_user=user, code_verifier=sealed,
-                started_at=time.time(),
-            ))
+            connection.execute(
+                _flows.insert().values(
+                    nonce=nonce,
+                    chain_key=chain_key,
+                    conn_id=conn_id,
+                    airflow_user=user,
+                    code_verifier=sealed,
+                    started_at=time.time(),
+                )
+            )
 
     def claim(self, signed: SignedState) -> str:
         """Mark the request used, once; return its PKCE verifier (FlowRefused when replayed or unknown)."""
@@ -116,8 +124,9 @@ class FlowStore:
             if row is None or row.conn_id != signed.conn_id or row.airflow_user != signed.user:
                 raise FlowRefused("unknown", "no sign-in was started with this state here")
             if row.claimed_at is not None:
-                raise FlowRefused("replayed", "this sign-in's answer was already used once (a reloaded or "
-                                              "replayed callback)")
+                raise FlowRefused(
+                    "replayed", "this sign-in's answer was already used once (a reloaded or replayed callback)"
+                )
             connection.execute(_flows.update().where(_flows.c.nonce == signed.nonce).values(claimed_at=time.time()))
         return self._store.cipher.decrypt(row.code_verifier.encode()).decode()
 
@@ -126,13 +135,17 @@ class FlowStore:
         now = time.time()
         with self._store.engine.begin() as connection:
             connection.execute(
-                _flows.update().where(_flows.c.nonce == nonce).values(connected_at=now, code_verifier=""))
+                _flows.update().where(_flows.c.nonce == nonce).values(connected_at=now, code_verifier="")
+            )
         return now
 
     def last_connected(self, chain_key: str) -> Connected | None:
-        query = (sa.select(_flows.c.airflow_user, _flows.c.connected_at)
-                 .where(_flows.c.chain_key == chain_key, _flows.c.connected_at.is_not(None))
-                 .order_by(_flows.c.connected_at.desc()).limit(1))
+        query = (
+            sa.select(_flows.c.airflow_user, _flows.c.connected_at)
+            .where(_flows.c.chain_key == chain_key, _flows.c.connected_at.is_not(None))
+            .order_by(_flows.c.connected_at.desc())
+            .limit(1)
+        )
         with self._store.engine.connect() as connection:
             row = connection.execute(query).first()
         return None if row is None else Connected(row.airflow_user, row.connected_at)

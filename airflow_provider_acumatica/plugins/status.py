@@ -134,8 +134,12 @@ def _sync_states(tenant: TenantConfig) -> dict[str, TableState]:
             rows = connection.execute(sa.select(table).where(table.c.tenant == tenant.name)).mappings().all()
     finally:
         engine.dispose()
-    return {row["table_name"]: TableState(row["table_name"], row["rows"], _utc(row["watermark"]),
-                                          _utc(row["finished_at"]), row["mode"]) for row in rows}
+    return {
+        row["table_name"]: TableState(
+            row["table_name"], row["rows"], _utc(row["watermark"]), _utc(row["finished_at"]), row["mode"]
+        )
+        for row in rows
+    }
 
 
 def _failed_loads(tenant: str) -> dict[str, tuple[datetime, str]]:
@@ -145,17 +149,31 @@ def _failed_loads(tenant: str) -> dict[str, tuple[datetime, str]]:
     from airflow.utils.state import TaskInstanceState
 
     failed = (TaskInstanceState.FAILED, TaskInstanceState.UP_FOR_RETRY)
-    query = (sa.select(TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.rendered_map_index,
-                       TaskInstance.end_date, TaskInstance.try_number, TaskInstance.state)
-             .where(TaskInstance.dag_id.startswith(DAG_ID_PREFIX + tenant), TaskInstance.task_id.endswith("load"),
-                    TaskInstance.state.in_(failed))
-             .order_by(TaskInstance.end_date.desc()).limit(500))
+    query = (
+        sa.select(
+            TaskInstance.dag_id,
+            TaskInstance.run_id,
+            TaskInstance.rendered_map_index,
+            TaskInstance.end_date,
+            TaskInstance.try_number,
+            TaskInstance.state,
+        )
+        .where(
+            TaskInstance.dag_id.startswith(DAG_ID_PREFIX + tenant),
+            TaskInstance.task_id.endswith("load"),
+            TaskInstance.state.in_(failed),
+        )
+        .order_by(TaskInstance.end_date.desc())
+        .limit(500)
+    )
     latest: dict[str, tuple[datetime, str]] = {}
     with create_session() as session:
         for dag_id, run_id, table, end, attempt, ti_state in session.execute(query):
             if table and end and table not in latest:
-                latest[table] = (_utc(end), f"{ti_state} at {end:%Y-%m-%d %H:%M} UTC, try {attempt} "
-                                             f"({dag_id}, run {run_id}): see the task log")
+                latest[table] = (
+                    _utc(end),
+                    f"{ti_state} at {end:%Y-%m-%d %H:%M} UTC, try {attempt} ({dag_id}, run {run_id}): see the task log",
+                )
     return latest
 
 

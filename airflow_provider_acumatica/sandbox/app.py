@@ -44,13 +44,16 @@ class SandboxApp:
         self.codec = ValueCodec(settings.zone, settings.naive_datetimes)
         self.writer = Writer(self.store, self.codec, settings.seed)
         self.queries = QueryEngine(self.store, self.codec)
-        self.attachments = Attachments(lambda tenant, entity, record_id: self.entities.table(tenant, entity).get(record_id))
+        self.attachments = Attachments(
+            lambda tenant, entity, record_id: self.entities.table(tenant, entity).get(record_id)
+        )
         self.entities = EntityApi(
             self.store, self.writer, self.queries, RendererPool(self.codec), settings.max_page_size, self.attachments
         )
         self.sessions = SessionManager(settings, self.counters)
-        self.throttle = Throttle(settings.requests_per_minute, settings.max_concurrent, self.counters,
-                                 settings.ms_per_record)
+        self.throttle = Throttle(
+            settings.requests_per_minute, settings.max_concurrent, self.counters, settings.ms_per_record
+        )
         self.faults = FaultBook(settings.seed)
         self.identity = IdentityServer(settings, self.counters)
         self.odata = ODataApi(self)
@@ -108,29 +111,42 @@ class SandboxApp:
                 self.sessions.logout(self._session_key(headers), self.store.clock.now())
                 return empty(204, [("Set-Cookie", f"{SESSION_COOKIE}=; expires=Thu, 01 Jan 1970 00:00:00 GMT; path=/")])
             if path.startswith("/identity/"):
-                return self.identity.route(method, path, params, headers, body, self.store.clock.now(), _base_url(headers))
+                return self.identity.route(
+                    method, path, params, headers, body, self.store.clock.now(), _base_url(headers)
+                )
             if is_odata(path):
                 return self.odata.route(method, path, params, headers, _base_url(headers))
             match = _ENTITY_PATH.match(path)
             if match:
                 return self._entity(method, match, params, headers, body, polls)
-            raise ApiError(404, f"The path {path} is not found.", message="No HTTP resource was found that matches the request URI.")
+            raise ApiError(
+                404,
+                f"The path {path} is not found.",
+                message="No HTTP resource was found that matches the request URI.",
+            )
         except ApiError as error:
             return error_response(error)
 
     def endpoints(self) -> dict:
         return {
             "version": {"acumaticaBuildVersion": "24.200.0123", "databaseVersion": "24.200.0123"},
-            "endpoints": [{"name": ENDPOINT_NAME, "version": version, "href": f"/entity/{ENDPOINT_NAME}/{version}/"}
-                          for version in ENDPOINT_VERSIONS],
+            "endpoints": [
+                {"name": ENDPOINT_NAME, "version": version, "href": f"/entity/{ENDPOINT_NAME}/{version}/"}
+                for version in ENDPOINT_VERSIONS
+            ],
         }
 
     def _login(self, body: bytes) -> Response:
         token, tenant = self.sessions.login(_json(body), self.store.clock.now())
-        return empty(204, [("Set-Cookie", f"{SESSION_COOKIE}={token}; path=/; HttpOnly"),
-                           ("Set-Cookie", f"ASP.NET_SessionId={token[:24]}; path=/; HttpOnly"),
-                           ("Set-Cookie", "UserBranch=1; path=/"),
-                           ("Set-Cookie", f"CompanyID={tenant}; path=/")])
+        return empty(
+            204,
+            [
+                ("Set-Cookie", f"{SESSION_COOKIE}={token}; path=/; HttpOnly"),
+                ("Set-Cookie", f"ASP.NET_SessionId={token[:24]}; path=/; HttpOnly"),
+                ("Set-Cookie", "UserBranch=1; path=/"),
+                ("Set-Cookie", f"CompanyID={tenant}; path=/"),
+            ],
+        )
 
     def _session_key(self, headers) -> str | None:
         """The licence session a sign-out closes: the bearer token's, else the cookie's."""
@@ -158,8 +174,11 @@ class SandboxApp:
     def _entity(self, method: str, match, params: dict, headers, body: bytes, polls: int | None) -> Response:
         endpoint, version, entity, rest = match.groups()
         if endpoint != ENDPOINT_NAME or version not in ENDPOINT_VERSIONS:
-            raise ApiError(404, f"The endpoint {endpoint}/{version} is not found; endpoints: "
-                                f"{ENDPOINT_NAME} {', '.join(ENDPOINT_VERSIONS)}")
+            raise ApiError(
+                404,
+                f"The endpoint {endpoint}/{version} is not found; endpoints: "
+                f"{ENDPOINT_NAME} {', '.join(ENDPOINT_VERSIONS)}",
+            )
         tenant = self.tenant_of(headers)
         if entity == "swagger.json" and rest is None and method == "GET":
             return json_response(swagger_document(endpoint, version))
@@ -173,7 +192,9 @@ class SandboxApp:
         if attached is not None:
             return attached
         if method == "GET":
-            return raw_json(api.get(tenant, base, entity, locator, params) if locator else api.list(tenant, base, entity, params))
+            return raw_json(
+                api.get(tenant, base, entity, locator, params) if locator else api.list(tenant, base, entity, params)
+            )
         if method == "PUT" and not locator:
             return raw_json(api.put(tenant, base, entity, _json(body), headers, params))
         if method == "DELETE" and locator:
@@ -185,7 +206,11 @@ class SandboxApp:
         if method == "POST" and len(locator) == 1:
             api.action(tenant, entity, locator[0], _json(body))
             return empty(204)
-        raise ApiError(405, f"{method} is not allowed on {match.group(0)}", message="The requested resource does not support this method.")
+        raise ApiError(
+            405,
+            f"{method} is not allowed on {match.group(0)}",
+            message="The requested resource does not support this method.",
+        )
 
 
 def _failure(kinds: set[str]) -> Response | None:

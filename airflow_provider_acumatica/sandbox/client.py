@@ -36,12 +36,24 @@ class SandboxControl:
         text = moment if isinstance(moment, str) else moment.isoformat()
         return _parse(self._call("POST", "/_sandbox/clock", {"set": text})["now"])
 
-    def insert(self, tenant: str, entity: str, records: list[dict] | None = None, random: int | None = None,
-               timestamp: str | None = None) -> list[str]:
+    def insert(
+        self,
+        tenant: str,
+        entity: str,
+        records: list[dict] | None = None,
+        random: int | None = None,
+        timestamp: str | None = None,
+    ) -> list[str]:
         return self._records(tenant, entity, "insert", records=records, random=random, timestamp=timestamp)
 
-    def update(self, tenant: str, entity: str, records: list[dict] | None = None, random: int | None = None,
-               timestamp: str | None = None) -> list[str]:
+    def update(
+        self,
+        tenant: str,
+        entity: str,
+        records: list[dict] | None = None,
+        random: int | None = None,
+        timestamp: str | None = None,
+    ) -> list[str]:
         return self._records(tenant, entity, "update", records=records, random=random, timestamp=timestamp)
 
     def delete(self, tenant: str, entity: str, ids: list[str] | None = None, random: int | None = None) -> list[str]:

@@ -50,8 +50,9 @@ def _route(app: SandboxApp, method: str, path: str, payload) -> Response:
         return json_response({"id": app.faults.add(payload)})
     if path == "/_sandbox/faults/held" and method == "POST":
         count = number_field(payload, "count", 1, int, "control API")
-        return json_response({"held": app.faults.wait_held(count, number_field(payload, "timeout_seconds", 30, float,
-                                                                                "control API"))})
+        return json_response(
+            {"held": app.faults.wait_held(count, number_field(payload, "timeout_seconds", 30, float, "control API"))}
+        )
     if path == "/_sandbox/faults" and method == "DELETE":
         app.faults.clear()
         return json_response({"cleared": True})
@@ -137,8 +138,9 @@ def _write(app: SandboxApp, table, op: str, records: list[dict], stamp) -> list[
             continue
         existing = table.get(str(record.get("id", "")))
         if existing is None:
-            raise ApiError(404, f"control API: {table.spec.name} in {table.tenant} has no record "
-                                f"{record.get('id')!r} to update")
+            raise ApiError(
+                404, f"control API: {table.spec.name} in {table.tenant} has no record {record.get('id')!r} to update"
+            )
         ids.append(writer.update(table, existing, values, stamp)[0])
     return ids
 

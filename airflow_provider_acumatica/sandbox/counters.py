@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import threading
 
-_NAMES = ("logins", "logouts", "open_sessions", "peak_open_sessions", "concurrent_requests", "peak_concurrency",
-          "throttled_429", "token_refreshes", "invalid_grant", "requests", "login_limit_refusals", "revocations",
-          "records_rendered")
+_NAMES = (
+    "logins",
+    "logouts",
+    "open_sessions",
+    "peak_open_sessions",
+    "concurrent_requests",
+    "peak_concurrency",
+    "throttled_429",
+    "token_refreshes",
+    "invalid_grant",
+    "requests",
+    "login_limit_refusals",
+    "revocations",
+    "records_rendered",
+)
 
 
 class Counters:

@@ -45,7 +45,9 @@ class EntityRenderer:
                 raise KeyError(f"$select: {self.spec.name} has no field {name!r}")
         for name in custom:
             if name not in self._custom:
-                raise KeyError(f"$custom: {self.spec.name} has no custom field {name!r} (known: {sorted(self._custom)})")
+                raise KeyError(
+                    f"$custom: {self.spec.name} has no custom field {name!r} (known: {sorted(self._custom)})"
+                )
 
     def record(self, row: Row, row_number: int, select, custom, expansions: bytes = b"") -> bytes:
         """One record; `expansions` is `,"Detail":[...]` text spliced in before the closing brace."""
@@ -76,13 +78,25 @@ class EntityRenderer:
         views: dict[str, list[str]] = {}
         for name in custom:
             field, index = self._custom[name]
-            views.setdefault(field.view, []).append(f'{field.name!r}: {{"type": {field.type_name!r}, "value": row[{index}]}}')
-        items.append('"custom": {' + ", ".join(f"{view!r}: {{{', '.join(parts)}}}" for view, parts in views.items()) + "}")
+            views.setdefault(field.view, []).append(
+                f'{field.name!r}: {{"type": {field.type_name!r}, "value": row[{index}]}}'
+            )
+        items.append(
+            '"custom": {' + ", ".join(f"{view!r}: {{{', '.join(parts)}}}" for view, parts in views.items()) + "}"
+        )
         files = Attachments.put_link(self.entity_path.rsplit("/", 1)[0], self.spec.name)
-        items.append(f'"_links": {{"self": {self.entity_path + "/"!r} + row[0], "files:put": {files!r} + row[0] + "/{{filename}}"}}')
+        items.append(
+            f'"_links": {{"self": {self.entity_path + "/"!r} + row[0], "files:put": {files!r} + row[0] + "/{{filename}}"}}'
+        )
         source = "def body(row):\n    return trim(encode({" + ", ".join(items) + "})[1:-1])\n"
-        namespace = {"encode": _encode, "trim": _trim_microseconds, "EMPTY": {}, "dt": self.codec.local_datetime,
-                     "date": self.codec.date_text, "dur": format_duration}
+        namespace = {
+            "encode": _encode,
+            "trim": _trim_microseconds,
+            "EMPTY": {},
+            "dt": self.codec.local_datetime,
+            "date": self.codec.date_text,
+            "dur": format_duration,
+        }
         exec(compile(source, f"<render {self.spec.name}>", "exec"), namespace)  # noqa: S102 - our own generated code
         return namespace["body"]
 

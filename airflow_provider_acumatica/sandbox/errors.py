@@ -11,15 +11,21 @@ _EXCEPTION_TYPES = {
     429: "PX.Data.PXException",
     500: "PX.Data.PXException",
 }
-_MESSAGES = {400: "The request is invalid.", 401: "You are not logged in.", 404: "No entity satisfies the condition.",
-             429: "API Login Limit", 500: "An error has occurred."}
+_MESSAGES = {
+    400: "The request is invalid.",
+    401: "You are not logged in.",
+    404: "No entity satisfies the condition.",
+    429: "API Login Limit",
+    500: "An error has occurred.",
+}
 
 
 class ApiError(Exception):
     """An answer other than success; `body` overrides the standard error body (e.g. OAuth's or a 422 echo)."""
 
-    def __init__(self, status: int, detail: str, *, message: str | None = None, body=None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, detail: str, *, message: str | None = None, body=None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail

@@ -59,7 +59,17 @@ def fault_from_options(options: dict, seed: int, fault_id: int) -> Fault:
     kind = str(options.get("kind"))
     if kind not in KINDS:
         raise ApiError(400, f"faults: unknown kind {options.get('kind')!r}; kinds are {list(KINDS)}")
-    unknown = set(options) - {"kind", "count", "rate", "path_contains", "delay_ms", "mutation", "polls", "phase", "method"}
+    unknown = set(options) - {
+        "kind",
+        "count",
+        "rate",
+        "path_contains",
+        "delay_ms",
+        "mutation",
+        "polls",
+        "phase",
+        "method",
+    }
     if unknown:
         raise ApiError(400, f"faults: unknown option(s) {sorted(unknown)}")
     rate = None if options.get("rate") is None else number_field(options, "rate", None, float, "faults")
@@ -68,15 +78,20 @@ def fault_from_options(options: dict, seed: int, fault_id: int) -> Fault:
     count = None if rate is not None else number_field(options, "count", 1, int, "faults")
     mutation = options.get("mutation")
     if kind == "mutate" and not (isinstance(mutation, dict) and {"tenant", "entity", "op"} <= set(mutation)):
-        raise ApiError(400, "faults: kind 'mutate' needs mutation {tenant, entity, op: insert|update|delete, random: N}")
+        raise ApiError(
+            400, "faults: kind 'mutate' needs mutation {tenant, entity, op: insert|update|delete, random: N}"
+        )
     polls = number_field(options, "polls", 2, int, "faults")
     if polls < 0:
         raise ApiError(400, f"faults: polls must be 0 or more, got {polls}")
     delay_ms = number_field(options, "delay_ms", 2000, int, "faults")
     phase = options.get("phase", "before")
     if phase not in PHASES or (phase == "after" and kind not in AFTER_KINDS):
-        raise ApiError(400, f"faults: phase {phase!r} is not allowed for kind {kind!r}; "
-                            f"phases are {list(PHASES)}, and 'after' goes with kinds {list(AFTER_KINDS)}")
+        raise ApiError(
+            400,
+            f"faults: phase {phase!r} is not allowed for kind {kind!r}; "
+            f"phases are {list(PHASES)}, and 'after' goes with kinds {list(AFTER_KINDS)}",
+        )
     method = options.get("method")
     if method is not None and method not in ("GET", "PUT", "POST", "DELETE"):
         raise ApiError(400, f"faults: method {method!r} is not one of GET, PUT, POST, DELETE")

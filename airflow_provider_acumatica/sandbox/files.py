@@ -38,13 +38,14 @@ class Attachments:
         """The `files:put` link of an entity's records, up to the record id."""
         return f"{base}/{FILES}/{_SCREEN_PREFIX}{entity}/"
 
-    def route(self, method: str, tenant: str, base: str, entity: str, locator: list[str], headers,
-              body: bytes) -> Response | None:
+    def route(
+        self, method: str, tenant: str, base: str, entity: str, locator: list[str], headers, body: bytes
+    ) -> Response | None:
         """Answer a file request, or None when the request is not about files."""
         if entity == FILES and method == "GET" and len(locator) == 1:
             return Response(200, self._content(tenant, locator[0]), "application/octet-stream")
         if entity == FILES and method == "PUT" and len(locator) == 3 and locator[0].startswith(_SCREEN_PREFIX):
-            return self._attach(tenant, locator[0][len(_SCREEN_PREFIX):], locator[1], locator[2], headers, body)
+            return self._attach(tenant, locator[0][len(_SCREEN_PREFIX) :], locator[1], locator[2], headers, body)
         if entity != FILES and method == "PUT" and len(locator) == 3 and locator[1] == FILES:
             return self._attach(tenant, entity, locator[0], locator[2], headers, body)
         return None

@@ -110,9 +110,15 @@ class IdentityServer:
         else:
             code = secrets.token_urlsafe(24)
             with self._lock:
-                self._codes[code] = _Grant(tenant, params["client_id"], params.get("scope", "api"),
-                                           now + timedelta(seconds=self.settings.authorization_code_ttl),
-                                           redirect_uri, params.get("code_challenge"), method)
+                self._codes[code] = _Grant(
+                    tenant,
+                    params["client_id"],
+                    params.get("scope", "api"),
+                    now + timedelta(seconds=self.settings.authorization_code_ttl),
+                    redirect_uri,
+                    params.get("code_challenge"),
+                    method,
+                )
             answer = {"code": code, **answer, "scope": params.get("scope", "api")}
         return f"{redirect_uri}{'&' if '?' in redirect_uri else '?'}{urlencode(answer)}"
 
@@ -206,17 +212,27 @@ class IdentityServer:
             self.counters.add("invalid_grant")
             raise _oauth_error("invalid_grant", "invalid_grant")
         self.counters.add("token_refreshes")
-        return self._issue(grant.tenant, client_id, grant.scope, now, chain=grant.chain, chain_expires_at=grant.expires_at)
+        return self._issue(
+            grant.tenant, client_id, grant.scope, now, chain=grant.chain, chain_expires_at=grant.expires_at
+        )
 
-    def _issue(self, tenant: str, client_id: str, scope: str, now: datetime, chain: str | None = None,
-               chain_expires_at: datetime | None = None) -> dict:
+    def _issue(
+        self,
+        tenant: str,
+        client_id: str,
+        scope: str,
+        now: datetime,
+        chain: str | None = None,
+        chain_expires_at: datetime | None = None,
+    ) -> dict:
         """New tokens; a refresh continues its grant's `chain`, a new grant starts one."""
         access = secrets.token_urlsafe(32)
         chain = chain or secrets.token_urlsafe(16)
         answer = {"access_token": access, "expires_in": self.settings.token_ttl, "token_type": "Bearer", "scope": scope}
         with self._lock:
-            self._access[access] = _Grant(tenant, client_id, scope, now + timedelta(seconds=self.settings.token_ttl),
-                                          chain=chain)
+            self._access[access] = _Grant(
+                tenant, client_id, scope, now + timedelta(seconds=self.settings.token_ttl), chain=chain
+            )
             if "offline_access" in scope.split():
                 refresh = secrets.token_urlsafe(32)
                 expires = chain_expires_at or now + timedelta(seconds=self.settings.refresh_token_ttl)

@@ -31,8 +31,15 @@ _SERVICES = (
 _RESOURCE = re.compile(r"^(?P<set>[A-Za-z_]\w*)(?:\((?P<key>.*)\))?(?:/(?P<tail>\$count|px\.GetDeletedRecords\(\)))?$")
 _UNSUPPORTED = ("$apply", "$search")
 _NOT_ON_GI = ("$expand", "$count")
-_ERROR_CODES = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
-                429: "TooManyRequests", 500: "InternalServerError"}
+_ERROR_CODES = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    429: "TooManyRequests",
+    500: "InternalServerError",
+}
 
 
 def is_odata(path: str) -> bool:
@@ -114,8 +121,12 @@ class ODataApi:
             if not rows:
                 raise ApiError(404, f"No {view.name} has the key ({match.group('key')}).")
             return json_response({"@odata.context": f"{context}/$entity", **projection.render([rows[0]])[0]})
-        rows = order_rows(self._matching(tenant, view, params.get("$filter", ""), _dialect(service)), view,
-                          params.get("$orderby", ""), projection.getters)
+        rows = order_rows(
+            self._matching(tenant, view, params.get("$filter", ""), _dialect(service)),
+            view,
+            params.get("$orderby", ""),
+            projection.getters,
+        )
         if match.group("tail") == "$count":
             return Response(200, str(len(rows)).encode(), "text/plain; charset=utf-8")
         page = page_of(rows, _count(params, "$skip") or 0, _count(params, "$top"), self.app.settings.max_page_size)
@@ -144,7 +155,9 @@ class ODataApi:
 
     def _deleted(self, tenant: str, view: DacView, params: dict, root: str) -> Response:
         if not view.tracked:
-            raise ApiError(400, f"Deleted records are not tracked for {view.name}; an administrator must enable tracking.")
+            raise ApiError(
+                400, f"Deleted records are not tracked for {view.name}; an administrator must enable tracking."
+            )
         table = self.app.store.table(tenant, view.entity)
         fields = {"RefNoteID": (lambda item: item[0], "guid"), "DeleteDate": (lambda item: item[1], "dt")}
         try:
@@ -154,8 +167,10 @@ class ODataApi:
         codec = self.app.codec
         matching = [item for item in list(table.deletions) if predicate(item)]
         skip, top = _count(params, "$skip") or 0, _count(params, "$top")
-        value = [{"RefNoteID": row_id, "DeleteDate": codec.datetime_text(moment)}
-                 for row_id, moment in page_of(matching, skip, top, self.app.settings.max_page_size)]
+        value = [
+            {"RefNoteID": row_id, "DeleteDate": codec.datetime_text(moment)}
+            for row_id, moment in page_of(matching, skip, top, self.app.settings.max_page_size)
+        ]
         return json_response({"@odata.context": f"{root}/$metadata#DeletedRecords", "value": value})
 
 

@@ -54,13 +54,15 @@ def _tokens(text: str, dialect: str) -> list[tuple[str, object]]:
     while position < len(text):
         match = _TOKEN.match(text, position)
         if not match or match.end() == position:
-            raise FilterError(f"$filter: cannot read {text[position:position + 20]!r} at position {position}")
+            raise FilterError(f"$filter: cannot read {text[position : position + 20]!r} at position {position}")
         position = match.end()
         kind = match.lastgroup
         raw = match.group(kind)
         if kind == "typed" and dialect == "v4":
-            raise FilterError(f"$filter: {raw!r} is an OData v3 literal; OData v4 writes date-times, dates and GUIDs "
-                              "bare (2024-11-01T00:00:00Z, 2024-11-01, 8f0e...)")
+            raise FilterError(
+                f"$filter: {raw!r} is an OData v3 literal; OData v4 writes date-times, dates and GUIDs "
+                "bare (2024-11-01T00:00:00Z, 2024-11-01, 8f0e...)"
+            )
         if kind == "typed":
             prefix, _, rest = raw.partition("'")
             tokens.append(("literal", _Literal(prefix, rest[:-1])))
@@ -68,8 +70,12 @@ def _tokens(text: str, dialect: str) -> list[tuple[str, object]]:
             tokens.append(("literal", _Literal("string", raw[1:-1].replace("''", "'"))))
         elif kind in ("datetime", "datebare", "guidbare"):
             if dialect != "v4":
-                raise FilterError(f"$filter: bare literal {raw!r}; OData v3 needs datetimeoffset'...', date'...' or guid'...'")
-            tokens.append(("literal", _Literal({"datetime": "datetimeoffset", "datebare": "date", "guidbare": "guid"}[kind], raw)))
+                raise FilterError(
+                    f"$filter: bare literal {raw!r}; OData v3 needs datetimeoffset'...', date'...' or guid'...'"
+                )
+            tokens.append(
+                ("literal", _Literal({"datetime": "datetimeoffset", "datebare": "date", "guidbare": "guid"}[kind], raw))
+            )
         elif kind == "number":
             tokens.append(("literal", _Literal("number", float(raw) if "." in raw else int(raw))))
         elif kind == "name" and raw in ("true", "false"):
@@ -145,7 +151,9 @@ class _Parser:
         getter, type_name = self._field(word)
         operator = self.take("name") if self.peek()[0] == "name" else None
         if operator not in _COMPARISONS:
-            raise FilterError(f"$filter: unsupported operator {operator!r} after {word!r}; use one of eq ne gt ge lt le")
+            raise FilterError(
+                f"$filter: unsupported operator {operator!r} after {word!r}; use one of eq ne gt ge lt le"
+            )
         literal = self.take("literal")
         expected = self._value(literal, type_name, word)
         predicate = _compare(getter, operator, expected)
@@ -211,7 +219,9 @@ class _Parser:
         try:
             return _COERCE[type_name](self.codec, literal)
         except (ValueError, TypeError, KeyError) as error:
-            raise FilterError(f"$filter: {literal.kind} literal {literal.value!r} does not fit field {field!r}: {error}") from None
+            raise FilterError(
+                f"$filter: {literal.kind} literal {literal.value!r} does not fit field {field!r}: {error}"
+            ) from None
 
 
 def _temporal(codec: ValueCodec, literal: _Literal) -> datetime:
@@ -252,8 +262,16 @@ def _minutes(_codec, literal: _Literal) -> int:
     return parse_duration(literal.value)
 
 
-_COERCE = {"dt": _temporal, "date": _temporal, "int": _number, "dec": _number, "str": _text,
-           "bool": _boolean, "guid": _guid, "dur": _minutes}
+_COERCE = {
+    "dt": _temporal,
+    "date": _temporal,
+    "int": _number,
+    "dec": _number,
+    "str": _text,
+    "bool": _boolean,
+    "guid": _guid,
+    "dur": _minutes,
+}
 
 
 def _conjunction(left, right):

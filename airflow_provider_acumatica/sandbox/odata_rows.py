@@ -13,8 +13,11 @@ if TYPE_CHECKING:
     from airflow_provider_acumatica.sandbox.app import SandboxApp
 
 _KEY_PART = re.compile(r"\s*(?:(?P<name>[A-Za-z_]\w*)\s*=\s*)?(?P<value>'(?:[^']|'')*'|[^,'=]+?)\s*(?:,|$)")
-_KEY_LITERALS = {"Edm.Int32": re.compile(r"^-?\d+$"), "Edm.String": re.compile(r"^'(?:[^']|'')*'$"),
-                 "Edm.Guid": re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")}
+_KEY_LITERALS = {
+    "Edm.Int32": re.compile(r"^-?\d+$"),
+    "Edm.String": re.compile(r"^'(?:[^']|'')*'$"),
+    "Edm.Guid": re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$"),
+}
 _EDM_KINDS = {"Edm.Int32": "int", "Edm.Boolean": "bool", "Edm.Guid": "guid", "Edm.DateTimeOffset": "dt"}
 
 
@@ -29,8 +32,10 @@ class Projection:
         self.app, self.tenant, self.view = app, tenant, view
         table = app.store.table(tenant, view.entity)
         types = table.spec.field_types
-        self.getters = {name: (app.queries.view_getter(table, source), types.get(source, _EDM_KINDS.get(edm, "str")))
-                        for name, edm, source in view.fields}
+        self.getters = {
+            name: (app.queries.view_getter(table, source), types.get(source, _EDM_KINDS.get(edm, "str")))
+            for name, edm, source in view.fields
+        }
         self.selected = _split(params, "$select") or list(self.getters)
         unknown = [name for name in self.selected if name not in self.getters]
         if unknown:
@@ -56,10 +61,15 @@ class Projection:
         navigation = next((n for n in self.view.navigations if n.name == name), None)
         if navigation is None:
             if "(" in name or "/" in name:
-                raise ApiError(400, f"$expand: options and paths inside $expand ({name!r}) are not supported; "
-                                    "expand a navigation property by its name.")
+                raise ApiError(
+                    400,
+                    f"$expand: options and paths inside $expand ({name!r}) are not supported; "
+                    "expand a navigation property by its name.",
+                )
             names = [n.name for n in self.view.navigations]
-            raise ApiError(400, f"$expand: {self.view.name} has no navigation property {name!r} (has: {names or 'none'})")
+            raise ApiError(
+                400, f"$expand: {self.view.name} has no navigation property {name!r} (has: {names or 'none'})"
+            )
         target = Projection(self.app, self.tenant, DACS[navigation.target], {})
         theirs = [target.getters[field][0] for _, field in navigation.pairs]
         index: dict[tuple, list] = {}
@@ -104,8 +114,11 @@ def key_filter(view: DacView, text: str) -> str:
         parts = [(view.keys[0], parts[0][1])]
     named = dict(parts)
     if None in named or sorted(named) != sorted(view.keys) or len(parts) != len(view.keys):
-        raise ApiError(400, f"{view.name}: the key predicate ({text}) must name each key field once: "
-                            f"{', '.join(f'{key}=...' for key in view.keys)}")
+        raise ApiError(
+            400,
+            f"{view.name}: the key predicate ({text}) must name each key field once: "
+            f"{', '.join(f'{key}=...' for key in view.keys)}",
+        )
     types = {name: edm for name, edm, _ in view.fields}
     for name, value in parts:
         if not _KEY_LITERALS.get(types[name], re.compile("$^")).match(value):

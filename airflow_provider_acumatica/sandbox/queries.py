@@ -17,15 +17,21 @@ from airflow_provider_acumatica.sandbox.rendering import ValueCodec
 from airflow_provider_acumatica.sandbox.store import Row, Store, Table
 from airflow_provider_acumatica.sandbox.throttle import note_rendered
 
-_EDM_KINDS = {"Edm.String": "str", "Edm.Int32": "int", "Edm.Decimal": "dec", "Edm.Boolean": "bool",
-              "Edm.DateTimeOffset": "dt", "Edm.Guid": "guid"}
+_EDM_KINDS = {
+    "Edm.String": "str",
+    "Edm.Int32": "int",
+    "Edm.Decimal": "dec",
+    "Edm.Boolean": "bool",
+    "Edm.DateTimeOffset": "dt",
+    "Edm.Guid": "guid",
+}
 _MATCH_CACHE_SIZE = 32
 
 
 def page_of(rows: list, skip: int, top: int | None, cap: int | None) -> list:
     """rows[skip:skip + top], and never more than the instance's page cap when it has one."""
     limits = [limit for limit in (top, cap) if limit is not None]
-    page = rows[skip:skip + min(limits)] if limits else rows[skip:]
+    page = rows[skip : skip + min(limits)] if limits else rows[skip:]
     note_rendered(len(page))
     return page
 
@@ -102,7 +108,12 @@ class QueryEngine:
             snapshot = table.snapshot()
             at = table.position[field]
             pairs = sorted((row[at], place) for place, row in enumerate(snapshot) if row[at] is not None)
-            cached = self._indexes[key] = (version, [value for value, _ in pairs], [place for _, place in pairs], snapshot)
+            cached = self._indexes[key] = (
+                version,
+                [value for value, _ in pairs],
+                [place for _, place in pairs],
+                snapshot,
+            )
         return cached[1], cached[2], cached[3]
 
     def children(self, child: Table, link: tuple[str, ...], key: tuple) -> list[Row]:

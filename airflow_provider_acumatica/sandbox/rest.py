@@ -59,8 +59,15 @@ class _LongOperation:
 class EntityApi:
     """Answers /entity/{Endpoint}/{Version}/{Entity}... for one signed-in tenant."""
 
-    def __init__(self, store: Store, writer: Writer, queries: QueryEngine, renderers: RendererPool,
-                 max_page_size: int | None, attachments: Attachments) -> None:
+    def __init__(
+        self,
+        store: Store,
+        writer: Writer,
+        queries: QueryEngine,
+        renderers: RendererPool,
+        max_page_size: int | None,
+        attachments: Attachments,
+    ) -> None:
         self.store, self.writer, self.queries, self.renderers = store, writer, queries, renderers
         self.max_page_size = max_page_size
         self.attachments = attachments
@@ -69,7 +76,10 @@ class EntityApi:
 
     def table(self, tenant: str, entity: str) -> Table:
         if entity not in ENTITIES:
-            raise ApiError(404, f"The entity '{entity}' is not found in the endpoint. Known entities: {', '.join(sorted(ENTITIES))}")
+            raise ApiError(
+                404,
+                f"The entity '{entity}' is not found in the endpoint. Known entities: {', '.join(sorted(ENTITIES))}",
+            )
         return self.store.table(tenant, entity)
 
     def list(self, tenant: str, base: str, entity: str, params: dict) -> bytes:
@@ -154,7 +164,7 @@ class EntityApi:
             raise ApiError(404, f"The action '{action}' is not found on the entity '{entity}'.")
         entry = body.get("entity") if isinstance(body, dict) else None
         if not isinstance(entry, dict):
-            raise ApiError(400, f"{action}: the body must be {{\"entity\": {{\"id\": ...}}}}")
+            raise ApiError(400, f'{action}: the body must be {{"entity": {{"id": ...}}}}')
         row = self._find_for_write(table, entry)
         if row is None:
             raise ApiError(500, "No entity satisfies the condition.", message="An error has occurred.")
@@ -172,7 +182,9 @@ class EntityApi:
             except ValueError:
                 row = None
         if row is None:
-            raise ApiError(404, f"No entity satisfies the condition: {table.spec.name} {'/'.join(locator)} does not exist.")
+            raise ApiError(
+                404, f"No entity satisfies the condition: {table.spec.name} {'/'.join(locator)} does not exist."
+            )
         return row
 
     def _find_for_write(self, table: Table, body: dict) -> Row | None:
@@ -215,11 +227,23 @@ class EntityApi:
 
     def _time_entry_rules(self, tenant, table, existing, values, errors):
         if existing is not None and existing[table.position["ApprovalStatus"]] == "Completed":
-            errors.setdefault("ApprovalStatus", "The time entry is completed and cannot be modified; run OpenTimeEntry first.")
+            errors.setdefault(
+                "ApprovalStatus", "The time entry is completed and cannot be modified; run OpenTimeEntry first."
+            )
         values.pop("ApprovalStatus", None)
         if existing is not None:
             values.pop("TimeEntryID", None)
-        merged = dict(zip(table.spec.columns, existing)) if existing is not None else {"Billable": False, "ApprovalStatus": "Open", "Overtime": 0, "BillableOvertime": 0, "CertifiedJob": False}
+        merged = (
+            dict(zip(table.spec.columns, existing))
+            if existing is not None
+            else {
+                "Billable": False,
+                "ApprovalStatus": "Open",
+                "Overtime": 0,
+                "BillableOvertime": 0,
+                "CertifiedJob": False,
+            }
+        )
         merged.update(values)
         if merged.get("Billable") and merged.get("BillableTime") is None:
             merged["BillableTime"] = merged.get("TimeSpent")
@@ -234,7 +258,10 @@ class EntityApi:
         expand = _split(params, "$expand")
         for name in expand:
             if name not in table.spec.details and name != FILES:
-                raise ApiError(400, f"$expand: {table.spec.name} has no detail {name!r} (details: {sorted(table.spec.details) or 'none'})")
+                raise ApiError(
+                    400,
+                    f"$expand: {table.spec.name} has no detail {name!r} (details: {sorted(table.spec.details) or 'none'})",
+                )
         select, nested = _nested_select(table, _split(params, "$select") or None, expand)
         try:
             renderer.validate(select, custom)
@@ -243,8 +270,12 @@ class EntityApi:
         fields = None if select is None else frozenset(select)
         parts = []
         for number, row in enumerate(rows, start=1):
-            extra = b"".join(self._files(tenant, base, table, row) if name == FILES else
-                             self._detail(tenant, base, table, row, name, nested.get(name)) for name in expand)
+            extra = b"".join(
+                self._files(tenant, base, table, row)
+                if name == FILES
+                else self._detail(tenant, base, table, row, name, nested.get(name))
+                for name in expand
+            )
             parts.append(renderer.record(row, number, fields, custom, extra))
         return b"[" + b",".join(parts) + b"]"
 
@@ -255,7 +286,6 @@ class EntityApi:
         renderer = self.renderers.get(base, child_entity)
         records = b",".join(renderer.record(r, n, fields, ()) for n, r in enumerate(children, start=1))
         return b',"%s":[%s]' % (name.encode(), records)
-
 
     def _files(self, tenant: str, base: str, table: Table, row: Row) -> bytes:
         listing = self.attachments.listing(tenant, base, table.spec.name, row[0])

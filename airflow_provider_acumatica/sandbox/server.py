@@ -143,6 +143,8 @@ def make_server(settings: SandboxSettings, host: str = "127.0.0.1", port: int = 
 def start_sandbox(settings: SandboxSettings | None = None, host: str = "127.0.0.1", port: int = 0) -> Sandbox:
     """Serve a sandbox from a background thread; `port=0` picks a free port (see `Sandbox.url`)."""
     app, server = make_server(settings or SandboxSettings(), host, port)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name=f"acumatica-sandbox-{server.server_address[1]}", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, args=(0.05,), name=f"acumatica-sandbox-{server.server_address[1]}", daemon=True
+    )
     thread.start()
     return Sandbox(app, server, thread)

@@ -120,15 +120,21 @@ class SessionManager:
         self._expire(now)
         if len(self._sessions) >= self.settings.max_sessions:
             self.counters.add("login_limit_refusals")
-            raise ApiError(429, f"{LOGIN_LIMIT}: the number of open API sessions has reached the licence limit "
-                                f"of {self.settings.max_sessions}; sign out a session or wait until one expires.")
+            raise ApiError(
+                429,
+                f"{LOGIN_LIMIT}: the number of open API sessions has reached the licence limit "
+                f"of {self.settings.max_sessions}; sign out a session or wait until one expires.",
+            )
         self._sessions[key] = session
         self.counters.add("logins")
         self.counters.set("open_sessions", len(self._sessions))
 
     def _expire(self, now: datetime) -> None:
-        expired = [key for key, session in self._sessions.items()
-                   if (now >= session.ends_at if session.ends_at else now - session.last_use >= self._idle)]
+        expired = [
+            key
+            for key, session in self._sessions.items()
+            if (now >= session.ends_at if session.ends_at else now - session.last_use >= self._idle)
+        ]
         for key in expired:
             del self._sessions[key]
         if expired:

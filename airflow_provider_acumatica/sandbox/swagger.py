@@ -65,15 +65,20 @@ def _json_content(schema: dict) -> dict:
 def swagger_document(endpoint: str, version: str) -> dict:
     """The OpenAPI document of one endpoint version, as Acumatica serves it (to a signed-in user). Not to be
     changed by callers: it is built once per version."""
-    schemas: dict = {name: {"type": "object", "properties": {"value": value}} for name, value in _WRAPPER_VALUES.items()}
+    schemas: dict = {
+        name: {"type": "object", "properties": {"value": value}} for name, value in _WRAPPER_VALUES.items()
+    }
     schemas.update(_base_schemas())
     paths: dict = {}
     for spec in ENTITIES.values():
         schemas[spec.name] = _entity_schema(spec)
         paths.update(_entity_paths(spec))
         for action in ACTIONS.get(spec.name, ()):
-            schemas[action] = {"required": ["entity"], "type": "object",
-                               "properties": {"entity": _ref(spec.name), "parameters": {"type": "object"}}}
+            schemas[action] = {
+                "required": ["entity"],
+                "type": "object",
+                "properties": {"entity": _ref(spec.name), "parameters": {"type": "object"}},
+            }
     return {
         "openapi": "3.0.1",
         "info": {"title": f"{endpoint}/{version}", "version": version},
@@ -119,36 +124,69 @@ def _entity_schema(spec: EntitySpec) -> dict:
 
 def _parameters() -> dict:
     parameters = {
-        name: {"name": f"${name}", "in": "query", "description": text,
-               "schema": {"type": "integer", "format": "int32"} if name in ("skip", "top") else {"type": "string"}}
+        name: {
+            "name": f"${name}",
+            "in": "query",
+            "description": text,
+            "schema": {"type": "integer", "format": "int32"} if name in ("skip", "top") else {"type": "string"},
+        }
         for name, text in _QUERY_PARAMETERS.items()
     }
-    parameters["id"] = {"name": "id", "in": "path", "required": True, "description": "The record's id.",
-                        "schema": {"type": "string", "format": "uuid"}}
-    parameters["ids"] = {"name": "ids", "in": "path", "required": True,
-                         "description": "The values of the entity's key fields, separated by slashes.",
-                         "schema": {"type": "string"}}
+    parameters["id"] = {
+        "name": "id",
+        "in": "path",
+        "required": True,
+        "description": "The record's id.",
+        "schema": {"type": "string", "format": "uuid"},
+    }
+    parameters["ids"] = {
+        "name": "ids",
+        "in": "path",
+        "required": True,
+        "description": "The values of the entity's key fields, separated by slashes.",
+        "schema": {"type": "string"},
+    }
     parameters["filename"] = {"name": "filename", "in": "path", "required": True, "schema": {"type": "string"}}
     return parameters
 
 
-def _operation(entity: str, operation: str, summary: str, parameters: tuple[str, ...] = (), *,
-               body: dict | None = None, answer: dict | None = None) -> dict:
-    responses = {"200": {"description": "Success", **_json_content(answer)}} if answer else \
-        {"204": {"description": "Success"}}
+def _operation(
+    entity: str,
+    operation: str,
+    summary: str,
+    parameters: tuple[str, ...] = (),
+    *,
+    body: dict | None = None,
+    answer: dict | None = None,
+) -> dict:
+    responses = (
+        {"200": {"description": "Success", **_json_content(answer)}} if answer else {"204": {"description": "Success"}}
+    )
     if operation.startswith("InvokeAction"):
         responses["202"] = {"description": "Started as a long-running operation: poll the Location"}
     responses.update({status: {"description": text} for status, text in _ERRORS.items()})
-    details = {"tags": [entity], "summary": summary, "operationId": f"{entity}_{operation}",
-               "parameters": [{"$ref": f"#/components/parameters/{name}"} for name in parameters],
-               "responses": responses}
+    details = {
+        "tags": [entity],
+        "summary": summary,
+        "operationId": f"{entity}_{operation}",
+        "parameters": [{"$ref": f"#/components/parameters/{name}"} for name in parameters],
+        "responses": responses,
+    }
     if body is not None:
         details["requestBody"] = {"required": True, **_json_content(body)}
     return details
 
 
-_ERRORS = {"400": "Bad request", "401": "Not signed in", "403": "Forbidden", "404": "Not found",
-           "412": "Precondition failed", "422": "Invalid data", "429": "Too many requests", "500": "Server error"}
+_ERRORS = {
+    "400": "Bad request",
+    "401": "Not signed in",
+    "403": "Forbidden",
+    "404": "Not found",
+    "412": "Precondition failed",
+    "422": "Invalid data",
+    "429": "Too many requests",
+    "500": "Server error",
+}
 _READ = ("select", "filter", "expand", "custom")
 
 
@@ -156,19 +194,36 @@ def _entity_paths(spec: EntitySpec) -> dict:
     entity, model = spec.name, _ref(spec.name)
     paths = {
         f"/{entity}": {
-            "get": _operation(entity, "GetList", f"Retrieves records of {entity}", (*_READ, "skip", "top"),
-                              answer={"type": "array", "items": model}),
-            "put": _operation(entity, "PutEntity", f"Creates or updates a record of {entity}",
-                              ("select", "expand", "custom"), body=model, answer=model),
+            "get": _operation(
+                entity,
+                "GetList",
+                f"Retrieves records of {entity}",
+                (*_READ, "skip", "top"),
+                answer={"type": "array", "items": model},
+            ),
+            "put": _operation(
+                entity,
+                "PutEntity",
+                f"Creates or updates a record of {entity}",
+                ("select", "expand", "custom"),
+                body=model,
+                answer=model,
+            ),
         },
         f"/{entity}/{{id}}": {
-            "get": _operation(entity, "GetById", f"Retrieves a record of {entity} by its id",
-                              ("id", "select", "expand", "custom"), answer=model),
+            "get": _operation(
+                entity,
+                "GetById",
+                f"Retrieves a record of {entity} by its id",
+                ("id", "select", "expand", "custom"),
+                answer=model,
+            ),
             "delete": _operation(entity, "DeleteById", f"Deletes a record of {entity} by its id", ("id",)),
         },
         f"/{entity}/$adHocSchema": {
-            "get": _operation(entity, "GetAdHocSchema", f"Retrieves the schema of custom fields of {entity}",
-                              answer=model),
+            "get": _operation(
+                entity, "GetAdHocSchema", f"Retrieves the schema of custom fields of {entity}", answer=model
+            ),
         },
         f"/{entity}/{{ids}}/files/{{filename}}": {
             "put": _operation(entity, "PutFile", f"Attaches a file to a record of {entity}", ("ids", "filename")),
@@ -176,7 +231,8 @@ def _entity_paths(spec: EntitySpec) -> dict:
     }
     for action in ACTIONS.get(entity, ()):
         paths[f"/{entity}/{action}"] = {
-            "post": _operation(entity, f"InvokeAction_{action}", f"Runs the action {action} on a record of {entity}",
-                               body=_ref(action)),
+            "post": _operation(
+                entity, f"InvokeAction_{action}", f"Runs the action {action} on a record of {entity}", body=_ref(action)
+            ),
         }
     return paths

@@ -44,8 +44,10 @@ class Throttle:
                     self._recent.popleft()
                 if len(self._recent) >= self.requests_per_minute:
                     wait = max(1, math.ceil((self._recent[0] + _MINUTE - now).total_seconds()))
-                    self._refuse(f"The limit of {self.requests_per_minute} requests per minute has been reached.",
-                                 {"Retry-After": str(wait)})
+                    self._refuse(
+                        f"The limit of {self.requests_per_minute} requests per minute has been reached.",
+                        {"Retry-After": str(wait)},
+                    )
             if self.max_concurrent is not None and self._in_flight >= self.max_concurrent:
                 self._refuse(f"The limit of {self.max_concurrent} concurrent API requests has been reached.", {})
             if self.requests_per_minute is not None:

@@ -29,7 +29,9 @@ def time_entry_errors(store: Store, tenant: str, entry: dict) -> dict[str, str]:
         errors["Employee"] = f"The employee '{entry['Employee']}' is inactive."
     if "ProjectID" not in errors and "ProjectTaskID" not in errors:
         if store.table(tenant, "ProjectTask").find((entry["ProjectID"], entry["ProjectTaskID"])) is None:
-            errors["ProjectTaskID"] = f"Project Task '{entry['ProjectTaskID']}' cannot be found in project '{entry['ProjectID']}'."
+            errors["ProjectTaskID"] = (
+                f"Project Task '{entry['ProjectTaskID']}' cannot be found in project '{entry['ProjectID']}'."
+            )
     spent, billable_time = entry.get("TimeSpent"), entry.get("BillableTime")
     if "TimeSpent" not in errors and spent <= 0:
         errors["TimeSpent"] = "Time Spent must be greater than 00:00."

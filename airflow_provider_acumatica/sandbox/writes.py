@@ -42,7 +42,9 @@ class Writer:
         """A new record from `values` (missing fields empty); server keys assigned; stamped now."""
         spec = table.spec
         row = dict.fromkeys(spec.columns)
-        row.update(values, id=(row_id or str(uuid.uuid4())).lower(), _rid=table.new_rid(), note=values.get("note") or "")
+        row.update(
+            values, id=(row_id or str(uuid.uuid4())).lower(), _rid=table.new_rid(), note=values.get("note") or ""
+        )
         if spec.server_key == "TimeEntryID" and not row.get("TimeEntryID"):
             row["TimeEntryID"] = str(uuid.uuid4())
         if spec.server_key == "RecordID" and row.get("RecordID") is None:

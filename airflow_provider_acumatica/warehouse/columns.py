@@ -283,11 +283,15 @@ def to_timestamp(value: Any) -> datetime:
     if not isinstance(value, datetime):
         raise TypeError("not a date-time")
     if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("a date-time without a UTC offset (give aware datetimes, converted from the profile time zone)")
+        raise ValueError(
+            "a date-time without a UTC offset (give aware datetimes, converted from the profile time zone)"
+        )
     utc = value.astimezone(timezone.utc)
     if utc.__class__ is datetime and utc.tzinfo is timezone.utc:
         return utc
-    return datetime(utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond, tzinfo=timezone.utc)
+    return datetime(
+        utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond, tzinfo=timezone.utc
+    )
 
 
 def to_date(value: Any) -> date:

@@ -188,8 +188,16 @@ class WarehouseDialect:
         (``hidden_tables``); None where no other process can see the table (a database in memory)."""
         return None
 
-    def move_staged(self, connection: Connection, table: Table, staging: Table, columns: Sequence[str],
-                    key_columns: Sequence[str], tenant: str, synced_at: datetime) -> None:
+    def move_staged(
+        self,
+        connection: Connection,
+        table: Table,
+        staging: Table,
+        columns: Sequence[str],
+        key_columns: Sequence[str],
+        tenant: str,
+        synced_at: datetime,
+    ) -> None:
         """Move the staged rows into ``table``, of the target's layout, as the tenant's rows synced at ``synced_at``,
         and empty the stage. Of the copies of a key, staged now or moved before, the one ``drop_superseded`` would
         keep stays."""
@@ -211,8 +219,17 @@ class WarehouseDialect:
         sequences are not changed)."""
         (self._stage_fast if self.fast_path else self._stage_portable)(connection, staging, columns)
 
-    def merge(self, connection: Connection, target: Table, staging: Table, columns: Sequence[str],
-              key_columns: Sequence[str], tenant: str, synced_at: datetime, rows: int) -> MergeCounts:
+    def merge(
+        self,
+        connection: Connection,
+        target: Table,
+        staging: Table,
+        columns: Sequence[str],
+        key_columns: Sequence[str],
+        tenant: str,
+        synced_at: datetime,
+        rows: int,
+    ) -> MergeCounts:
         """Upsert the ``rows`` distinct staged rows into the tenant's part of the target."""
         merge = self._merge_fast if self.fast_path else self._merge_portable
         return merge(connection, rows, target, staging, columns, key_columns, tenant, synced_at)
@@ -235,8 +252,16 @@ def _count(connection: Connection, table: Table) -> int:
     return connection.execute(select(func.count()).select_from(table)).scalar_one()
 
 
-def _count_existing(connection: Connection, rows: int, target: Table, staging: Table, columns: Sequence[str],
-                    key_columns: Sequence[str], tenant: str, synced_at: datetime) -> MergeCounts:
+def _count_existing(
+    connection: Connection,
+    rows: int,
+    target: Table,
+    staging: Table,
+    columns: Sequence[str],
+    key_columns: Sequence[str],
+    tenant: str,
+    synced_at: datetime,
+) -> MergeCounts:
     """What merging will do, from which staged keys the warehouse already holds (before merging)."""
     existing, stale = connection.execute(statements.count_existing(target, staging, key_columns, tenant)).one()
     return MergeCounts(inserted=rows - existing, updated=existing - stale, stale=stale)
@@ -362,14 +387,23 @@ class SqliteDialect(WarehouseDialect):
         database = files.get(schema or "main")
         return f"{database}-{name}.lock" if database else None
 
-    def move_staged(self, connection: Connection, table: Table, staging: Table, columns: Sequence[str],
-                    key_columns: Sequence[str], tenant: str, synced_at: datetime) -> None:
+    def move_staged(
+        self,
+        connection: Connection,
+        table: Table,
+        staging: Table,
+        columns: Sequence[str],
+        key_columns: Sequence[str],
+        tenant: str,
+        synced_at: datetime,
+    ) -> None:
         """One ``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` in key order: the key's index takes each leaf page's
         new keys together (in arrival order, random keys such as GUIDs made the moves about twice as costly)."""
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        connection.execute(statements.move_staged(sqlite_insert, table, staging, columns, key_columns, tenant,
-                                                  synced_at))
+        connection.execute(
+            statements.move_staged(sqlite_insert, table, staging, columns, key_columns, tenant, synced_at)
+        )
         connection.execute(staging.delete())
 
     def create_filled(self, connection: Connection, table: Table, fill: Insert) -> None:
@@ -394,8 +428,10 @@ class SqliteDialect(WarehouseDialect):
         largest = 1 << (min(fitting, SQLITE_ROWS_PER_STATEMENT).bit_length() - 1)
         start = 0
         for size in _statement_sizes(len(columns[0]), largest):
-            connection.exec_driver_sql(_sqlite_insert(connection, staging, size),
-                                       _row_by_row(column[start:start + size] for column in columns))
+            connection.exec_driver_sql(
+                _sqlite_insert(connection, staging, size),
+                _row_by_row(column[start : start + size] for column in columns),
+            )
             start += size
 
     def _merge_fast(self, connection: Connection, rows: int, *args: Any) -> MergeCounts:
@@ -481,8 +517,9 @@ def _hashes_keys(connection: Connection, staging: Table, key_columns: Sequence[s
     )
 
 
-_BINARY_COPY_TYPES = frozenset({"int2", "int4", "int8", "numeric", "float4", "float8", "bool", "text", "varchar",
-                                "timestamptz", "date"})
+_BINARY_COPY_TYPES = frozenset(
+    {"int2", "int4", "int8", "numeric", "float4", "float8", "bool", "text", "varchar", "timestamptz", "date"}
+)
 """PostgreSQL types whose binary COPY form takes our canonical values as they are (three times cheaper than text)."""
 
 

@@ -107,13 +107,25 @@ class Warehouse:
                 return None
             return read_state(connection, state_table(MetaData(), self.schema), tenant, table)
 
-    def load(self, table: str, tenant: str, key_fields: Sequence[str] = (), mode: str = "merge",
-             declared_types: Mapping[str, str] | None = None) -> Load:
+    def load(
+        self,
+        table: str,
+        tenant: str,
+        key_fields: Sequence[str] = (),
+        mode: str = "merge",
+        declared_types: Mapping[str, str] | None = None,
+    ) -> Load:
         """A load of one tenant's rows into ``table`` (the warehouse name, used as given), to use in a ``with``."""
         return Load(self, table, tenant, key_fields, mode, declared_types)
 
-    def reconcile_keys(self, table: str, tenant: str, key_fields: Sequence[str], present_keys: Iterable[Any],
-                       started_at: datetime | None = None) -> int:
+    def reconcile_keys(
+        self,
+        table: str,
+        tenant: str,
+        key_fields: Sequence[str],
+        present_keys: Iterable[Any],
+        started_at: datetime | None = None,
+    ) -> int:
         """Mark deleted the tenant's rows whose key is not in ``present_keys``; returns how many were marked.
 
         Rows synced at or after ``started_at`` (default: now, so pass the keys as a lazy iterable read
@@ -138,8 +150,15 @@ class Load:
     """One tenant's rows on their way into one table: ``write`` (or ``write_columns``) batches, ``mark_deleted`` keys,
     then ``commit``."""
 
-    def __init__(self, warehouse: Warehouse, table: str, tenant: str, key_fields: Sequence[str], mode: str,
-                 declared_types: Mapping[str, str] | None) -> None:
+    def __init__(
+        self,
+        warehouse: Warehouse,
+        table: str,
+        tenant: str,
+        key_fields: Sequence[str],
+        mode: str,
+        declared_types: Mapping[str, str] | None,
+    ) -> None:
         _check_arguments(table, tenant, key_fields, mode, declared_types)
         self.warehouse, self.table, self.tenant, self.mode = warehouse, table, tenant, mode
         self.layout = TableLayout(table, list(key_fields), declared_types)
@@ -175,8 +194,9 @@ class Load:
             raise
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         if self._connection is not None:
             if exc_type is not None and not self._committed:
                 log.warning("Load of tenant %r into %r abandoned: nothing was committed", self.tenant, self.table)
@@ -206,22 +226,32 @@ class Load:
         """Drop the hidden tables this tenant's loads of this table left behind (a killed process leaves its own),
         before staging anything; a hidden table whose lock a live load holds is a run going on, and stays."""
         with self._transaction() as connection:
-            names = [name for name in inspect(connection).get_table_names(schema=self.warehouse.schema)
-                     if _is_hidden_table(name, self._hidden_prefix)]
+            names = [
+                name
+                for name in inspect(connection).get_table_names(schema=self.warehouse.schema)
+                if _is_hidden_table(name, self._hidden_prefix)
+            ]
             paths = {name: self._lock_path(connection, name) for name in names}
         for name, path in paths.items():
             lock = HiddenTableLock.acquire(path) if path else None
             if lock is None:
-                log.info("Table %s, tenant %r: %r belongs to a load still running (its lock is held, or the "
-                         "database is in memory, where no other process could have left it), left to it", self.table,
-                         self.tenant, name)
+                log.info(
+                    "Table %s, tenant %r: %r belongs to a load still running (its lock is held, or the "
+                    "database is in memory, where no other process could have left it), left to it",
+                    self.table,
+                    self.tenant,
+                    name,
+                )
                 continue
             try:
-                log.warning("Table %s, tenant %r: dropping %r, left by a load that did not finish", self.table,
-                            self.tenant, name)
+                log.warning(
+                    "Table %s, tenant %r: dropping %r, left by a load that did not finish",
+                    self.table,
+                    self.tenant,
+                    name,
+                )
                 with self._transaction(writes_warehouse=True) as connection:
-                    connection.execute(DropTable(Table(name, MetaData(), schema=self.warehouse.schema),
-                                                 if_exists=True))
+                    connection.execute(DropTable(Table(name, MetaData(), schema=self.warehouse.schema), if_exists=True))
             finally:
                 lock.release()
 
@@ -234,8 +264,14 @@ class Load:
             with self.warehouse.dialect.write_transaction(self._connection):
                 self._connection.execute(DropTable(self._hidden, if_exists=True))
         except Exception as error:  # the load's own outcome (its error, if any) is what the caller must see
-            log.warning("Load of tenant %r into %r: could not drop its hidden table %r (%s); the next load of this "
-                        "tenant's table drops it", self.tenant, self.table, self._hidden.name, error)
+            log.warning(
+                "Load of tenant %r into %r: could not drop its hidden table %r (%s); the next load of this "
+                "tenant's table drops it",
+                self.tenant,
+                self.table,
+                self._hidden.name,
+                error,
+            )
 
     def _adopt_existing_table(self) -> bool:
         inspector = inspect(self.connection)
@@ -255,7 +291,9 @@ class Load:
         for position, row in enumerate(rows):
             if type(row) is not dict:
                 if not isinstance(row, Mapping):
-                    raise TypeError(f"table {self.table!r}: row {position} of the batch is a {type(row).__name__}, not a dict")
+                    raise TypeError(
+                        f"table {self.table!r}: row {position} of the batch is a {type(row).__name__}, not a dict"
+                    )
                 rows[position] = dict(row)
         return self.write_columns({field: list(map(dict.get, rows, repeat(field))) for field in _fields_of(rows)})
 
@@ -266,8 +304,11 @@ class Load:
         if not count:
             return 0
         self.layout.discover(columns)
-        missing = [field for field, column in zip(self.layout.key_fields, self.layout.key_columns)
-                   if column not in {staged.name for staged in self.layout.staged_columns()}]
+        missing = [
+            field
+            for field, column in zip(self.layout.key_fields, self.layout.key_columns)
+            if column not in {staged.name for staged in self.layout.staged_columns()}
+        ]
         if missing:
             raise WarehouseError(f"table {self.table!r}: no row of the batch has a value for key field(s) {missing}")
         staging_columns = self._converter()(columns, count, self._staged_count)  # a misfit raises here, unstaged
@@ -283,17 +324,22 @@ class Load:
     def _row_count(self, columns: Mapping[str, Sequence[Any]]) -> int:
         """The rows of a batch held by field; refuses fields whose values are not a sequence of one length."""
         if not isinstance(columns, Mapping):
-            raise TypeError(f"table {self.table!r}: the batch is a {type(columns).__name__}, not a dict of field -> "
-                            f"values")
+            raise TypeError(
+                f"table {self.table!r}: the batch is a {type(columns).__name__}, not a dict of field -> values"
+            )
         lengths = {}
         for field, values in columns.items():
             if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-                raise TypeError(f"table {self.table!r}: the values of field {field!r} are a {type(values).__name__}, "
-                                f"not a list with one value per row")
+                raise TypeError(
+                    f"table {self.table!r}: the values of field {field!r} are a {type(values).__name__}, "
+                    f"not a list with one value per row"
+                )
             lengths[field] = len(values)
         if len(set(lengths.values())) > 1:
-            raise WarehouseError(f"table {self.table!r}: the batch's fields have different numbers of values "
-                                 f"({lengths}); give each field one value per row, None for no value")
+            raise WarehouseError(
+                f"table {self.table!r}: the batch's fields have different numbers of values "
+                f"({lengths}); give each field one value per row, None for no value"
+            )
         return next(iter(lengths.values()), 0)
 
     def _converter(self) -> BatchConverter:
@@ -337,8 +383,9 @@ class Load:
         else:
             self._add_new_columns(connection, self._hidden)
         columns = [column.name for column in self.layout.staged_columns()]
-        self.warehouse.dialect.move_staged(connection, self._hidden, self._staging, columns, self.layout.key_columns,
-                                           self.tenant, self._staged_at)
+        self.warehouse.dialect.move_staged(
+            connection, self._hidden, self._staging, columns, self.layout.key_columns, self.tenant, self._staged_at
+        )
         self._moved_count = self._staged_count
 
     def _hold_lock_of(self, connection: Connection, hidden_name: str) -> None:
@@ -389,14 +436,17 @@ class Load:
             _, listed = self._stage_keys(present_keys, self.layout.key_columns, None, None)
         with self._transaction(writes_warehouse=True) as connection:
             target = self._target_table()
-            marked = connection.execute(statements.mark_absent(
-                target, listed, self.layout.key_columns, self.tenant, datetime.now(timezone.utc), synced_before
-            )).rowcount
+            marked = connection.execute(
+                statements.mark_absent(
+                    target, listed, self.layout.key_columns, self.tenant, datetime.now(timezone.utc), synced_before
+                )
+            ).rowcount
         log.info("Table %s, tenant %r: %d rows no longer listed, marked deleted", self.table, self.tenant, marked)
         return marked
 
-    def _stage_keys(self, keys: Iterable[Any], match: Sequence[str], table: Table | None,
-                    deleted_at: datetime | None) -> tuple[int, Table]:
+    def _stage_keys(
+        self, keys: Iterable[Any], match: Sequence[str], table: Table | None, deleted_at: datetime | None
+    ) -> tuple[int, Table]:
         """Stage keys (converted to their columns' kinds) into a temporary table, created on first use."""
         count, chunk = 0, []
         for key in keys:
@@ -413,8 +463,10 @@ class Load:
         return count + self._flush_keys(table, chunk), table
 
     def _key_table(self, match: Sequence[str], sample: Sequence[Any], with_time: bool) -> Table:
-        kinds = [Kind.TEXT if name == ACUMATICA_ID else self.layout.kind_of_key(i, v) for i, (name, v) in
-                 enumerate(zip(match, sample))]
+        kinds = [
+            Kind.TEXT if name == ACUMATICA_ID else self.layout.kind_of_key(i, v)
+            for i, (name, v) in enumerate(zip(match, sample))
+        ]
         columns = [Column(name, sql_type_of(kind)) for name, kind in zip(match, kinds)]
         if with_time:
             columns.append(Column(DELETED_AT, UtcDateTime()))
@@ -456,11 +508,24 @@ class Load:
             new = not self._adopt_existing_table()
             added = self._evolve_table(connection, new)
             counts, rows, marked = self._apply_stage(connection, self._staged_at or synced_at, new)
-            stored = write_state(connection, self._state_table(connection),
-                                 dataclasses.replace(state, finished_at=state.finished_at or synced_at))
+            stored = write_state(
+                connection,
+                self._state_table(connection),
+                dataclasses.replace(state, finished_at=state.finished_at or synced_at),
+            )
         self._committed = True
-        result = LoadResult(self.tenant, self.table, self.mode, rows, counts.inserted, counts.updated,
-                            counts.stale, marked, tuple(column.name for column in added), stored)
+        result = LoadResult(
+            self.tenant,
+            self.table,
+            self.mode,
+            rows,
+            counts.inserted,
+            counts.updated,
+            counts.stale,
+            marked,
+            tuple(column.name for column in added),
+            stored,
+        )
         log.info("Table %s, tenant %r committed: %s", self.table, self.tenant, result)
         return result
 
@@ -495,8 +560,9 @@ class Load:
             connection.execute(DropTable(self._hidden))  # merged like a stage: done with
         return counts, rows, marked
 
-    def _merge_stage(self, connection: Connection, target: Table, synced_at: datetime,
-                     new: bool) -> tuple[MergeCounts, int]:
+    def _merge_stage(
+        self, connection: Connection, target: Table, synced_at: datetime, new: bool
+    ) -> tuple[MergeCounts, int]:
         """Merge the newest staged copy of each key into the target, or make the target of them (``new``); returns what
         merging did and the distinct rows staged."""
         keys, dialect = self.layout.key_columns, self.warehouse.dialect
@@ -512,8 +578,9 @@ class Load:
         if self._in_place:
             connection.execute(statements.RenameTable(self._hidden, target.name))
         else:
-            dialect.create_filled(connection, target,
-                                  statements.insert_staged(target, staged, columns, self.tenant, synced_at))
+            dialect.create_filled(
+                connection, target, statements.insert_staged(target, staged, columns, self.tenant, synced_at)
+            )
         log.info("Table %s created with columns %s", self.table, [column.name for column in target.columns])
         return MergeCounts(inserted=rows, updated=0, stale=0), rows
 
@@ -558,7 +625,7 @@ def _hidden_prefix(table: str, tenant: str) -> str:
 
 
 def _is_hidden_table(name: str, prefix: str) -> bool:
-    return name.startswith(prefix) and re.fullmatch(f"[0-9a-f]{{{LOAD_ID_DIGITS}}}", name[len(prefix):]) is not None
+    return name.startswith(prefix) and re.fullmatch(f"[0-9a-f]{{{LOAD_ID_DIGITS}}}", name[len(prefix) :]) is not None
 
 
 def _aware(value: datetime, argument: str) -> datetime:
@@ -568,8 +635,9 @@ def _aware(value: datetime, argument: str) -> datetime:
         raise ValueError(f"{argument} is {value!r}: {error}") from None
 
 
-def _check_arguments(table: str, tenant: str, key_fields: Sequence[str], mode: str,
-                     declared_types: Mapping[str, str] | None) -> None:
+def _check_arguments(
+    table: str, tenant: str, key_fields: Sequence[str], mode: str, declared_types: Mapping[str, str] | None
+) -> None:
     if not isinstance(table, str) or not table:
         raise ValueError(f"table must be a non-empty string, got {table!r}")
     if not isinstance(tenant, str) or not tenant:
@@ -579,4 +647,6 @@ def _check_arguments(table: str, tenant: str, key_fields: Sequence[str], mode: s
     if mode not in MODES:
         raise ValueError(f"mode of table {table!r} must be one of {MODES}, got {mode!r}")
     if declared_types is not None and not isinstance(declared_types, Mapping):
-        raise ValueError(f"declared_types of table {table!r} must be a dict of field -> Edm type, got {declared_types!r}")
+        raise ValueError(
+            f"declared_types of table {table!r} must be a dict of field -> Edm type, got {declared_types!r}"
+        )

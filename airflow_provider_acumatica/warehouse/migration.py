@@ -76,8 +76,14 @@ def migrate_table(warehouse: Any, table: str, plan: MigrationPlan) -> MigrationR
             warehouse.dialect.lock(connection, f"acumatica:{warehouse.schema}.{table}")
             result = _migrate(connection, warehouse, table, plan)  # looked at again under the lock
     if result:
-        log.info("Table %r migrated, all %d rows kept: retyped %s, added %s, dropped %s", table, result.rows,
-                 result.retyped or "nothing", result.derived or "nothing", result.dropped or "nothing")
+        log.info(
+            "Table %r migrated, all %d rows kept: retyped %s, added %s, dropped %s",
+            table,
+            result.rows,
+            result.retyped or "nothing",
+            result.derived or "nothing",
+            result.dropped or "nothing",
+        )
     return result
 
 
@@ -107,9 +113,11 @@ def _changes(reflected: Table, warehouse: Any, plan: MigrationPlan) -> dict[str,
         name, kind = column_name(field_name), kind_of_edm(edm, field_name)
         if name in existing and name not in keys and kind_of_sql_type(existing[name].type) is not kind:
             retype = [change for change in retype if change[0] != name] + [(name, kind, convert)]
-    derive = [(column_name(new), column_name(source), kind_of_edm(edm, new), convert)
-              for new, (source, edm, convert) in plan.derive.items()
-              if column_name(new) not in existing and column_name(source) in existing]
+    derive = [
+        (column_name(new), column_name(source), kind_of_edm(edm, new), convert)
+        for new, (source, edm, convert) in plan.derive.items()
+        if column_name(new) not in existing and column_name(source) in existing
+    ]
     drop = [column_name(name) for name in plan.drop if column_name(name) in existing and column_name(name) not in keys]
     return {"retype": retype, "derive": derive, "drop": drop} if retype or derive or drop else {}
 
@@ -136,8 +144,9 @@ def _migrate(connection: Connection, warehouse: Any, table: str, plan: Migration
     return result
 
 
-def _fill(connection: Connection, table: Table, name: str, kind: Kind, source: Column,
-          convert: Callable[[Any], Any]) -> None:
+def _fill(
+    connection: Connection, table: Table, name: str, kind: Kind, source: Column, convert: Callable[[Any], Any]
+) -> None:
     """Add column ``name`` of ``kind`` and set it, for each distinct value of ``source``, to its conversion: one
     UPDATE (one pass over the table) per ``CHUNK`` distinct values."""
     new_type = sql_type_of(kind)
@@ -148,11 +157,16 @@ def _fill(connection: Connection, table: Table, name: str, kind: Kind, source: C
     distinct = connection.execute(select(raw).select_from(table).where(raw.is_not(None)).distinct()).scalars().all()
     fit = CONVERTERS[kind]
     for start in range(0, len(distinct), CHUNK):
-        chunk = distinct[start:start + CHUNK]
-        new_values = case(*[(raw == bindparam(None, old), bindparam(None, fit(convert(_canonical(old, old_kind))),
-                                                                   type_=new_type)) for old in chunk])
-        connection.execute(update(table).where(raw.in_([bindparam(None, old) for old in chunk]))
-                           .values({name: new_values}))
+        chunk = distinct[start : start + CHUNK]
+        new_values = case(
+            *[
+                (raw == bindparam(None, old), bindparam(None, fit(convert(_canonical(old, old_kind))), type_=new_type))
+                for old in chunk
+            ]
+        )
+        connection.execute(
+            update(table).where(raw.in_([bindparam(None, old) for old in chunk])).values({name: new_values})
+        )
 
 
 def _canonical(stored: Any, kind: Kind) -> Any:

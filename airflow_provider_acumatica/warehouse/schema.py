@@ -197,8 +197,11 @@ class TableLayout:
         Values already of their canonical type pass untouched (a column of them passes as it is).
         """
         plan = [
-            (column, None if column.kind in adapters else CANONICAL_TYPES.get(column.kind),
-             _compose(CONVERTERS[column.kind], adapters.get(column.kind)))
+            (
+                column,
+                None if column.kind in adapters else CANONICAL_TYPES.get(column.kind),
+                _compose(CONVERTERS[column.kind], adapters.get(column.kind)),
+            )
             for column in self.staged_columns()
         ]
 
@@ -224,8 +227,9 @@ class TableLayout:
             f"(row key {self.describe_key(columns, row)}); every row needs all key fields {self.key_fields}"
         )
 
-    def _first_misfit(self, columns: Columns, values: Sequence[Any], column: LayoutColumn,
-                      fit: Callable[[Any], Any]) -> ValueMisfitError:
+    def _first_misfit(
+        self, columns: Columns, values: Sequence[Any], column: LayoutColumn, fit: Callable[[Any], Any]
+    ) -> ValueMisfitError:
         for row, value in enumerate(values):
             try:
                 if value is not None:
@@ -238,8 +242,9 @@ class TableLayout:
         """The key of the batch's ``row``-th row as text for messages, e.g. ``TimeEntryID='abc'``."""
         return ", ".join(f"{field}={_value_of(columns, field, row)!r}" for field in self.key_fields)
 
-    def _misfit(self, columns: Columns, row: int, column: LayoutColumn, value: Any,
-                error: Exception) -> ValueMisfitError:
+    def _misfit(
+        self, columns: Columns, row: int, column: LayoutColumn, value: Any, error: Exception
+    ) -> ValueMisfitError:
         shown = repr(value)
         shown = shown if len(shown) <= 80 else shown[:77] + "..."
         return ValueMisfitError(

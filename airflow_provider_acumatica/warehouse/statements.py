@@ -96,8 +96,10 @@ def _compile_drop_column(element: DropColumn, compiler: DDLCompiler, **_kw: Any)
 @compiles(RenameColumn)
 def _compile_rename_column(element: RenameColumn, compiler: DDLCompiler, **_kw: Any) -> str:
     preparer = compiler.preparer
-    return (f"ALTER TABLE {preparer.format_table(element.table)} RENAME COLUMN {preparer.quote(element.old)} "
-            f"TO {preparer.quote(element.new)}")
+    return (
+        f"ALTER TABLE {preparer.format_table(element.table)} RENAME COLUMN {preparer.quote(element.old)} "
+        f"TO {preparer.quote(element.new)}"
+    )
 
 
 class RenameTable(ExecutableDDLElement):
@@ -181,8 +183,16 @@ def staged_rows(staging: Table, columns: Sequence[str], tenant: str, synced_at: 
     )
 
 
-def insert_staged(target: Table, staging: Table, columns: Sequence[str], tenant: str, synced_at: datetime,
-                  *conditions: ColumnElement[bool], insert_of: Any = insert, order_by: Sequence[Any] = ()) -> Insert:
+def insert_staged(
+    target: Table,
+    staging: Table,
+    columns: Sequence[str],
+    tenant: str,
+    synced_at: datetime,
+    *conditions: ColumnElement[bool],
+    insert_of: Any = insert,
+    order_by: Sequence[Any] = (),
+) -> Insert:
     """INSERT ... SELECT of the staged rows (those meeting ``conditions``, in ``order_by``) as warehouse rows into
     the target.
 
@@ -192,28 +202,42 @@ def insert_staged(target: Table, staging: Table, columns: Sequence[str], tenant:
     return insert_of(target).from_select([TENANT, *columns, SYNCED_AT], rows)
 
 
-def upsert(insert_of: Any, target: Table, staging: Table, columns: Sequence[str], key_columns: Sequence[str],
-           tenant: str, synced_at: datetime) -> Insert:
+def upsert(
+    insert_of: Any,
+    target: Table,
+    staging: Table,
+    columns: Sequence[str],
+    key_columns: Sequence[str],
+    tenant: str,
+    synced_at: datetime,
+) -> Insert:
     """INSERT ... SELECT ... ON CONFLICT DO UPDATE for PostgreSQL and SQLite (``insert_of`` is the dialect's insert),
     where the staged copy is current (see ``is_current``)."""
     statement = insert_staged(target, staging, columns, tenant, synced_at, true(), insert_of=insert_of)
     return _updating_on_conflict(statement, columns, key_columns, where=is_current(target, statement.excluded))
 
 
-def move_staged(insert_of: Any, target: Table, staging: Table, columns: Sequence[str], key_columns: Sequence[str],
-                tenant: str, synced_at: datetime) -> Insert:
+def move_staged(
+    insert_of: Any,
+    target: Table,
+    staging: Table,
+    columns: Sequence[str],
+    key_columns: Sequence[str],
+    tenant: str,
+    synced_at: datetime,
+) -> Insert:
     """INSERT ... SELECT ... ON CONFLICT DO UPDATE of every staged row into a table of this load's own, in key order
     and a key's copies in arrival order, each replacing the row there unless that one is newer (or has a timestamp
     where it has none): the copy that stays is the one ``drop_superseded`` keeps, also across moves."""
     order = [*(staging.c[name] for name in key_columns), staging.c[STAGED_ORDER]]
-    statement = insert_staged(target, staging, columns, tenant, synced_at, true(), insert_of=insert_of,
-                              order_by=order)
+    statement = insert_staged(target, staging, columns, tenant, synced_at, true(), insert_of=insert_of, order_by=order)
     not_older = _not_older(target.c[LAST_MODIFIED], statement.excluded[LAST_MODIFIED])
     return _updating_on_conflict(statement, columns, key_columns, where=not_older)
 
 
-def _updating_on_conflict(statement: Any, columns: Sequence[str], key_columns: Sequence[str],
-                          where: ColumnElement[bool] | None = None) -> Insert:
+def _updating_on_conflict(
+    statement: Any, columns: Sequence[str], key_columns: Sequence[str], where: ColumnElement[bool] | None = None
+) -> Insert:
     """``statement`` (an INSERT ... SELECT ... WHERE: SQLite's upsert grammar needs the WHERE) updating the row
     already there on a key conflict. Updating a row clears its ``_deleted_at``: a row read again exists again."""
     excluded = statement.excluded
@@ -222,8 +246,9 @@ def _updating_on_conflict(statement: Any, columns: Sequence[str], key_columns: S
     return statement.on_conflict_do_update(index_elements=[TENANT, *key_columns], set_=changes, where=where)
 
 
-def update_existing(target: Table, staging: Table, columns: Sequence[str], key_columns: Sequence[str],
-                    tenant: str, synced_at: datetime) -> Update:
+def update_existing(
+    target: Table, staging: Table, columns: Sequence[str], key_columns: Sequence[str], tenant: str, synced_at: datetime
+) -> Update:
     """Portable half of a merge: update the warehouse rows the stage holds a current copy of."""
     match = and_(target.c[TENANT] == tenant, *same_key(target, staging, key_columns))
     changes: dict[str, Any] = {
@@ -233,16 +258,23 @@ def update_existing(target: Table, staging: Table, columns: Sequence[str], key_c
     return target.update().where(exists().where(match, is_current(target, staging.c))).values(changes)
 
 
-def insert_missing(target: Table, staging: Table, columns: Sequence[str], key_columns: Sequence[str],
-                   tenant: str, synced_at: datetime) -> Insert:
+def insert_missing(
+    target: Table, staging: Table, columns: Sequence[str], key_columns: Sequence[str], tenant: str, synced_at: datetime
+) -> Insert:
     """Portable other half of a merge: insert the staged rows the warehouse does not hold."""
     existing = target.alias("existing")
     present = exists().where(existing.c[TENANT] == tenant, *same_key(existing, staging, key_columns))
     return insert_staged(target, staging, columns, tenant, synced_at, ~present)
 
 
-def mark_absent(target: Table, listed: Table, key_columns: Sequence[str], tenant: str, deleted_at: datetime,
-                synced_before: datetime | None = None) -> Update:
+def mark_absent(
+    target: Table,
+    listed: Table,
+    key_columns: Sequence[str],
+    tenant: str,
+    deleted_at: datetime,
+    synced_before: datetime | None = None,
+) -> Update:
     """Mark deleted the tenant's live rows whose key is not listed (and, if given, synced before a time)."""
     conditions = [
         target.c[TENANT] == tenant,

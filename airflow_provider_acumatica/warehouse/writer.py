@@ -60,8 +60,9 @@ READ_AHEAD = 8
 """Messages (batches) the child holds read but not yet acted on, at most."""
 _WAITED_FOR = ("mark_deleted", "commit")
 """Calls whose answer the parent waits for; writes are answered only when they fail."""
-_CHILD_PROGRAM = ("import sys; sys.path.append(sys.argv[1]); "
-                  "from airflow_provider_acumatica.warehouse.writer import main; main()")
+_CHILD_PROGRAM = (
+    "import sys; sys.path.append(sys.argv[1]); from airflow_provider_acumatica.warehouse.writer import main; main()"
+)
 """The child's program; its argument is where this package lies here, for a caller that made it importable by a path
 of its own. Appended to the path, it shadows nothing; and the module runs under its own name, so that what the child
 pickles (``WriterUse``) unpickles here."""
@@ -136,8 +137,14 @@ class WriterLoad:
     ``commit``. It belongs to the thread that uses it."""
 
     def __init__(self, url: URL, schema: str | None, fast_path: bool, load_arguments: Mapping[str, Any]) -> None:
-        self._opening = ("open", url, schema, fast_path, dict(load_arguments),
-                         logging.getLogger(PACKAGE_LOGGER).getEffectiveLevel())
+        self._opening = (
+            "open",
+            url,
+            schema,
+            fast_path,
+            dict(load_arguments),
+            logging.getLogger(PACKAGE_LOGGER).getEffectiveLevel(),
+        )
         self.describe = f"load of tenant {load_arguments.get('tenant')!r} into {load_arguments.get('table')!r}"
         self._process: subprocess.Popen | None = None
         self._commands: Connection | None = None
@@ -154,7 +161,9 @@ class WriterLoad:
         try:
             self._process = subprocess.Popen(
                 [sys.executable, "-c", _CHILD_PROGRAM, str(Path(__file__).resolve().parents[2])],
-                stdin=commands_read, stdout=answers_write, stderr=self._stderr,
+                stdin=commands_read,
+                stdout=answers_write,
+                stderr=self._stderr,
             )
         except BaseException:
             for descriptor in (commands_read, commands_write, answers_read, answers_write):
@@ -191,8 +200,9 @@ class WriterLoad:
         """``Load.commit`` in the child: data and state in one transaction there."""
         return self._call("commit", state)
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback_: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback_: TracebackType | None
+    ) -> None:
         """Close the pipe (the child leaves an uncommitted load as a failed one), take its last log records, reap it."""
         if self._process is None:
             return
@@ -262,9 +272,11 @@ class WriterLoad:
         self._stderr.seek(0)
         lines = self._stderr.read().decode(errors="replace").strip().splitlines()
         said = f": {lines[-1]}" if lines else ""
-        return WriterProcessError(f"{self.describe}: the writer process ended unexpectedly{said}; the load did not "
-                                  "finish, and a commit it had not finished is rolled back. Run the task again; if it "
-                                  "recurs, check the worker's memory and logs.")
+        return WriterProcessError(
+            f"{self.describe}: the writer process ended unexpectedly{said}; the load did not "
+            "finish, and a commit it had not finished is rolled back. Run the task again; if it "
+            "recurs, check the worker's memory and logs."
+        )
 
 
 class _ChildTraceback(Exception):

@@ -134,7 +134,9 @@ def test_unknown_mode(tmp_path):
     message = config_error(
         tmp_path, "tenants: [{name: company, acumatica_conn_id: a, tables: [{name: Vendor, mode: delta}]}]\n"
     )
-    assert message == "tenant 'company', table 'Vendor': key 'mode': 'delta' is not allowed (allowed: incremental, full)"
+    assert (
+        message == "tenant 'company', table 'Vendor': key 'mode': 'delta' is not allowed (allowed: incremental, full)"
+    )
 
 
 def test_unknown_source(tmp_path):
@@ -182,8 +184,7 @@ def test_tenant_name_not_usable_in_a_dag_id(tmp_path, name):
 def test_missing_acumatica_conn_id(tmp_path):
     message = config_error(tmp_path, "tenants: [{name: company, tables: construction}]\n")
     assert message == (
-        "tenant 'company': missing key 'acumatica_conn_id' "
-        "(the Airflow connection to this tenant's Acumatica instance)"
+        "tenant 'company': missing key 'acumatica_conn_id' (the Airflow connection to this tenant's Acumatica instance)"
     )
 
 

@@ -30,8 +30,9 @@ def _run(tmp_path, new_sandbox, acumatica_connection, command, capsys):
     return output.read_text(encoding="utf-8")
 
 
-def test_dbt_sources_name_every_table_with_its_columns_and_freshness(tmp_path, new_sandbox, acumatica_connection,
-                                                                      capsys):
+def test_dbt_sources_name_every_table_with_its_columns_and_freshness(
+    tmp_path, new_sandbox, acumatica_connection, capsys
+):
     document = yaml.safe_load(_run(tmp_path, new_sandbox, acumatica_connection, "dbt-sources", capsys))
     assert document["version"] == 2
     [source] = document["sources"]  # both tenants load into one connection and schema: one source
@@ -39,18 +40,30 @@ def test_dbt_sources_name_every_table_with_its_columns_and_freshness(tmp_path, n
     tables = {table["name"]: table for table in source["tables"]}
     assert {"time_entry", "project", "labor_cost_rate", "union_local"} <= set(tables)
     time_entry = {column["name"]: column for column in tables["time_entry"]["columns"]}
-    assert {"_tenant", "_acumatica_id", "_last_modified", "_synced_at", "_deleted_at", "time_spent",
-            "time_spent_minutes", "cost_rate", "date"} <= set(time_entry)
+    assert {
+        "_tenant",
+        "_acumatica_id",
+        "_last_modified",
+        "_synced_at",
+        "_deleted_at",
+        "time_spent",
+        "time_spent_minutes",
+        "cost_rate",
+        "date",
+    } <= set(time_entry)
     assert "last_modified_date_time" not in time_entry
     assert time_entry["_synced_at"]["data_tests"] == ["not_null"]
-    assert tables["project"]["freshness"] == {"warn_after": {"count": 2, "period": "hour"},
-                                              "error_after": {"count": 6, "period": "hour"}}
+    assert tables["project"]["freshness"] == {
+        "warn_after": {"count": 2, "period": "hour"},
+        "error_after": {"count": 6, "period": "hour"},
+    }
     project = {column["name"]: column for column in tables["project"]["columns"]}
     assert "calendar date" in project["start_date"]["description"]
 
 
-def test_the_dictionary_gives_each_column_its_type_and_source_field(tmp_path, new_sandbox, acumatica_connection,
-                                                                    capsys):
+def test_the_dictionary_gives_each_column_its_type_and_source_field(
+    tmp_path, new_sandbox, acumatica_connection, capsys
+):
     text = _run(tmp_path, new_sandbox, acumatica_connection, "dictionary", capsys)
     assert "## time_entry" in text and "## labor_cost_rate" in text
     assert "| `time_spent_minutes` | integer | TimeEntry.TimeSpent |" in text

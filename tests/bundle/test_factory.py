@@ -61,7 +61,10 @@ def test_dag_settings(dags):
     assert dag.catchup is False and dag.max_active_runs == 1
     assert dag.default_args == {"owner": "data-team", "retries": 4, "retry_delay": datetime.timedelta(seconds=60)}
     assert dag.tags == {"acumatica", "tenant:company"}
-    assert "pool `acumatica_company` (5 slots, 5 per load task)" in dag.doc_md and "acumatica://company/Project" in dag.doc_md
+    assert (
+        "pool `acumatica_company` (5 slots, 5 per load task)" in dag.doc_md
+        and "acumatica://company/Project" in dag.doc_md
+    )
 
 
 def test_groups_each_hold_a_plan_and_one_mapped_load(dags):

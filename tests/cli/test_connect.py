@@ -24,6 +24,7 @@ from airflow_provider_acumatica.sandbox import SANDBOX_CLIENT_SECRET
 def main(argv, **streams) -> int:
     return cli_main(["connect", *argv], **streams)
 
+
 CONN_ID = "acumatica_company"
 AUTHORIZE = "/identity/connect/authorize"
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -37,8 +38,7 @@ def _free_redirect_uri() -> str:
 
 
 def _code_connection(acumatica_connection, sandbox, **options) -> str:
-    return acumatica_connection(sandbox, conn_id=CONN_ID, auth_type="oauth2_code", login=None, password=None,
-                                **options)
+    return acumatica_connection(sandbox, conn_id=CONN_ID, auth_type="oauth2_code", login=None, password=None, **options)
 
 
 def _read_authorization_url(stdout) -> str:
@@ -77,8 +77,9 @@ class _CliThread:
 
     def _run(self, argv) -> None:
         try:
-            self.status = main(["--conn-id", CONN_ID, *argv], stdin=io.StringIO(), stdout=self._writer,
-                               stderr=self.stderr)
+            self.status = main(
+                ["--conn-id", CONN_ID, *argv], stdin=io.StringIO(), stdout=self._writer, stderr=self.stderr
+            )
         finally:
             self._writer.close()
 
@@ -94,12 +95,15 @@ def _run_cli_process(*argv: str) -> subprocess.Popen:
     """The real command line, with the connection in AIRFLOW_CONN_<ID> of the inherited environment."""
     return subprocess.Popen(
         [sys.executable, "-m", "airflow_provider_acumatica.hooks.connect", "--conn-id", CONN_ID, *argv],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT_ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=PROJECT_ROOT,
     )
 
 
-def test_listener_receives_the_callback_and_starts_a_working_chain(new_sandbox, acumatica_connection,
-                                                                    postgres_schema):
+def test_listener_receives_the_callback_and_starts_a_working_chain(new_sandbox, acumatica_connection, postgres_schema):
     url, schema = postgres_schema
     # Trust auth ignores the password: it is here to prove the printed store URL masks it.
     store = sa.engine.make_url(url).set(password="pw-never-printed", query={"options": f"-csearch_path={schema}"})
@@ -141,8 +145,9 @@ def test_state_mismatch_is_refused_and_nothing_is_stored(new_sandbox, acumatica_
     _code_connection(acumatica_connection, sandbox)
 
     cli = _CliThread("--redirect-uri", redirect_uri)
-    redirected = urlsplit(requests.get(_read_authorization_url(cli.stdout), allow_redirects=False,
-                                       timeout=30).headers["Location"])
+    redirected = urlsplit(
+        requests.get(_read_authorization_url(cli.stdout), allow_redirects=False, timeout=30).headers["Location"]
+    )
     query = {name: values[0] for name, values in parse_qs(redirected.query).items()}
     origin = f"{redirected.scheme}://{redirected.netloc}"
     assert requests.get(origin + "/favicon.ico", timeout=30).status_code == 404  # not the callback: still waiting
@@ -197,8 +202,12 @@ def test_listener_gives_up_after_the_timeout_and_frees_the_port(new_sandbox, acu
     _code_connection(acumatica_connection, sandbox)
     err = io.StringIO()
 
-    status = main(["--conn-id", CONN_ID, "--redirect-uri", redirect_uri, "--timeout", "0.2"],
-                  stdin=io.StringIO(), stdout=io.StringIO(), stderr=err)
+    status = main(
+        ["--conn-id", CONN_ID, "--redirect-uri", redirect_uri, "--timeout", "0.2"],
+        stdin=io.StringIO(),
+        stdout=io.StringIO(),
+        stderr=err,
+    )
 
     assert status == 1 and "no callback reached /oauth/callback within 0.2 s" in err.getvalue()
     with socket.socket() as again:
@@ -209,8 +218,7 @@ def test_listener_gives_up_after_the_timeout_and_frees_the_port(new_sandbox, acu
     ("options", "expected"),
     [
         ({"auth_type": "cookie"}, "has auth_type 'cookie': set the extra auth_type to 'oauth2_code'"),
-        ({"auth_type": "oauth2_code", "login": None, "password": None, "client_secret": ""},
-         "field 'client_secret'"),
+        ({"auth_type": "oauth2_code", "login": None, "password": None, "client_secret": ""}, "field 'client_secret'"),
         (None, "is not defined"),
     ],
 )

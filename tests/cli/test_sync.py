@@ -18,8 +18,9 @@ def _sync(*argv: str) -> tuple[int, str, str]:
 def test_a_first_load_shows_progress_and_lands_with_its_state(new_sandbox, acumatica_connection, sqlite_url):
     sandbox = new_sandbox(rows=1000)
     conn_id = acumatica_connection(sandbox, profile_timezone="America/New_York")
-    status, out, err = _sync("--conn-id", conn_id, "--table", "TimeEntry", "--warehouse", sqlite_url,
-                             "--batch-size", "100")
+    status, out, err = _sync(
+        "--conn-id", conn_id, "--table", "TimeEntry", "--warehouse", sqlite_url, "--batch-size", "100"
+    )
     assert status == 0, err
     engine = sa.create_engine(sqlite_url)
     with engine.connect() as connection:

@@ -29,7 +29,8 @@ def test_entities_with_key_and_timestamp(new_sandbox, acumatica_connection):
 def test_the_configs_tables_are_marked_served_or_missing(new_sandbox, acumatica_connection, tmp_path):
     conn_id = acumatica_connection(new_sandbox(rows=5))
     config = tmp_path / "acumatica.yaml"
-    config.write_text(textwrap.dedent(f"""\
+    config.write_text(
+        textwrap.dedent(f"""\
         tenants:
           - name: company
             acumatica_conn_id: {conn_id}
@@ -37,7 +38,8 @@ def test_the_configs_tables_are_marked_served_or_missing(new_sandbox, acumatica_
               - construction
               - {{name: ProjectBudgetExt, mode: incremental}}
               - {{name: PMTask, source: dac, mode: incremental}}
-        """))
+        """)
+    )
     status, out, _ = _tables(conn_id, "--config", str(config))
     assert status == 1
     assert "  Project: served" in out and "  UnionLocal: served" in out

@@ -51,15 +51,27 @@ def test_hooks_of_several_workers_never_exceed_the_licence(new_sandbox, acumatic
     sandbox = new_sandbox(rows=400, tenants=("Company",), max_concurrent=3, latency_ms=20)
     store = f"sqlite:///{tmp_path / 'shared.db'}"
     # three connections stand for three workers: each has its own per-process cap of 2 requests at once
-    conn_ids = [acumatica_connection(sandbox, conn_id=f"worker{index}", max_concurrent_requests=2,
-                                     licence_concurrent_requests=3, token_store=store) for index in range(3)]
+    conn_ids = [
+        acumatica_connection(
+            sandbox,
+            conn_id=f"worker{index}",
+            max_concurrent_requests=2,
+            licence_concurrent_requests=3,
+            token_store=store,
+        )
+        for index in range(3)
+    ]
     errors = []
 
     def work(conn_id: str) -> None:
         try:
             with AcumaticaHook(conn_id) as hook:
-                pages = [threading.Thread(target=hook.get_entity_page, args=("TimeEntry",),
-                                          kwargs={"top": 20, "skip": 20 * page}) for page in range(6)]
+                pages = [
+                    threading.Thread(
+                        target=hook.get_entity_page, args=("TimeEntry",), kwargs={"top": 20, "skip": 20 * page}
+                    )
+                    for page in range(6)
+                ]
                 for page in pages:
                     page.start()
                 for page in pages:

@@ -40,8 +40,11 @@ INSTANT = datetime.datetime(2024, 7, 15, 10, 31, 28, 402000, tzinfo=PLUS3)
         (decimal.Decimal("1.50"), "1.50", "1.50"),
         (2.5, "2.5", "2.5"),
         (INSTANT, "datetimeoffset'2024-07-15T10:31:28.402+03:00'", "2024-07-15T10:31:28.402+03:00"),
-        (datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
-         "datetimeoffset'2024-01-01T00:00:00.000+00:00'", "2024-01-01T00:00:00.000+00:00"),
+        (
+            datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
+            "datetimeoffset'2024-01-01T00:00:00.000+00:00'",
+            "2024-01-01T00:00:00.000+00:00",
+        ),
         (datetime.date(2025, 6, 17), "date'2025-06-17'", "2025-06-17"),
         (uuid.UUID(int=1), "guid'00000000-0000-0000-0000-000000000001'", "00000000-0000-0000-0000-000000000001"),
     ],
@@ -70,7 +73,9 @@ def test_unsupported_values_are_refused():
 
 
 def test_expression_rendering_both_dialects():
-    window = and_(ge("LastModifiedDateTime", INSTANT), lt("LastModifiedDateTime", INSTANT), None, eq("Status", "Active"))
+    window = and_(
+        ge("LastModifiedDateTime", INSTANT), lt("LastModifiedDateTime", INSTANT), None, eq("Status", "Active")
+    )
     assert str(window) == (
         "LastModifiedDateTime ge datetimeoffset'2024-07-15T10:31:28.402+03:00' and "
         "LastModifiedDateTime lt datetimeoffset'2024-07-15T10:31:28.402+03:00' and Status eq 'Active'"

@@ -54,19 +54,31 @@ def test_without_convert_to_utc_the_instant_is_in_the_profile_zone():
 
 def test_rest_record_is_unwrapped():
     body = {
-        "id": "5f1c-guid", "rowNumber": 1, "note": {"value": "hello"},
-        "ProjectID": {"value": "PRJ01"}, "Budget": {"value": 12.5}, "Empty": {},
+        "id": "5f1c-guid",
+        "rowNumber": 1,
+        "note": {"value": "hello"},
+        "ProjectID": {"value": "PRJ01"},
+        "Budget": {"value": 12.5},
+        "Empty": {},
         "LastModifiedDateTime": {"value": "2024-07-15T10:31:28.402+03:00"},
         "Code": {"value": "2024-07-15"},  # a date-only string stays a string
         "Tasks": [{"id": "t1", "rowNumber": 1, "TaskID": {"value": "01"}, "_links": {"self": "/x"}}],
-        "custom": {"Document": {"UsrFlag": {"type": "CustomBooleanField", "value": True}},
-                   "Attributes": {"COLOR": {"type": "CustomStringField", "value": "red"}}},
+        "custom": {
+            "Document": {"UsrFlag": {"type": "CustomBooleanField", "value": True}},
+            "Attributes": {"COLOR": {"type": "CustomStringField", "value": "red"}},
+        },
         "_links": {"self": "/entity/Default/24.200.001/Project/5f1c-guid"},
     }
     record = RecordDecoder(DateTimeReader(ZoneInfo("UTC"))).loads(json.dumps([body]))[0]
     assert record == {
-        "id": "5f1c-guid", "rowNumber": 1, "note": "hello", "ProjectID": "PRJ01", "Budget": 12.5, "Empty": None,
-        "LastModifiedDateTime": utc(2024, 7, 15, 7, 31, 28, 402000), "Code": "2024-07-15",
+        "id": "5f1c-guid",
+        "rowNumber": 1,
+        "note": "hello",
+        "ProjectID": "PRJ01",
+        "Budget": 12.5,
+        "Empty": None,
+        "LastModifiedDateTime": utc(2024, 7, 15, 7, 31, 28, 402000),
+        "Code": "2024-07-15",
         "Tasks": [{"id": "t1", "rowNumber": 1, "TaskID": "01"}],
         "custom": {"Document.UsrFlag": True, "Attributes.COLOR": "red"},
     }
@@ -80,22 +92,38 @@ def test_decode_of_parsed_value_matches_loads():
 
 
 def _record(number: int, **fields) -> dict:
-    return {"id": f"guid-{number}", "rowNumber": number, "note": {"value": ""}, **fields, "custom": {},
-            "_links": {"self": f"/entity/Default/24.200.001/TimeEntry/guid-{number}"}}
+    return {
+        "id": f"guid-{number}",
+        "rowNumber": number,
+        "note": {"value": ""},
+        **fields,
+        "custom": {},
+        "_links": {"self": f"/entity/Default/24.200.001/TimeEntry/guid-{number}"},
+    }
 
 
 PAGES = [
     # the first page teaches the shape; the next ones fit it (typed parse), then one brings a new field, then a
     # detail list where a wrapper was seen, then custom fields, a record with a field missing, and naive
     # date-times in a repeated hour; every page must decode exactly as the general decoder decodes it
-    [_record(1, Hours={"value": 7.5}, When={"value": "2024-07-15T10:31:28.402+03:00"}, Empty={}),
-     _record(2, Hours={"value": 8}, When={"value": "2024-11-03T01:30:00"}, Empty={"value": None})],
-    [_record(3, Hours={"value": 1}, When={"value": "2024-07-15T10:31:28.402"}, Empty={"value": "2024-01-01T00:00:00Z"})],
+    [
+        _record(1, Hours={"value": 7.5}, When={"value": "2024-07-15T10:31:28.402+03:00"}, Empty={}),
+        _record(2, Hours={"value": 8}, When={"value": "2024-11-03T01:30:00"}, Empty={"value": None}),
+    ],
+    [
+        _record(
+            3, Hours={"value": 1}, When={"value": "2024-07-15T10:31:28.402"}, Empty={"value": "2024-01-01T00:00:00Z"}
+        )
+    ],
     [_record(4, Hours={}, When={"value": "not a date-time at all"}, Empty={}, Added={"value": "x"})],
     [_record(5, Hours={"value": 2}, When={}, Empty={}, Added=[{"id": "d1", "X": {"value": 1}, "_links": {}}])],
     [_record(6, Hours={"value": 3}, When={}, Empty={}, Added={"id": "linked", "Name": {"value": "n"}})],
-    [{**_record(7, Hours={"value": 4}, When={}, Empty={}, Added={}),
-      "custom": {"Document": {"UsrFlag": {"type": "CustomBooleanField", "value": True}}}}],
+    [
+        {
+            **_record(7, Hours={"value": 4}, When={}, Empty={}, Added={}),
+            "custom": {"Document": {"UsrFlag": {"type": "CustomBooleanField", "value": True}}},
+        }
+    ],
     [_record(8, When={"value": "2024-11-03T01:59:59.999"}, Empty={}, Added=[])],
 ]
 
@@ -210,8 +238,10 @@ def test_page_reader_parses_date_time_fields_in_c_and_reads_other_forms_the_gene
     assert reader.__self__._typed.instants == ("When",)
     # wall time in the repeated hour (the earlier instant), and a form without seconds that msgspec refuses
     page = [_record(2, When={"value": "2024-11-03T01:30:00"}), _record(3, When={"value": "2024-07-16T00:00"})]
-    assert [record["When"] for record in reader(json.dumps(page).encode())] == [utc(2024, 11, 3, 5, 30),
-                                                                              utc(2024, 7, 16, 4)]
+    assert [record["When"] for record in reader(json.dumps(page).encode())] == [
+        utc(2024, 11, 3, 5, 30),
+        utc(2024, 7, 16, 4),
+    ]
 
 
 def test_page_reader_raises_value_error_on_a_truncated_page():
@@ -223,8 +253,12 @@ def test_page_reader_raises_value_error_on_a_truncated_page():
 
 def test_field_reader_gives_one_fields_values_as_the_general_decoder_reads_them():
     decoder = RecordDecoder(DateTimeReader(ZoneInfo("America/New_York")))
-    page = [_record(1, When={"value": "2024-11-03T01:30:00"}), _record(2, When={}), _record(3),
-            _record(4, When={"value": "2024-07-15T10:31:28.402+03:00"})]
+    page = [
+        _record(1, When={"value": "2024-11-03T01:30:00"}),
+        _record(2, When={}),
+        _record(3),
+        _record(4, When={"value": "2024-07-15T10:31:28.402+03:00"}),
+    ]
     expected = [record.get("When") for record in decoder.loads(json.dumps(page))]
     assert decoder.field_reader("When")(json.dumps(page).encode()) == expected
     assert expected[0] == utc(2024, 11, 3, 5, 30) and expected[1:3] == [None, None]
@@ -233,8 +267,12 @@ def test_field_reader_gives_one_fields_values_as_the_general_decoder_reads_them(
     assert decoder.field_reader("When")(json.dumps(details).encode()) == [[{"X": 1}]]
     # date-times parsed in C where every value is one; a page with other values (text, a number, a date-time
     # without seconds, which the C parser refuses) is read value by value, exactly as the general decoder reads it
-    mixed = [_record(6, When={"value": "2024-07-15T10:31"}), _record(7, When={"value": "not a date-time"}),
-             _record(8, When={"value": 7}), _record(9, When={"value": "2024-07-15T10:31:28.402Z"})]
+    mixed = [
+        _record(6, When={"value": "2024-07-15T10:31"}),
+        _record(7, When={"value": "not a date-time"}),
+        _record(8, When={"value": 7}),
+        _record(9, When={"value": "2024-07-15T10:31:28.402Z"}),
+    ]
     general = [record.get("When") for record in decoder.loads(json.dumps(mixed))]
     assert decoder.field_reader("When")(json.dumps(mixed).encode()) == general
     assert general == [utc(2024, 7, 15, 14, 31), "not a date-time", 7, utc(2024, 7, 15, 10, 31, 28, 402000)]
@@ -265,10 +303,20 @@ def test_metadata_gives_keys_and_datetime_columns():
 
 
 def test_odata_rows_convert_only_typed_columns_or_by_shape():
-    body = json.dumps({"@odata.context": "x", "value": [
-        {"ContractCD": "2024-07-15T10:00:00", "LastModifiedDateTime": "2024-07-15T10:00:00Z", "StartDate": None}]})
+    body = json.dumps(
+        {
+            "@odata.context": "x",
+            "value": [
+                {"ContractCD": "2024-07-15T10:00:00", "LastModifiedDateTime": "2024-07-15T10:00:00Z", "StartDate": None}
+            ],
+        }
+    )
     decoder = ODataDecoder(DateTimeReader(ZoneInfo("Europe/Berlin")))
     typed = decoder.rows(body, ("StartDate", "LastModifiedDateTime"))[0]
-    assert typed == {"ContractCD": "2024-07-15T10:00:00", "LastModifiedDateTime": utc(2024, 7, 15, 10), "StartDate": None}
+    assert typed == {
+        "ContractCD": "2024-07-15T10:00:00",
+        "LastModifiedDateTime": utc(2024, 7, 15, 10),
+        "StartDate": None,
+    }
     by_shape = decoder.rows(body, None)[0]
     assert by_shape["ContractCD"] == utc(2024, 7, 15, 8)

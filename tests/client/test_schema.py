@@ -22,22 +22,58 @@ def _wrapped(prefix: str, **fields: str) -> dict:
 @pytest.mark.parametrize("version", [3, 2])
 def test_both_document_versions_give_field_types_refined_by_the_naming_rules(version):
     prefix = "#/components/schemas/" if version == 3 else "#/definitions/"
-    time_entry = {"allOf": [{"$ref": f"{prefix}Entity"}, {"type": "object", "properties": {
-        **_wrapped(prefix, Date="DateTimeValue", TimeSpent="StringValue", CostRate="DecimalValue",
-                   TimeEntryID="GuidValue", Billable="BooleanValue", LastModifiedDateTime="DateTimeValue"),
-        "Tasks": {"type": "array", "items": {"$ref": f"{prefix}ProjectTask"}}}}]}
-    rate = {"type": "object", "properties": _wrapped(prefix, EffectiveDate="DateTimeValue", RecordID="IntValue",
-                                                     Rate="DecimalValue", Shift="ShortValue")}
-    schemas = {"TimeEntry": time_entry, "LaborCostRate": rate, "StringValue": {"type": "object"},
-               "Entity": {"type": "object", "properties": {"note": {"$ref": f"{prefix}StringValue"}}}}
-    document = {"openapi": "3.0.1", "components": {"schemas": schemas}} if version == 3 else \
-        {"swagger": "2.0", "definitions": schemas}
+    time_entry = {
+        "allOf": [
+            {"$ref": f"{prefix}Entity"},
+            {
+                "type": "object",
+                "properties": {
+                    **_wrapped(
+                        prefix,
+                        Date="DateTimeValue",
+                        TimeSpent="StringValue",
+                        CostRate="DecimalValue",
+                        TimeEntryID="GuidValue",
+                        Billable="BooleanValue",
+                        LastModifiedDateTime="DateTimeValue",
+                    ),
+                    "Tasks": {"type": "array", "items": {"$ref": f"{prefix}ProjectTask"}},
+                },
+            },
+        ]
+    }
+    rate = {
+        "type": "object",
+        "properties": _wrapped(
+            prefix, EffectiveDate="DateTimeValue", RecordID="IntValue", Rate="DecimalValue", Shift="ShortValue"
+        ),
+    }
+    schemas = {
+        "TimeEntry": time_entry,
+        "LaborCostRate": rate,
+        "StringValue": {"type": "object"},
+        "Entity": {"type": "object", "properties": {"note": {"$ref": f"{prefix}StringValue"}}},
+    }
+    document = (
+        {"openapi": "3.0.1", "components": {"schemas": schemas}}
+        if version == 3
+        else {"swagger": "2.0", "definitions": schemas}
+    )
     parsed = parse_swagger(document, "Default", "24.200.001")
-    assert parsed.fields_of("TimeEntry") == {"Date": "datetime", "TimeSpent": "duration", "CostRate": "decimal",
-                                             "TimeEntryID": "guid", "Billable": "boolean",
-                                             "LastModifiedDateTime": "datetime"}
-    assert parsed.fields_of("LaborCostRate") == {"EffectiveDate": "date", "RecordID": "integer", "Rate": "decimal",
-                                                 "Shift": "integer"}
+    assert parsed.fields_of("TimeEntry") == {
+        "Date": "datetime",
+        "TimeSpent": "duration",
+        "CostRate": "decimal",
+        "TimeEntryID": "guid",
+        "Billable": "boolean",
+        "LastModifiedDateTime": "datetime",
+    }
+    assert parsed.fields_of("LaborCostRate") == {
+        "EffectiveDate": "date",
+        "RecordID": "integer",
+        "Rate": "decimal",
+        "Shift": "integer",
+    }
     assert parsed.fields_of("Nothing") is None
 
 
@@ -46,8 +82,10 @@ def test_a_document_without_schemas_is_refused():
         parse_swagger({"openapi": "3.0.1", "paths": {}})
 
 
-@pytest.mark.parametrize(("text", "minutes"), [("02:30", 150), ("0230", 150), ("90", 90), (45, 45), ("100:05", 6005),
-                                               ("-01:15", -75), (None, None), ("", None)])
+@pytest.mark.parametrize(
+    ("text", "minutes"),
+    [("02:30", 150), ("0230", 150), ("90", 90), (45, 45), ("100:05", 6005), ("-01:15", -75), (None, None), ("", None)],
+)
 def test_durations_in_minutes(text, minutes):
     assert parse_duration(text) == minutes
 
@@ -63,7 +101,9 @@ def test_dates_are_the_local_calendar_dates_of_local_midnights():
     tokyo_midnight = datetime(2026, 3, 1, tzinfo=tokyo).astimezone(timezone.utc)  # 2026-02-28T15:00Z
     angeles_midnight = datetime(2026, 3, 8, tzinfo=angeles).astimezone(timezone.utc)  # the day DST starts
     assert local_dates([tokyo_midnight, None, "2026-03-01T00:00:00+09:00"], tokyo) == (
-        [date(2026, 3, 1), None, date(2026, 3, 1)], None)
+        [date(2026, 3, 1), None, date(2026, 3, 1)],
+        None,
+    )
     assert local_dates([angeles_midnight, "2026-03-08T00:00:00"], angeles) == ([date(2026, 3, 8)] * 2, None)
     # a profile zone that is not the user's: the nearest midnight's date, and the first odd value reported
     assert local_dates([angeles_midnight], ZoneInfo("UTC")) == ([date(2026, 3, 8)], angeles_midnight)
@@ -71,8 +111,13 @@ def test_dates_are_the_local_calendar_dates_of_local_midnights():
 
 def test_the_document_is_read_once_per_endpoint_and_its_absence_logged(new_sandbox, caplog):
     sandbox = new_sandbox(rows=10, tenants=("Company",))
-    settings = AcumaticaSettings.from_connection("c", sandbox.url, SANDBOX_USER, SANDBOX_PASSWORD,
-                                                 {"tenant": "Company", "backoff_seconds": 0.01, "max_retries": 0})
+    settings = AcumaticaSettings.from_connection(
+        "c",
+        sandbox.url,
+        SANDBOX_USER,
+        SANDBOX_PASSWORD,
+        {"tenant": "Company", "backoff_seconds": 0.01, "max_retries": 0},
+    )
     cache = SchemaCache()
     with AcumaticaClient(settings) as client:
         first = cache.get(client)

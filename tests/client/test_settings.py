@@ -26,16 +26,31 @@ def test_defaults_and_normalisation():
 
 
 def test_ui_strings_and_prefixed_keys_are_read():
-    parsed = settings({"extra__acumatica__page_size": "250", "verify_ssl": "false", "convert_to_utc": "0",
-                       "verbosity": "3", "requests_per_minute": "120", "timeout": "30.5", "probe_page_size": "5000"})
+    parsed = settings(
+        {
+            "extra__acumatica__page_size": "250",
+            "verify_ssl": "false",
+            "convert_to_utc": "0",
+            "verbosity": "3",
+            "requests_per_minute": "120",
+            "timeout": "30.5",
+            "probe_page_size": "5000",
+        }
+    )
     assert (parsed.page_size, parsed.verify_ssl, parsed.convert_to_utc) == (250, False, False)
     assert (parsed.verbosity, parsed.requests_per_minute, parsed.timeout) == (3, 120, 30.5)
     assert parsed.probe_page_size == 5000
 
 
 def test_secrets_stay_out_of_repr():
-    parsed = settings({"auth_type": "oauth2_password", "client_id": "id@Company", "client_secret": "cs-value",
-                       "refresh_token": "rt-value"})
+    parsed = settings(
+        {
+            "auth_type": "oauth2_password",
+            "client_id": "id@Company",
+            "client_secret": "cs-value",
+            "refresh_token": "rt-value",
+        }
+    )
     text = repr(parsed)
     assert "secret-pw" not in text and "cs-value" not in text and "rt-value" not in text
     assert set(parsed.secrets()) == {"secret-pw", "cs-value", "rt-value"}
@@ -76,15 +91,20 @@ def test_missing_credentials_and_host():
         settings(host="")
     with pytest.raises(AcumaticaConfigError, match="not an http"):
         settings(host="ftp://erp")
-    code_flow = settings({"auth_type": "oauth2_code", "client_id": "a", "client_secret": "b"}, login=None, password=None)
+    code_flow = settings(
+        {"auth_type": "oauth2_code", "client_id": "a", "client_secret": "b"}, login=None, password=None
+    )
     assert code_flow.is_oauth
 
 
-@pytest.mark.parametrize(("extra", "named", "suggested"), [
-    ({"tenant": "Company", "time_zone": "UTC"}, "time_zone", "profile_timezone"),
-    ({"tenant": "Company", "tennant": "Company"}, "tennant", "tenant"),
-    ({"tenant": "Company", "extra__acumatica__page_sise": "500"}, "page_sise", "page_size"),
-])
+@pytest.mark.parametrize(
+    ("extra", "named", "suggested"),
+    [
+        ({"tenant": "Company", "time_zone": "UTC"}, "time_zone", "profile_timezone"),
+        ({"tenant": "Company", "tennant": "Company"}, "tennant", "tenant"),
+        ({"tenant": "Company", "extra__acumatica__page_sise": "500"}, "page_sise", "page_size"),
+    ],
+)
 def test_an_unknown_extra_is_refused_naming_the_closest_setting(extra, named, suggested):
     with pytest.raises(AcumaticaConfigError, match=f"field '{named}': it is not a setting.*Did you mean '{suggested}'"):
         AcumaticaSettings.from_connection("acumatica_x", "https://x.example", "u", "p", extra)

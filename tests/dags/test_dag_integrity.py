@@ -20,7 +20,11 @@ def test_every_dag_file_imports_and_every_dag_has_owner_retries_and_tags(monkeyp
     monkeypatch.delenv("ACUMATICA_DAGS_CONFIG", raising=False)
     bag = parse()
     assert bag.import_errors == {}
-    assert sorted(bag.dag_ids) == ["acumatica_payroll__company", "acumatica_sync__company", "acumatica_sync__subsidiary"]
+    assert sorted(bag.dag_ids) == [
+        "acumatica_payroll__company",
+        "acumatica_sync__company",
+        "acumatica_sync__subsidiary",
+    ]
     for dag in bag.dags.values():
         assert dag.owner not in ("", "airflow"), dag.dag_id
         assert dag.default_args["retries"] >= 1, dag.dag_id
@@ -81,13 +85,17 @@ def test_parsing_does_no_network_or_database_io(monkeypatch, io_guard, dag_file,
 
 def test_a_bad_payroll_block_is_the_import_error_of_the_payroll_dag_file(monkeypatch, tmp_path):
     bad = tmp_path / "acumatica.yaml"
-    bad.write_text("tenants:\n  - {name: company, acumatica_conn_id: a, tables: construction, payroll: {hold: maybe}}\n",
-                   encoding="utf-8")
+    bad.write_text(
+        "tenants:\n  - {name: company, acumatica_conn_id: a, tables: construction, payroll: {hold: maybe}}\n",
+        encoding="utf-8",
+    )
     monkeypatch.setenv("ACUMATICA_DAGS_CONFIG", str(bad))
     bag = parse(PAYROLL_FILE)
     assert bag.dag_ids == [] and list(bag.import_errors) == ["acumatica_payroll.py"]
-    assert f"{bad}: payroll, tenant 'company': key 'hold': 'maybe' is not allowed (allowed: true, false)" in \
-        bag.import_errors["acumatica_payroll.py"]
+    assert (
+        f"{bad}: payroll, tenant 'company': key 'hold': 'maybe' is not allowed (allowed: true, false)"
+        in bag.import_errors["acumatica_payroll.py"]
+    )
 
 
 def test_the_io_guard_catches_socket_and_sqlite_connections(io_guard):

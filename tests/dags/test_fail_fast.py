@@ -27,14 +27,21 @@ def test_a_table_answered_404_fails_once_naming_it_while_the_other_tables_load(
 
     run = parsed_dag("acumatica_sync__company").test()
 
-    tries = {ti.rendered_map_index: (ti.state, ti.try_number) for ti in run.get_task_instances()
-             if ti.task_id.endswith(".load")}
+    tries = {
+        ti.rendered_map_index: (ti.state, ti.try_number)
+        for ti in run.get_task_instances()
+        if ti.task_id.endswith(".load")
+    }
     # retries: 2 with no delay: a retried task would have reached try 3 before the run ended
     assert tries == {"Project": ("success", 1), "UnionLocal": ("success", 1), "ProjectBudgets": ("failed", 1)}
     assert run.state == "failed"
     assert_like_truth(sandbox, url, None, "company", tables=("Project", "UnionLocal"))
     # the task log (Airflow's structlog writes it to the output here) holds the failure as raised
-    failures = [line for line in capfd.readouterr().out.splitlines() if line.startswith("airflow.sdk.exceptions.AirflowFailException")]
+    failures = [
+        line
+        for line in capfd.readouterr().out.splitlines()
+        if line.startswith("airflow.sdk.exceptions.AirflowFailException")
+    ]
     assert len(failures) == 1, failures
     assert "tenant 'company', table 'ProjectBudgets'" in failures[0] and "HTTP 404" in failures[0]
     assert "enabled: false" in failures[0]

@@ -76,7 +76,9 @@ def test_a_scheduled_run_publishes_its_pay_period_and_the_form_can_name_another(
     week_three = (MONDAY + datetime.timedelta(days=14)).isoformat()
     # Manual runs without a logical date, as the UI's trigger form makes them: their period comes from the form.
     # (a DAG object per run: dag.test resolves the form into the DAG's own params, which a reuse would keep)
-    dry = parsed_dag().test(logical_date=None, run_conf={"period_start": week_two, "period_end": week_three, "dry_run": True})
+    dry = parsed_dag().test(
+        logical_date=None, run_conf={"period_start": week_two, "period_end": week_three, "dry_run": True}
+    )
     assert dry.state == "success", states(dry)
     assert [len(entries_of(sandbox, second_week)[a]) for a in second_week] == [0, 0, 0]
     real = parsed_dag().test(logical_date=None, run_conf={"period_start": week_two, "period_end": week_three})
@@ -141,8 +143,9 @@ def test_a_backfill_publishes_each_past_pay_period_once(payroll, sync_config, sa
     url = payroll[0][0]
     run = first_week[0].split("-")[0]
     week_before = [activity(crew, 200 + n, day=-7 + n, activity_id=f"{run}-{200 + n}") for n in range(2)]
-    write_activities((url, None), [*week_before, *(activity(crew, n, day=n % 5, activity_id=f"{run}-{n}")
-                                                    for n in range(4))])
+    write_activities(
+        (url, None), [*week_before, *(activity(crew, n, day=n % 5, activity_id=f"{run}-{n}") for n in range(4))]
+    )
     parsed_dag().test(logical_date=MONDAY - datetime.timedelta(days=30))  # puts the DAG in the metadata DB
     create_backfill("acumatica_payroll__company", "2026-11-16", "2026-11-24")  # two Mondays
     runs = run_backfill_runs(parsed_dag())

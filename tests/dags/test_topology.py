@@ -88,14 +88,20 @@ class Stack:
         self.processes: dict[str, subprocess.Popen] = {}
 
     def run(self, *command: str) -> None:
-        done = subprocess.run([sys.executable, "-m", *command], env=self.env, capture_output=True, text=True,
-                              timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-m", *command], env=self.env, capture_output=True, text=True, timeout=300
+        )
         assert done.returncode == 0, f"{' '.join(command)}: {done.stderr[-3000:]}"
 
     def start(self, name: str, *arguments: str) -> None:
         output = open(self.home / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-        self.processes[name] = subprocess.Popen([sys.executable, "-m", "airflow", *arguments], env=self.env,
-                                                stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", "airflow", *arguments],
+            env=self.env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def check_alive(self) -> None:
         for name, process in self.processes.items():
@@ -145,9 +151,16 @@ def test_a_sync_triggered_through_the_api_runs_on_celery_within_the_licence(
     api_port, queue = free_port(), f"acumatica_topology_{uuid.uuid4().hex[:8]}"
     metadata = metadata_database
     connection = {
-        "conn_type": "acumatica", "host": sandbox.url, "login": SANDBOX_USER, "password": SANDBOX_PASSWORD,
-        "extra": {"tenant": "Company", "backoff_seconds": 0.05, "licence_concurrent_requests": 3,
-                  "token_store": metadata},
+        "conn_type": "acumatica",
+        "host": sandbox.url,
+        "login": SANDBOX_USER,
+        "password": SANDBOX_PASSWORD,
+        "extra": {
+            "tenant": "Company",
+            "backoff_seconds": 0.05,
+            "licence_concurrent_requests": 3,
+            "token_store": metadata,
+        },
     }
     env = {
         **{key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW_CONN_", "AIRFLOW__"))},
@@ -172,32 +185,61 @@ def test_a_sync_triggered_through_the_api_runs_on_celery_within_the_licence(
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
         "ACUMATICA_DAGS_CONFIG": str(config),
         "AIRFLOW_CONN_ACUMATICA_COMPANY": json.dumps(connection),
-        "AIRFLOW_CONN_ACUMATICA_WAREHOUSE": json.dumps({"conn_type": "generic",
-                                                        "extra": {"sqlalchemy_url": warehouse_url}}),
+        "AIRFLOW_CONN_ACUMATICA_WAREHOUSE": json.dumps(
+            {"conn_type": "generic", "extra": {"sqlalchemy_url": warehouse_url}}
+        ),
     }
     stack = Stack(home, env)
     stack.run("airflow", "db", "migrate")
-    stack.run("airflow_provider_acumatica.bundle", "pools", "--config", str(config),
-              "--airflow", str(Path(sys.executable).with_name("airflow")))
+    stack.run(
+        "airflow_provider_acumatica.bundle",
+        "pools",
+        "--config",
+        str(config),
+        "--airflow",
+        str(Path(sys.executable).with_name("airflow")),
+    )
     try:
         stack.start("api-server", "api-server", "--host", "127.0.0.1", "--port", str(api_port))
         stack.start("scheduler", "scheduler")
         stack.start("dag-processor", "dag-processor")
         stack.start("triggerer", "triggerer", "--skip-serve-logs")
-        stack.start("celery-worker", "celery", "worker", "--queues", queue, "--concurrency", "4",
-                    "--skip-serve-logs", "--without-mingle", "--without-gossip")
+        stack.start(
+            "celery-worker",
+            "celery",
+            "worker",
+            "--queues",
+            queue,
+            "--concurrency",
+            "4",
+            "--skip-serve-logs",
+            "--without-mingle",
+            "--without-gossip",
+        )
         api = f"http://127.0.0.1:{api_port}"
-        token = wait_until("the API server signs in", stack, lambda: requests.post(
-            f"{api}/auth/token", json={"username": "admin", "password": "topology-secret"}, timeout=30,
-        ).json().get("access_token"), deadline)
+        token = wait_until(
+            "the API server signs in",
+            stack,
+            lambda: (
+                requests.post(
+                    f"{api}/auth/token",
+                    json={"username": "admin", "password": "topology-secret"},
+                    timeout=30,
+                )
+                .json()
+                .get("access_token")
+            ),
+            deadline,
+        )
         http = requests.Session()
         http.headers["Authorization"] = f"Bearer {token}"
         dag = "acumatica_sync__company"
         wait_until("the DAG is parsed", stack, lambda: http.get(f"{api}/api/v2/dags/{dag}", timeout=30).ok, deadline)
         sandbox.control.reset_counters()
         window = {"window_start": "2000-01-01T00:00:00Z", "window_end": None}
-        triggered = http.post(f"{api}/api/v2/dags/{dag}/dagRuns", json={"logical_date": None, "conf": window},
-                              timeout=30)
+        triggered = http.post(
+            f"{api}/api/v2/dags/{dag}/dagRuns", json={"logical_date": None, "conf": window}, timeout=30
+        )
         assert triggered.status_code == 200, triggered.text
         run_id = triggered.json()["dag_run_id"]
 
@@ -217,7 +259,8 @@ def test_a_sync_triggered_through_the_api_runs_on_celery_within_the_licence(
     executed = stack.tail_all("celery-worker").count("Executing workload in Celery")
     assert executed >= len(states), f"{executed} workloads on the Celery worker for {len(states)} task instances"
     assert {key for key in states if key[0].endswith(".load")} == {
-        ("incremental.load", name) for name in TABLES if name != "UnionLocal"} | {("full.load", "UnionLocal")}
+        ("incremental.load", name) for name in TABLES if name != "UnionLocal"
+    } | {("full.load", "UnionLocal")}
     for entity in TABLES:
         expected = truth_rows(sandbox, "company", entity)
         assert expected and warehouse_rows(warehouse_url, schema, entity, "company") == expected, entity

@@ -13,8 +13,15 @@ WATERMARK = datetime(2026, 11, 21, 11, 0, tzinfo=timezone.utc)
 
 
 def plan(**overrides):
-    arguments = dict(mode="incremental", watermark=WATERMARK, time_offset=300, window_start=None,
-                     window_end=None, now=NOW, describe="tenant 'Company', table 'TimeEntry'")
+    arguments = dict(
+        mode="incremental",
+        watermark=WATERMARK,
+        time_offset=300,
+        window_start=None,
+        window_end=None,
+        now=NOW,
+        describe="tenant 'Company', table 'TimeEntry'",
+    )
     arguments.update(overrides)
     return plan_run(**arguments)
 

@@ -36,7 +36,9 @@ def test_an_initial_load_renders_each_record_about_once(new_sandbox, acumatica_c
         counters = sandbox.control.counters()
     assert sorted(read) == truth_ids(sandbox)
     assert counters["records_rendered"] <= 1.2 * rows
-    assert counters["peak_concurrency"] <= 3 and counters["throttled_429"] == 0  # how many it reaches is the benchmark's
+    assert (
+        counters["peak_concurrency"] <= 3 and counters["throttled_429"] == 0
+    )  # how many it reaches is the benchmark's
 
 
 def test_a_window_that_fits_one_page_costs_one_request_and_one_sign_in(new_sandbox, acumatica_connection):
@@ -57,8 +59,11 @@ def test_a_window_larger_than_a_page_is_planned_from_its_first_page_and_a_sample
     sandbox = new_sandbox(rows=6000, seed=9, **SERVER_COST)
     now = sandbox.control.now()
     window = TimeSlice(now - timedelta(days=240), now)
-    inside = sorted(record["id"] for record in sandbox.control.truth("Company", "TimeEntry")["records"]
-                    if window.holds(datetime.fromisoformat(record["LastModifiedDateTime"].replace("Z", "+00:00"))))
+    inside = sorted(
+        record["id"]
+        for record in sandbox.control.truth("Company", "TimeEntry")["records"]
+        if window.holds(datetime.fromisoformat(record["LastModifiedDateTime"].replace("Z", "+00:00")))
+    )
     with AcumaticaHook(acumatica_connection(sandbox)) as hook:
         sandbox.control.reset_counters()
         read = read_ids(time_entry_reader(hook, 500), window)
@@ -73,8 +78,9 @@ def test_a_quiet_incremental_run_costs_three_requests(new_sandbox, acumatica_con
     too, a fourth request.)"""
     sandbox = new_sandbox(rows=600, seed=13, **SERVER_COST)
     conn_id = acumatica_connection(sandbox)
-    operator = AcumaticaToSqlOperator(task_id="quiet", table="TimeEntry", acumatica_conn_id=conn_id,
-                                      sql_url=f"sqlite:///{tmp_path / 'warehouse.db'}")
+    operator = AcumaticaToSqlOperator(
+        task_id="quiet", table="TimeEntry", acumatica_conn_id=conn_id, sql_url=f"sqlite:///{tmp_path / 'warehouse.db'}"
+    )
     first = operator.execute(context={})
     sandbox.control.reset_counters()
     quiet = operator.execute(context={})
@@ -94,7 +100,7 @@ class _KeyOrderedByTime:
 
     def _page(self, start, end, top: int, skip: int) -> list[int]:
         part = TimeSlice(start, end)
-        page = [ms for ms in self.stamps if part.holds(from_ms(ms))][skip:skip + top]
+        page = [ms for ms in self.stamps if part.holds(from_ms(ms))][skip : skip + top]
         self.rendered += len(page)
         return page
 
@@ -103,18 +109,28 @@ class _KeyOrderedByTime:
 
     def fetch(self, start, end, *, top: int, skip: int) -> RecordBatch:
         page = self._page(start, end, top, skip)
-        return RecordBatch({"id": [f"{ms}-{n}" for n, ms in enumerate(page)],
-                            "LastModifiedDateTime": [from_ms(ms) for ms in page]}, len(page))
+        return RecordBatch(
+            {"id": [f"{ms}-{n}" for n, ms in enumerate(page)], "LastModifiedDateTime": [from_ms(ms) for ms in page]},
+            len(page),
+        )
 
 
 def test_a_key_order_that_follows_time_still_reads_everything_once_at_bounded_cost():
     base = to_ms(datetime(2026, 1, 1, tzinfo=timezone.utc))
     stamps = [base + 1000 * n + (n % 7) for n in range(20_000)] + [base + 4_000_000] * 900
     table = _KeyOrderedByTime(stamps)
-    reader = SliceReader(table.fetch, timestamps=table.timestamps, timestamp_field="LastModifiedDateTime",
-                         page_size=1000, workers=3, record_ids=lambda batch: [str(to_ms(stamp)) for stamp in
-                                                                              batch.column("LastModifiedDateTime")])
-    read = [to_ms(stamp) for batch in reader.read(TimeSlice(None, from_ms(base + 10**9)))
-            for stamp in batch.column("LastModifiedDateTime")]
+    reader = SliceReader(
+        table.fetch,
+        timestamps=table.timestamps,
+        timestamp_field="LastModifiedDateTime",
+        page_size=1000,
+        workers=3,
+        record_ids=lambda batch: [str(to_ms(stamp)) for stamp in batch.column("LastModifiedDateTime")],
+    )
+    read = [
+        to_ms(stamp)
+        for batch in reader.read(TimeSlice(None, from_ms(base + 10**9)))
+        for stamp in batch.column("LastModifiedDateTime")
+    ]
     assert sorted(read) == table.stamps
     assert table.rendered <= 1.5 * len(stamps)

@@ -98,8 +98,8 @@ def test_coarsening_takes_the_smallest_power_of_two_that_fits_and_keeps_every_re
         "spread": [BASE + rng.randrange(0, 10**9) for _ in range(5000)],
         "clustered": [BASE + cluster * 10**8 + rng.randrange(0, 3000) for cluster in range(5) for _ in range(1000)],
         "one dense run": [BASE + rng.randrange(0, 4000) for _ in range(5000)],
-        "two far clusters": [BASE + rng.randrange(0, 700) for _ in range(2500)] + [BASE + 10**11 + rng.randrange(0, 700)
-                                                                                   for _ in range(2500)],
+        "two far clusters": [BASE + rng.randrange(0, 700) for _ in range(2500)]
+        + [BASE + 10**11 + rng.randrange(0, 700) for _ in range(2500)],
     }[shape]
     histogram = histogram_of(stamps, max_buckets=400)
     smallest = next(shift for shift in range(64) if len({ms >> shift for ms in stamps}) <= 400)
@@ -118,9 +118,11 @@ def test_a_mass_update_inside_a_coarse_bucket_is_planned_as_an_instant_of_its_ow
     rng.shuffle(stamps)
     histogram = TimestampHistogram(max_buckets=500)
     for start in range(0, len(stamps), 5000):  # probe pages in server order: the crowd is spread over all
-        histogram.add_page([from_ms(ms) for ms in stamps[start:start + 5000]])
+        histogram.add_page([from_ms(ms) for ms in stamps[start : start + 5000]])
     assert histogram.resolution_ms > 1 and list(histogram.crowded) == [crowd]
-    assert len(histogram.counts) <= 500 < len({ms // (histogram.resolution_ms // 2) for ms in stamps})  # no coarser than needed
+    assert (
+        len(histogram.counts) <= 500 < len({ms // (histogram.resolution_ms // 2) for ms in stamps})
+    )  # no coarser than needed
     assert 600 <= histogram.crowded[crowd] <= 700  # pages holding only a few of its records leave those uncounted
     assert sum(count for _, _, count in histogram.pieces()) == len(stamps)
     window = TimeSlice(None, from_ms(BASE + 10**9))

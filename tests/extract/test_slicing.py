@@ -47,37 +47,46 @@ class _GatedTable:
         return [ms for ms in self.stamps if part.holds(from_ms(ms))]
 
     def timestamps(self, start, end, *, top: int, skip: int) -> list[datetime]:
-        return [from_ms(ms) for ms in self._inside(start, end)[skip:skip + top]]
+        return [from_ms(ms) for ms in self._inside(start, end)[skip : skip + top]]
 
     def gated_timestamps(self, start, end, *, top: int, skip: int) -> list[datetime]:
         self._held()
         return self.timestamps(start, end, top=top, skip=skip)
 
     def fetch(self, start, end, *, top: int, skip: int) -> RecordBatch:
-        page = self._inside(start, end)[skip:skip + top]
-        return RecordBatch({"id": [str(ms) for ms in page], "LastModifiedDateTime": [from_ms(ms) for ms in page]},
-                           len(page))
+        page = self._inside(start, end)[skip : skip + top]
+        return RecordBatch(
+            {"id": [str(ms) for ms in page], "LastModifiedDateTime": [from_ms(ms) for ms in page]}, len(page)
+        )
 
     def gated_fetch(self, start, end, *, top: int, skip: int) -> RecordBatch:
         self._held()
         return self.fetch(start, end, top=top, skip=skip)
 
 
-def _gated_reader(table: _GatedTable, *, gate_probe: bool, probe_page_size: int = DEFAULT_PROBE_PAGE_SIZE
-                  ) -> SliceReader:
+def _gated_reader(
+    table: _GatedTable, *, gate_probe: bool, probe_page_size: int = DEFAULT_PROBE_PAGE_SIZE
+) -> SliceReader:
     """A reader with a licence of 3 whose probe (`gate_probe`) or else whose fetch goes through the gate."""
-    return SliceReader(table.fetch if gate_probe else table.gated_fetch,
-                       timestamps=table.gated_timestamps if gate_probe else table.timestamps,
-                       timestamp_field="LastModifiedDateTime", page_size=100, workers=3,
-                       probe_page_size=probe_page_size)
+    return SliceReader(
+        table.fetch if gate_probe else table.gated_fetch,
+        timestamps=table.gated_timestamps if gate_probe else table.timestamps,
+        timestamp_field="LastModifiedDateTime",
+        page_size=100,
+        workers=3,
+        probe_page_size=probe_page_size,
+    )
 
 
 def test_as_many_requests_again_as_the_licence_allows_wait_to_take_each_freed_slot():
     """The licence's requests tend to end together, and one is done only once its page is decoded: with a single
     request waiting, the other slots freed at that moment idled until the reader had settled their pages."""
     table = _GatedTable([BASE + 7 * n for n in range(3000)], gate=6)
-    read = [record_id for batch in _gated_reader(table, gate_probe=False).read(TimeSlice(None, from_ms(BASE + 10**6)))
-            for record_id in batch.column("id")]
+    read = [
+        record_id
+        for batch in _gated_reader(table, gate_probe=False).read(TimeSlice(None, from_ms(BASE + 10**6)))
+        for record_id in batch.column("id")
+    ]
     assert sorted(map(int, read)) == table.stamps
     assert table.peak == 6  # twice the licence of 3: never more, as each holds a page once answered
 
@@ -86,17 +95,32 @@ def test_the_probe_keeps_one_page_more_than_the_licence_allows_under_way():
     """A probe page takes a few hundred milliseconds to decode: the next page must already wait for the slot."""
     table = _GatedTable([BASE + 7 * n for n in range(3000)], gate=4)
     reader = _gated_reader(table, gate_probe=True, probe_page_size=500)
-    read = [record_id for batch in reader.read(TimeSlice(None, from_ms(BASE + 10**6))) for record_id in batch.column("id")]
+    read = [
+        record_id for batch in reader.read(TimeSlice(None, from_ms(BASE + 10**6))) for record_id in batch.column("id")
+    ]
     assert sorted(map(int, read)) == table.stamps
     assert table.peak == 4  # the licence of 3, and one more
 
 
 def time_entry_reader(hook: AcumaticaHook, page_size: int, *, lists_keys: bool = True) -> SliceReader:
-    source = TableSource(hook, table="TimeEntry", kind="entity", timestamp_field="LastModifiedDateTime",
-                         key_fields=[], expand=[], describe="TimeEntry")
-    return SliceReader(source.fetch, timestamps=source.fetch_timestamps, keys=source.fetch_keys if lists_keys else None,
-                       timestamp_field="LastModifiedDateTime", page_size=page_size, workers=3,
-                       record_ids=source.record_ids)
+    source = TableSource(
+        hook,
+        table="TimeEntry",
+        kind="entity",
+        timestamp_field="LastModifiedDateTime",
+        key_fields=[],
+        expand=[],
+        describe="TimeEntry",
+    )
+    return SliceReader(
+        source.fetch,
+        timestamps=source.fetch_timestamps,
+        keys=source.fetch_keys if lists_keys else None,
+        timestamp_field="LastModifiedDateTime",
+        page_size=page_size,
+        workers=3,
+        record_ids=source.record_ids,
+    )
 
 
 def test_plain_skip_paging_loses_rows_under_deletes_where_the_slice_reader_does_not(new_sandbox, acumatica_connection):
@@ -106,20 +130,30 @@ def test_plain_skip_paging_loses_rows_under_deletes_where_the_slice_reader_does_
 
     def delete_while_paging() -> None:
         sandbox.control.clear_faults()
-        sandbox.control.inject_fault("mutate", count=6, path_contains="TimeEntry",
-                                     mutation={"tenant": "Company", "entity": "TimeEntry", "op": "delete", "random": 60})
+        sandbox.control.inject_fault(
+            "mutate",
+            count=6,
+            path_contains="TimeEntry",
+            mutation={"tenant": "Company", "entity": "TimeEntry", "op": "delete", "random": 60},
+        )
 
     def remaining() -> set[str]:
         return {record["id"] for record in sandbox.control.truth("Company", "TimeEntry")["records"]}
 
     with AcumaticaHook(acumatica_connection(sandbox)) as hook:
         delete_while_paging()
-        plain = {record["id"] for record in hook.iter_entity("TimeEntry", filter=lt("LastModifiedDateTime", now),
-                                                              page_size=200)}
+        plain = {
+            record["id"]
+            for record in hook.iter_entity("TimeEntry", filter=lt("LastModifiedDateTime", now), page_size=200)
+        }
         assert remaining() - plain, "plain $skip paging should have skipped records nobody deleted"
 
         delete_while_paging()
-        sliced = {record_id for batch in time_entry_reader(hook, 200).read(TimeSlice(None, now)) for record_id in batch.column("id")}
+        sliced = {
+            record_id
+            for batch in time_entry_reader(hook, 200).read(TimeSlice(None, now))
+            for record_id in batch.column("id")
+        }
         assert remaining() - sliced == set()
 
 
@@ -129,7 +163,9 @@ def test_a_server_that_caps_its_pages_below_top_loses_nothing(new_sandbox, acuma
     now = datetime.now(timezone.utc)
     with AcumaticaHook(acumatica_connection(sandbox)) as hook:
         for window in (TimeSlice(None, now), TimeSlice(from_ms(to_ms(now) - 400 * 24 * 3600 * 1000), now)):
-            read = [record_id for batch in time_entry_reader(hook, 500).read(window) for record_id in batch.column("id")]
+            read = [
+                record_id for batch in time_entry_reader(hook, 500).read(window) for record_id in batch.column("id")
+            ]
             truth = {record["id"] for record in sandbox.control.truth("Company", "TimeEntry")["records"]}
             assert set(read) == truth and len(read) == len(truth)
 
@@ -156,28 +192,40 @@ def test_records_deleted_while_a_crowded_instant_is_paged_hide_no_other(new_sand
     sandbox = new_sandbox(rows=3000, seed=3, tenants=("Company",))
     instant = _crowded_instant(sandbox)
     # while the instant's second page is asked for, records go, some of them among the first page's
-    sandbox.control.inject_fault("mutate", count=1, path_contains="$skip=200",
-                                 mutation={"tenant": "Company", "entity": "TimeEntry", "op": "delete", "random": 150})
+    sandbox.control.inject_fault(
+        "mutate",
+        count=1,
+        path_contains="$skip=200",
+        mutation={"tenant": "Company", "entity": "TimeEntry", "op": "delete", "random": 150},
+    )
     with AcumaticaHook(acumatica_connection(sandbox)) as hook:
         read = {record_id for batch in time_entry_reader(hook, 200).read(instant) for record_id in batch.column("id")}
-    at_instant = {record["id"] for record in sandbox.control.truth("Company", "TimeEntry")["records"]
-                  if instant.holds(datetime.fromisoformat(record["LastModifiedDateTime"].replace("Z", "+00:00")))}
+    at_instant = {
+        record["id"]
+        for record in sandbox.control.truth("Company", "TimeEntry")["records"]
+        if instant.holds(datetime.fromisoformat(record["LastModifiedDateTime"].replace("Z", "+00:00")))
+    }
     assert at_instant and at_instant - read == set()
 
 
-
 def _read_from_the_beginning(hook: AcumaticaHook, reader: SliceReader) -> list[str]:
-    return [record_id for batch in reader.read(TimeSlice(None, datetime.now(timezone.utc))) for record_id in batch.column("id")]
+    return [
+        record_id
+        for batch in reader.read(TimeSlice(None, datetime.now(timezone.utc)))
+        for record_id in batch.column("id")
+    ]
 
 
-def test_a_mass_updated_instant_the_probe_counted_is_read_in_one_request(new_sandbox, acumatica_connection,
-                                                                          monkeypatch):
+def test_a_mass_updated_instant_the_probe_counted_is_read_in_one_request(
+    new_sandbox, acumatica_connection, monkeypatch
+):
     """The probe knows how many records the instant holds: asked for whole, it needs no $skip pages and no listing
     of its keys (one answer: nothing can shift in it). Read the paged way too (whole reads switched off)."""
     sandbox = new_sandbox(rows=3000, seed=3, tenants=("Company",))  # one instant holds > 1,000 records
     truth = sorted(record["id"] for record in sandbox.control.truth("Company", "TimeEntry")["records"])
-    crowd = len(truth) - len({record["LastModifiedDateTime"]
-                              for record in sandbox.control.truth("Company", "TimeEntry")["records"]})
+    crowd = len(truth) - len(
+        {record["LastModifiedDateTime"] for record in sandbox.control.truth("Company", "TimeEntry")["records"]}
+    )
     with AcumaticaHook(acumatica_connection(sandbox)) as hook:
         whole = time_entry_reader(hook, 200)
         read_whole = _read_from_the_beginning(hook, whole)

@@ -24,11 +24,19 @@ KINDS = pytest.mark.parametrize("timestamped", [True, False], ids=["crowded-inst
 def reader(hook: AcumaticaHook, *, timestamped: bool) -> SliceReader:
     """TimeEntry read by its LastModifiedDateTime, or as a table without timestamps (paged whole)."""
     field = "LastModifiedDateTime" if timestamped else None
-    source = TableSource(hook, table="TimeEntry", kind="entity", timestamp_field=field, key_fields=[], expand=[],
-                         describe=DESCRIPTION)
-    return SliceReader(source.fetch, timestamps=source.fetch_timestamps, keys=source.fetch_keys,
-                       timestamp_field=field, page_size=PAGE, workers=3, record_ids=source.record_ids,
-                       description=DESCRIPTION)
+    source = TableSource(
+        hook, table="TimeEntry", kind="entity", timestamp_field=field, key_fields=[], expand=[], describe=DESCRIPTION
+    )
+    return SliceReader(
+        source.fetch,
+        timestamps=source.fetch_timestamps,
+        keys=source.fetch_keys,
+        timestamp_field=field,
+        page_size=PAGE,
+        workers=3,
+        record_ids=source.record_ids,
+        description=DESCRIPTION,
+    )
 
 
 def part_of(sandbox, timestamped: bool) -> TimeSlice:
@@ -38,8 +46,11 @@ def part_of(sandbox, timestamped: bool) -> TimeSlice:
 def ids_in(sandbox, part: TimeSlice) -> set[str]:
     """The ids the sandbox holds now in `part` (its ground truth)."""
     records = sandbox.control.truth("Company", "TimeEntry")["records"]
-    return {record["id"] for record in records
-            if part.holds(datetime.fromisoformat(record["LastModifiedDateTime"].replace("Z", "+00:00")))}
+    return {
+        record["id"]
+        for record in records
+        if part.holds(datetime.fromisoformat(record["LastModifiedDateTime"].replace("Z", "+00:00")))
+    }
 
 
 @KINDS
@@ -74,16 +85,22 @@ def test_a_part_still_changing_after_max_passes_is_left_for_the_next_run_with_a_
     arrivals = {"tenant": "Company", "entity": "TimeEntry", "op": "insert", "random": 50}
     if timestamped:
         arrivals["timestamp"] = part.start.isoformat()
-    sandbox.control.inject_fault("mutate", count=MAX_PASSES + 1, path_contains=f"$top={PAGE}&$skip={4 * PAGE}",
-                                 mutation=arrivals)
+    sandbox.control.inject_fault(
+        "mutate", count=MAX_PASSES + 1, path_contains=f"$top={PAGE}&$skip={4 * PAGE}", mutation=arrivals
+    )
     with caplog.at_level(logging.INFO, logger="airflow_provider_acumatica.extract.slicing"):
         with AcumaticaHook(acumatica_connection(sandbox)) as hook:
-            read = {record_id for batch in reader(hook, timestamped=timestamped).read(part) for record_id in batch.column("id")}
+            read = {
+                record_id
+                for batch in reader(hook, timestamped=timestamped).read(part)
+                for record_id in batch.column("id")
+            }
     again = [entry for entry in caplog.records if "reading it again" in entry.getMessage()]
     warnings = [entry.getMessage() for entry in caplog.records if entry.levelno == logging.WARNING]
     assert len(again) == MAX_PASSES - 1
-    assert warnings == [f"{DESCRIPTION}: {part} still changing after {MAX_PASSES} passes; "
-                        "its newest records wait for the next run"]
+    assert warnings == [
+        f"{DESCRIPTION}: {part} still changing after {MAX_PASSES} passes; its newest records wait for the next run"
+    ]
     waiting = ids_in(sandbox, part) - read
     assert before <= read  # what was there from the start is all read
     assert waiting and not waiting & before  # only records that arrived while it was read wait

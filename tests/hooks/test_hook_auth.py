@@ -33,7 +33,9 @@ def _authorization_code(hook: AcumaticaHook) -> tuple[str, str]:
 def test_auth_mode_signs_in_and_reads(shared_sandbox, acumatica_connection, auth_type):
     conn_id = acumatica_connection(shared_sandbox, auth_type=auth_type)
     with AcumaticaHook(conn_id) as hook:
-        assert sorted(record["id"] for record in hook.iter_entity("Project", page_size=7)) == _project_ids(shared_sandbox)
+        assert sorted(record["id"] for record in hook.iter_entity("Project", page_size=7)) == _project_ids(
+            shared_sandbox
+        )
         assert hook.get_odata_page("PMProject", top=3)[0]["ContractCD"]
 
 
@@ -50,8 +52,9 @@ def test_authorization_code_flow_then_rotating_seed(shared_sandbox, acumatica_co
 
     # A refresh token pasted into the connection is only the seed: the store keeps the rotated chain.
     seed = chain.refresh_token
-    seeded = acumatica_connection(shared_sandbox, auth_type="oauth2_code", login=None, password=None,
-                                  refresh_token=seed)
+    seeded = acumatica_connection(
+        shared_sandbox, auth_type="oauth2_code", login=None, password=None, refresh_token=seed
+    )
     for _ in range(3):
         with AcumaticaHook(seeded) as hook:
             with store.locked(hook.settings.token_key) as stored:
@@ -63,9 +66,17 @@ def test_authorization_code_flow_then_rotating_seed(shared_sandbox, acumatica_co
 
 
 def test_no_refresh_token_for_code_flow_is_a_clear_error(shared_sandbox, acumatica_connection, tmp_path):
-    conn_id = acumatica_connection(shared_sandbox, auth_type="oauth2_code", login=None, password=None,
-                                   token_store=f"sqlite:///{tmp_path / 'empty.db'}")
-    with AcumaticaHook(conn_id) as hook, pytest.raises(AcumaticaAuthError, match=f"airflow-acumatica connect --conn-id {conn_id}"):
+    conn_id = acumatica_connection(
+        shared_sandbox,
+        auth_type="oauth2_code",
+        login=None,
+        password=None,
+        token_store=f"sqlite:///{tmp_path / 'empty.db'}",
+    )
+    with (
+        AcumaticaHook(conn_id) as hook,
+        pytest.raises(AcumaticaAuthError, match=f"airflow-acumatica connect --conn-id {conn_id}"),
+    ):
         hook.get_entity_page("Project", top=1)
 
 
@@ -151,7 +162,6 @@ def test_expired_session_signs_in_again_once(new_sandbox, acumatica_connection):
     assert sandbox.control.counters()["logins"] == 2
 
 
-
 def _seeded_code_connection(sandbox, acumatica_connection) -> str:
     """An oauth2_code connection whose token chain is started in its store."""
     conn_id = acumatica_connection(sandbox, auth_type="oauth2_code", login=None, password=None)
@@ -193,8 +203,9 @@ def test_a_retry_whose_fresh_token_also_expires_on_the_way_renews_again(new_sand
 def test_a_fresh_token_refused_after_a_renewal_is_an_auth_error(new_sandbox, acumatica_connection, caplog):
     # The token is for tenant Company, the OData path names Subsidiary: refused although alive, every time.
     sandbox = new_sandbox(rows=20)
-    conn_id = acumatica_connection(sandbox, auth_type="oauth2_password", tenant="Subsidiary",
-                                   client_id=sandbox_client_id("Company"))
+    conn_id = acumatica_connection(
+        sandbox, auth_type="oauth2_password", tenant="Subsidiary", client_id=sandbox_client_id("Company")
+    )
     with AcumaticaHook(conn_id) as hook, pytest.raises(AcumaticaAuthError, match="still not authorized after renewing"):
         hook.get_odata_page("PMProject", top=1)
     refusals = [message for message in caplog.messages if "/PMProject?" in message and "-> 401" in message]

@@ -19,8 +19,13 @@ REDIRECT = "http://localhost:8080/oauth/callback"
 
 
 def _reader(conn_id: str, mode: str, output=subprocess.PIPE) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, READER, conn_id, mode], stdout=output, stderr=subprocess.STDOUT,
-                            text=True, env=dict(os.environ))
+    return subprocess.Popen(
+        [sys.executable, READER, conn_id, mode],
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ),
+    )
 
 
 def test_sign_ins_equal_sign_outs_after_a_kill(new_sandbox, acumatica_connection):
@@ -47,7 +52,9 @@ def test_eight_processes_share_one_oauth_chain_with_two_second_tokens(new_sandbo
     options = dict(auth_type="oauth2_code", login=None, password=None, token_store=f"sqlite:///{tmp_path / 'chain.db'}")
     with AcumaticaHook(acumatica_connection(sandbox, conn_id="acu_seed", **options)) as hook:
         url, state, verifier = hook.authorization_url(REDIRECT)
-        code = parse_qs(urlparse(requests.get(url, allow_redirects=False, timeout=30).headers["Location"]).query)["code"][0]
+        code = parse_qs(urlparse(requests.get(url, allow_redirects=False, timeout=30).headers["Location"]).query)[
+            "code"
+        ][0]
         hook.exchange_code(REDIRECT, code, verifier)
     sandbox.control.reset_counters()
     conn_id = acumatica_connection(sandbox, conn_id="acu_seed", **options)

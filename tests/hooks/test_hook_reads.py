@@ -54,8 +54,9 @@ def test_datetimes_come_out_as_the_right_utc_instants(new_sandbox, acumatica_con
         records = list(hook.iter_entity("TimeEntry"))  # the first page teaches its shape, the next are parsed typed
         stamps = hook.get_entity_values("TimeEntry", "LastModifiedDateTime", top=400)
     assert stamps == [record["LastModifiedDateTime"] for record in records]
-    repeated = _assert_same_instants(records, _truth(sandbox, "TimeEntry"), ("Date", "LastModifiedDateTime"),
-                                     ZoneInfo(zone) if naive else None)
+    repeated = _assert_same_instants(
+        records, _truth(sandbox, "TimeEntry"), ("Date", "LastModifiedDateTime"), ZoneInfo(zone) if naive else None
+    )
     if naive and zone != "Asia/Kolkata":
         assert repeated, "the data should hold wall times in a repeated autumn hour"
 
@@ -69,7 +70,8 @@ def test_iter_entity_returns_exactly_the_records_with_custom_fields(shared_sandb
         expected = truth[record["id"]]
         assert record["custom"] == {"TimeActivity.UsrShift": expected["UsrShift"]}
         assert {field: record[field] for field in ("Employee", "TimeSpent", "CostRate", "ExternalRefNbr")} == {
-            field: expected[field] for field in ("Employee", "TimeSpent", "CostRate", "ExternalRefNbr")}
+            field: expected[field] for field in ("Employee", "TimeSpent", "CostRate", "ExternalRefNbr")
+        }
         assert "_links" not in record
 
 
@@ -80,8 +82,12 @@ def test_iter_entity_and_iter_odata_read_everything_from_an_instance_that_caps_i
     with AcumaticaHook(acumatica_connection(sandbox, page_size=200)) as hook:
         entries = [record["id"] for record in hook.iter_entity("TimeEntry")]
         tasks = [row["NoteID"] for row in hook.iter_odata("PMTask")]
-    assert sorted(entries) == sorted(record["id"] for record in sandbox.control.truth("Company", "TimeEntry")["records"])
-    assert sorted(tasks) == sorted(record["id"] for record in sandbox.control.truth("Company", "ProjectTask")["records"])
+    assert sorted(entries) == sorted(
+        record["id"] for record in sandbox.control.truth("Company", "TimeEntry")["records"]
+    )
+    assert sorted(tasks) == sorted(
+        record["id"] for record in sandbox.control.truth("Company", "ProjectTask")["records"]
+    )
 
 
 def test_filter_builder_selects_the_window(shared_sandbox, acumatica_connection):
@@ -89,8 +95,11 @@ def test_filter_builder_selects_the_window(shared_sandbox, acumatica_connection)
     stamps = sorted(_instant(record["LastModifiedDateTime"]) for record in truth)
     start, end = stamps[50], stamps[200]
     expected = {r["id"] for r in truth if start <= _instant(r["LastModifiedDateTime"]) < end and r["Billable"]}
-    window = and_(ge("LastModifiedDateTime", start.astimezone(datetime.timezone(datetime.timedelta(hours=-7)))),
-                  lt("LastModifiedDateTime", end), eq("Billable", True))
+    window = and_(
+        ge("LastModifiedDateTime", start.astimezone(datetime.timezone(datetime.timedelta(hours=-7)))),
+        lt("LastModifiedDateTime", end),
+        eq("Billable", True),
+    )
     with AcumaticaHook(acumatica_connection(shared_sandbox)) as hook:
         found = {record["id"] for record in hook.iter_entity("TimeEntry", filter=window, page_size=40)}
     assert found == expected and found
@@ -102,15 +111,20 @@ def test_expanded_details_are_lists_of_plain_records(shared_sandbox, acumatica_c
         expanded = hook.get_entity_page("Project", expand="Tasks", top=3)
     assert "Tasks" not in plain[0]
     tasks = [task for project in expanded for task in project["Tasks"]]
-    assert tasks and all(isinstance(task["ProjectTaskID"], str) and "id" in task and "_links" not in task for task in tasks)
+    assert tasks and all(
+        isinstance(task["ProjectTaskID"], str) and "id" in task and "_links" not in task for task in tasks
+    )
 
 
 def test_iter_odata_reads_every_row_with_typed_datetimes(shared_sandbox, acumatica_connection):
     truth = _truth(shared_sandbox, "Project")
     with AcumaticaHook(acumatica_connection(shared_sandbox, auth_type="oauth2_password")) as hook:
         metadata = hook.get_odata_metadata()
-        rows = list(hook.iter_odata("PMProject", filter=ge("LastModifiedDateTime", datetime.datetime(2000, 1, 1, tzinfo=UTC)),
-                                    page_size=4))
+        rows = list(
+            hook.iter_odata(
+                "PMProject", filter=ge("LastModifiedDateTime", datetime.datetime(2000, 1, 1, tzinfo=UTC)), page_size=4
+            )
+        )
     assert "LastModifiedDateTime" in metadata["PMProject"].datetime_columns and metadata["PMProject"].key
     assert {row["NoteID"] for row in rows} == set(truth)
     for row in rows:
@@ -120,10 +134,18 @@ def test_iter_odata_reads_every_row_with_typed_datetimes(shared_sandbox, acumati
 def test_writes_put_action_delete_and_field_errors(new_sandbox, acumatica_connection):
     sandbox = new_sandbox(rows=30, tenants=("Company",))
     template = next(iter(_truth(sandbox, "TimeEntry").values()))
-    entry = {field: template[field] for field in ("Employee", "ProjectID", "ProjectTaskID", "CostCode",
-                                                  "EarningType", "UnionLocal", "WCCCode")}
-    entry.update(Date=datetime.datetime(2026, 1, 5, 8, 0, tzinfo=UTC), TimeSpent="02:30", BillableTime="00:00",
-                 Billable=False, Summary="from the hook", ExternalRefNbr="EXT-1")
+    entry = {
+        field: template[field]
+        for field in ("Employee", "ProjectID", "ProjectTaskID", "CostCode", "EarningType", "UnionLocal", "WCCCode")
+    }
+    entry.update(
+        Date=datetime.datetime(2026, 1, 5, 8, 0, tzinfo=UTC),
+        TimeSpent="02:30",
+        BillableTime="00:00",
+        Billable=False,
+        Summary="from the hook",
+        ExternalRefNbr="EXT-1",
+    )
     with AcumaticaHook(acumatica_connection(sandbox)) as hook:
         with pytest.raises(AcumaticaValidationError) as caught:
             hook.put_entity("TimeEntry", {**entry, "Employee": "NOBODY"}, mode="insert")
@@ -163,9 +185,16 @@ def test_a_long_running_action_that_fails_raises_its_error_at_once(new_sandbox, 
         sandbox.control.inject_fault("long_running", polls=0, path_contains="CompleteTimeEntry", count=1)
         hook.get_entity_batch("TimeEntry", top=1)
         before = sandbox.control.counters()["requests"]
-        sandbox.control.inject_fault("mutate", path_contains="/status/", mutation={
-            "tenant": "Company", "entity": "TimeEntry", "op": "update", "records": [
-                {"id": entry, "ApprovalStatus": "Completed"}]})
+        sandbox.control.inject_fault(
+            "mutate",
+            path_contains="/status/",
+            mutation={
+                "tenant": "Company",
+                "entity": "TimeEntry",
+                "op": "update",
+                "records": [{"id": entry, "ApprovalStatus": "Completed"}],
+            },
+        )
         with pytest.raises(AcumaticaApiError, match="disabled for a time entry with the status Completed") as caught:
             hook.invoke_action("TimeEntry", "CompleteTimeEntry", {"id": entry})
         requests = sandbox.control.counters()["requests"] - before
@@ -173,11 +202,15 @@ def test_a_long_running_action_that_fails_raises_its_error_at_once(new_sandbox, 
     assert requests == 1 + 1
 
 
-@pytest.mark.parametrize("location", [
-    "/entity/Default/24.200.001/TimeEntry/Release/status/3f1c",
-    "/AcumaticaERP/entity/Default/24.200.001/TimeEntry/Release/status/3f1c",
-    "https://erp.example.com/AcumaticaERP/Entity/Default/24.200.001/TimeEntry/Release/status/3f1c",
-], ids=["site at the root", "site in a virtual directory", "whole URL"])
+@pytest.mark.parametrize(
+    "location",
+    [
+        "/entity/Default/24.200.001/TimeEntry/Release/status/3f1c",
+        "/AcumaticaERP/entity/Default/24.200.001/TimeEntry/Release/status/3f1c",
+        "https://erp.example.com/AcumaticaERP/Entity/Default/24.200.001/TimeEntry/Release/status/3f1c",
+    ],
+    ids=["site at the root", "site in a virtual directory", "whole URL"],
+)
 def test_the_status_of_a_long_running_action_is_polled_under_the_instance_url(location):
     """The instance URL already holds the site (`https://host/AcumaticaERP`): only what follows `/entity/` is
     appended to it, so an instance in a virtual directory is not asked for `/AcumaticaERP/AcumaticaERP/...`, and a

@@ -69,8 +69,13 @@ def test_the_concurrency_permit_is_free_while_an_answer_is_decoded(new_sandbox, 
             permits.release()
             return client.records.loads(body)
 
-        reply = client.transport.request("GET", client.entity_path("TimeEntry"), authenticator=client.authenticator,
-                                         params={"$top": "5"}, decode=decode)
+        reply = client.transport.request(
+            "GET",
+            client.entity_path("TimeEntry"),
+            authenticator=client.authenticator,
+            params={"$top": "5"},
+            decode=decode,
+        )
     assert len(reply.data) == 5 and free_while_decoding == [True]
 
 
@@ -88,14 +93,19 @@ def test_verbosity_3_logs_bodies_but_no_secret(new_sandbox, acumatica_connection
     caplog.set_level(logging.DEBUG)
     secrets = []
     for auth_type in ("cookie", "oauth2_password"):
-        with AcumaticaHook(acumatica_connection(sandbox, auth_type=auth_type, verbosity=3,
-                                                conn_id=f"acu_{auth_type}")) as hook:
+        with AcumaticaHook(
+            acumatica_connection(sandbox, auth_type=auth_type, verbosity=3, conn_id=f"acu_{auth_type}")
+        ) as hook:
             first = hook.get_entity_page("TimeEntry", top=2)
             hook.get_odata_page("PMProject", top=1)
             client = hook.get_conn()
             if auth_type == "cookie":
-                secrets += [cookie.value for slot in client.authenticator._slots for cookie in slot.jar
-                            if len(cookie.value) >= 12]
+                secrets += [
+                    cookie.value
+                    for slot in client.authenticator._slots
+                    for cookie in slot.jar
+                    if len(cookie.value) >= 12
+                ]
             else:
                 chain = client.token_store.read(hook.settings.token_key)
                 secrets += [chain.access_token, chain.refresh_token]
@@ -113,10 +123,12 @@ def test_threads_share_one_hook_safely(shared_sandbox, acumatica_connection):
     results: list[list[dict]] = []
     lock = threading.Lock()
     with AcumaticaHook(conn_id) as hook:
+
         def read(skip):
             page = hook.get_entity_page("TimeEntry", top=30, skip=skip)
             with lock:
                 results.append(page)
+
         with ThreadPoolExecutor(5) as pool:
             list(pool.map(read, range(0, 300, 30)))
     counters = shared_sandbox.control.counters()

@@ -61,8 +61,10 @@ def test_api_login_limit_waits_for_a_seat_and_says_why(new_sandbox, acumatica_co
             holder.close(parallel=True)  # the seat frees up while the reader waits
             reader.join(60)
     assert pages and len(pages[0]) == 5
-    assert any("API Login Limit" in record.getMessage() and "login_limit_wait_seconds=60" in record.getMessage()
-               for record in caplog.records)
+    assert any(
+        "API Login Limit" in record.getMessage() and "login_limit_wait_seconds=60" in record.getMessage()
+        for record in caplog.records
+    )
 
 
 def test_api_login_limit_gives_up_after_the_configured_wait(new_sandbox, acumatica_connection):
@@ -81,8 +83,13 @@ def test_a_sign_in_failure_during_the_probe_is_not_blamed_on_the_probe_size():
     def timestamps(start, end, *, top, skip):
         raise sign_in_failed
 
-    reader = SliceReader(lambda *args, **kwargs: None, timestamps=timestamps, timestamp_field="LastModifiedDateTime",
-                         page_size=100, probe_page_size=1000)
+    reader = SliceReader(
+        lambda *args, **kwargs: None,
+        timestamps=timestamps,
+        timestamp_field="LastModifiedDateTime",
+        page_size=100,
+        probe_page_size=1000,
+    )
     with pytest.raises(AcumaticaAuthError) as raised:
         list(reader.read(TimeSlice(None, None)))
     assert raised.value is sign_in_failed and "probe_page_size" not in str(raised.value)

@@ -90,9 +90,7 @@ class _OnThirdWait(logging.Handler):
                 signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)
 
 
-def test_on_kill_during_a_parallel_close_neither_waits_nor_signs_out_twice(
-    new_sandbox, acumatica_connection, caplog
-):
+def test_on_kill_during_a_parallel_close_neither_waits_nor_signs_out_twice(new_sandbox, acumatica_connection, caplog):
     # The race of a real kill, made deterministic: the test holds every permit, so the three sign-out threads
     # have each claimed their session and wait for a permit when a signal interrupts the main thread, which
     # waits for them inside close(parallel=True). The signal handler does what Airflow's on_kill does,
@@ -159,8 +157,9 @@ def test_a_sequential_close_gives_up_on_a_sign_out_the_server_holds_and_names_th
         sandbox.control.clear_faults()
     [warning] = _left_open_warnings(caplog)
     assert "2 of 2 sessions not signed out" in warning and "session 1:" in warning and "session 2:" in warning
-    left_running = [thread for thread in set(threading.enumerate()) - threads_before
-                    if "process_request_thread" not in thread.name]  # the sandbox's own request threads aside
+    left_running = [
+        thread for thread in set(threading.enumerate()) - threads_before if "process_request_thread" not in thread.name
+    ]  # the sandbox's own request threads aside
     assert left_running == []
 
 

@@ -12,8 +12,14 @@ from airflow_provider_acumatica.operators.acumatica_to_sql import AcumaticaToSql
 
 def main() -> None:
     conn_id, warehouse_url, schema = sys.argv[1:4]
-    operator = AcumaticaToSqlOperator(task_id="killed", table="TimeEntry", acumatica_conn_id=conn_id,
-                                      sql_url=warehouse_url, target_schema=schema or None, batch_size=200)
+    operator = AcumaticaToSqlOperator(
+        task_id="killed",
+        table="TimeEntry",
+        acumatica_conn_id=conn_id,
+        sql_url=warehouse_url,
+        target_schema=schema or None,
+        batch_size=200,
+    )
     operator.execute(context={})
 
 

@@ -14,8 +14,9 @@ from airflow_provider_acumatica.operators.payroll import AcumaticaPayrollPublish
 
 def main() -> None:
     conn_id, warehouse_url, schema = sys.argv[1:4]
-    operator = AcumaticaPayrollPublishOperator(task_id="killed", acumatica_conn_id=conn_id, sql_url=warehouse_url,
-                                               target_schema=schema or None, hold=False)
+    operator = AcumaticaPayrollPublishOperator(
+        task_id="killed", acumatica_conn_id=conn_id, sql_url=warehouse_url, target_schema=schema or None, hold=False
+    )
     operator.execute(context={"data_interval_start": WEEK[0], "data_interval_end": WEEK[1]})
 
 

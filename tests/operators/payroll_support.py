@@ -39,24 +39,48 @@ def crew_of(sandbox, tenant: str = TENANT) -> Crew:
         inactive = active.pop()
         sandbox.control.update(tenant, "Employee", records=[{"id": inactive["id"], "Status": "Inactive"}])
     projects = {p["ProjectID"] for p in truth(tenant, "Project")["records"] if p["Status"] == "Active"}
-    task = next(t for t in truth(tenant, "ProjectTask")["records"] if t["Status"] == "Active" and t["ProjectID"] in projects)
+    task = next(
+        t for t in truth(tenant, "ProjectTask")["records"] if t["Status"] == "Active" and t["ProjectID"] in projects
+    )
     cost_code = next(c["CostCodeID"] for c in truth(tenant, "CostCode")["records"] if c["Active"])
     return Crew(
         employees=tuple(e["EmployeeID"] for e in active)[:6],
-        project=task["ProjectID"], task=task["ProjectTaskID"], cost_code=cost_code,
+        project=task["ProjectID"],
+        task=task["ProjectTaskID"],
+        cost_code=cost_code,
         inactive_employee=inactive["EmployeeID"],
     )
 
 
-def activity(crew: Crew, number: int, *, day: int = 0, hour: int = 7, minutes: int = 480, billable_minutes: int = 0,
-             earning_type: str = "RG", tenant: str = TENANT, approved: bool = True, **overrides) -> dict:
+def activity(
+    crew: Crew,
+    number: int,
+    *,
+    day: int = 0,
+    hour: int = 7,
+    minutes: int = 480,
+    billable_minutes: int = 0,
+    earning_type: str = "RG",
+    tenant: str = TENANT,
+    approved: bool = True,
+    **overrides,
+) -> dict:
     """One approved activity of the week's `day`, by employee `number % crew size`."""
     started = MONDAY + timedelta(days=day, hours=hour)
     row = {
-        "activity_id": f"MC-{number:05d}", "tenant": tenant, "employee_id": crew.employees[number % len(crew.employees)],
-        "project_id": crew.project, "project_task_id": crew.task, "cost_code": crew.cost_code,
-        "earning_type": earning_type, "labor_item": None, "started_at": started, "minutes": minutes,
-        "billable_minutes": billable_minutes, "summary": f"Framing, crew A, day {day + 1}", "approved": approved,
+        "activity_id": f"MC-{number:05d}",
+        "tenant": tenant,
+        "employee_id": crew.employees[number % len(crew.employees)],
+        "project_id": crew.project,
+        "project_task_id": crew.task,
+        "cost_code": crew.cost_code,
+        "earning_type": earning_type,
+        "labor_item": None,
+        "started_at": started,
+        "minutes": minutes,
+        "billable_minutes": billable_minutes,
+        "summary": f"Framing, crew A, day {day + 1}",
+        "approved": approved,
         "updated_at": started + timedelta(hours=10),
     }
     row.update(overrides)
@@ -100,8 +124,9 @@ def push_log(warehouse) -> dict[str, dict]:
     engine = sqlalchemy.create_engine(url)
     try:
         with engine.connect() as connection:
-            log = sqlalchemy.Table("acumatica_payroll_push_log", sqlalchemy.MetaData(), schema=schema,
-                                   autoload_with=connection)
+            log = sqlalchemy.Table(
+                "acumatica_payroll_push_log", sqlalchemy.MetaData(), schema=schema, autoload_with=connection
+            )
             return {row["activity_id"]: dict(row) for row in connection.execute(sqlalchemy.select(log)).mappings()}
     finally:
         engine.dispose()

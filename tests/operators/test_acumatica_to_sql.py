@@ -35,7 +35,11 @@ def warehouse(request, tmp_path):
 def sync(conn_id, warehouse, table="TimeEntry", **arguments):
     url, schema = warehouse
     operator = AcumaticaToSqlOperator(
-        task_id=f"sync_{table}", table=table, acumatica_conn_id=conn_id, sql_url=url, target_schema=schema,
+        task_id=f"sync_{table}",
+        table=table,
+        acumatica_conn_id=conn_id,
+        sql_url=url,
+        target_schema=schema,
         **arguments,
     )
     return operator.execute(context={})
@@ -58,7 +62,9 @@ def sync_state(warehouse, table="time_entry") -> dict | None:
     engine = sqlalchemy.create_engine(url)
     try:
         with engine.connect() as connection:
-            state = sqlalchemy.Table("acumatica_sync_state", sqlalchemy.MetaData(), schema=schema, autoload_with=connection)
+            state = sqlalchemy.Table(
+                "acumatica_sync_state", sqlalchemy.MetaData(), schema=schema, autoload_with=connection
+            )
             row = connection.execute(sqlalchemy.select(state).where(state.c.table_name == table)).mappings().first()
             return dict(row) if row else None
     finally:
@@ -128,10 +134,14 @@ def test_records_changing_while_the_operator_pages_are_neither_lost_nor_doubled(
 ):
     sandbox = new_sandbox(rows=3000, seed=5)
     conn_id = acumatica_connection(sandbox)
-    before = {record["id"]: record["LastModifiedDateTime"] for record in sandbox.control.truth(TENANT, "TimeEntry")["records"]}
+    before = {
+        record["id"]: record["LastModifiedDateTime"] for record in sandbox.control.truth(TENANT, "TimeEntry")["records"]
+    }
     for op in ("update", "delete", "insert"):
         sandbox.control.inject_fault(
-            "mutate", count=4, path_contains="TimeEntry",
+            "mutate",
+            count=4,
+            path_contains="TimeEntry",
             mutation={"tenant": TENANT, "entity": "TimeEntry", "op": op, "random": 40},
         )
     sync(conn_id, warehouse, batch_size=300)
@@ -168,7 +178,8 @@ def test_backfill_window_reloads_exactly_that_range_and_keeps_the_watermark(
     end = start + timedelta(days=30)
     summary = sync(conn_id, warehouse, window_start=start.isoformat(), window_end=end.isoformat())
     in_window = [
-        record for record in sandbox.control.truth(TENANT, "TimeEntry")["records"]
+        record
+        for record in sandbox.control.truth(TENANT, "TimeEntry")["records"]
         if start <= utc(record["LastModifiedDateTime"]) < end
     ]
     assert summary["rows"] == len(in_window) and summary["inserted"] == 0
@@ -234,10 +245,12 @@ def test_a_probe_left_unanswered_says_to_lower_the_connections_probe_page_size(
     sandbox = new_sandbox(rows=2600, seed=5)
     conn_id = acumatica_connection(sandbox, probe_page_size=1000, timeout=1, max_retries=0)
     warehouse = (f"sqlite:///{tmp_path / 'warehouse.db'}", None)
-    sandbox.control.inject_fault("slow", count=100, path_contains="$select=LastModifiedDateTime&$top=",
-                                 delay_ms=600_000)
-    with pytest.raises(AcumaticaApiError, match="probes [0-9]+ timestamps at once: .* lower the Acumatica "
-                                                "connection's probe_page_size"):
+    sandbox.control.inject_fault(
+        "slow", count=100, path_contains="$select=LastModifiedDateTime&$top=", delay_ms=600_000
+    )
+    with pytest.raises(
+        AcumaticaApiError, match="probes [0-9]+ timestamps at once: .* lower the Acumatica connection's probe_page_size"
+    ):
         sync(conn_id, warehouse)
     assert sqlalchemy.inspect(sqlalchemy.create_engine(warehouse[0])).get_table_names() == []
     sandbox.control.clear_faults()
@@ -266,7 +279,9 @@ def test_bad_arguments_fail_before_any_request_naming_the_argument(arguments, na
         AcumaticaToSqlOperator(**settings)
 
 
-def test_key_reconciliation_marks_rows_deleted_in_acumatica_and_keeps_them(new_sandbox, acumatica_connection, warehouse):
+def test_key_reconciliation_marks_rows_deleted_in_acumatica_and_keeps_them(
+    new_sandbox, acumatica_connection, warehouse
+):
     sandbox = new_sandbox(rows=1200, seed=29)
     conn_id = acumatica_connection(sandbox)
     sync(conn_id, warehouse, track_deletes=True, batch_size=500)
@@ -286,7 +301,9 @@ def test_a_killed_run_leaves_warehouse_and_watermark_as_they_were(new_sandbox, a
     sandbox.control.update(TENANT, "TimeEntry", random=2500)
     url, schema = warehouse
     script = Path(__file__).with_name("operator_process.py")
-    child = subprocess.Popen([sys.executable, str(script), conn_id, url, schema or ""], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, str(script), conn_id, url, schema or ""], stdout=subprocess.PIPE, text=True
+    )
     try:
         progress = ("rows so far" in line for line in child.stdout)  # the operator logs a line per batch
         assert any(progress), "the child must have loaded a batch before the kill"

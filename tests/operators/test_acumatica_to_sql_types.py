@@ -46,7 +46,8 @@ def test_dates_durations_and_decimals_land_as_acumatica_shows_them(new_sandbox, 
     projects = warehouse_rows(warehouse, "project")
     truth = sandbox.control.truth(TENANT, "Project")["records"]
     assert {r["id"]: date.fromisoformat(r["StartDate"]) for r in truth} == {
-        key: row["start_date"] for key, row in projects.items()}
+        key: row["start_date"] for key, row in projects.items()
+    }
     rates = warehouse_rows(warehouse, "labor_cost_rate")
     assert _decimal(rates[rate["id"]]["rate"]) == Decimal("45.1234")
     assert str(_decimal(rates[rate["id"]]["rate"])) == "45.1234"
@@ -87,14 +88,17 @@ def test_a_sync_run_reports_its_lineage_facets(new_sandbox, acumatica_connection
     sandbox = new_sandbox(rows=40, seed=37, tenants=(TENANT,))
     conn_id = acumatica_connection(sandbox)
     url, schema = warehouse
-    operator = AcumaticaToSqlOperator(task_id="sync_project", table="Project", acumatica_conn_id=conn_id,
-                                      sql_url=url, target_schema=schema)
+    operator = AcumaticaToSqlOperator(
+        task_id="sync_project", table="Project", acumatica_conn_id=conn_id, sql_url=url, target_schema=schema
+    )
     summary = operator.execute(context={})
     lineage = operator.get_openlineage_facets_on_complete(task_instance=None)
 
     [source], [target] = lineage.inputs, lineage.outputs
-    assert (source.namespace, source.name) == (f"acumatica://{sandbox.url.split('://')[1]}",
-                                               f"{TENANT}.Default.24.200.001.Project")
+    assert (source.namespace, source.name) == (
+        f"acumatica://{sandbox.url.split('://')[1]}",
+        f"{TENANT}.Default.24.200.001.Project",
+    )
     assert {f.name: f.type for f in source.facets["schema"].fields}["StartDate"] == "date"
     if schema is None:
         assert target.namespace == f"sqlite://{url.split(':///')[1]}" and target.name == "project"

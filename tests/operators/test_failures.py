@@ -7,13 +7,21 @@ from airflow.sdk.exceptions import AirflowFailException
 from airflow_provider_acumatica.client.errors import AcumaticaApiError, AcumaticaAuthError, AcumaticaConfigError
 from airflow_provider_acumatica.operators.failures import permanent_failure
 
-WHERE = {"tenant": "company", "table": "UnionLocal", "timestamp_field": "LastModifiedDateTime",
-         "endpoint": "Default/24.200.001"}
+WHERE = {
+    "tenant": "company",
+    "table": "UnionLocal",
+    "timestamp_field": "LastModifiedDateTime",
+    "endpoint": "Default/24.200.001",
+}
 
 
 def test_a_filter_on_a_missing_timestamp_says_to_set_timestamp_field_to_none():
-    error = AcumaticaApiError("GET", "/entity/Default/24.200.001/UnionLocal", 400,
-                              "Invalid $filter: the field LastModifiedDateTime is not found")
+    error = AcumaticaApiError(
+        "GET",
+        "/entity/Default/24.200.001/UnionLocal",
+        400,
+        "Invalid $filter: the field LastModifiedDateTime is not found",
+    )
     failure = permanent_failure(error, **WHERE)
     assert isinstance(failure, AirflowFailException)
     assert "tenant 'company', table 'UnionLocal'" in str(failure)
@@ -21,7 +29,9 @@ def test_a_filter_on_a_missing_timestamp_says_to_set_timestamp_field_to_none():
 
 
 def test_refused_credentials_after_a_renewal_and_bad_settings_fail_at_once():
-    refused = AcumaticaAuthError("GET", "/entity/Default/24.200.001/Project", 401, "still not authorized after renewing")
+    refused = AcumaticaAuthError(
+        "GET", "/entity/Default/24.200.001/Project", 401, "still not authorized after renewing"
+    )
     assert "credentials" in str(permanent_failure(refused, **WHERE))
     config = AcumaticaConfigError("acumatica_company", "tenant", "missing", "Set it.")
     assert isinstance(permanent_failure(config, **WHERE), AirflowFailException)

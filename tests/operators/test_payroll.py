@@ -48,13 +48,15 @@ def sqlite_warehouse(tmp_path):
 def publish(conn_id, warehouse, **arguments):
     """One run for the week of WEEK, as a scheduled run with that data interval."""
     url, schema = warehouse
-    operator = AcumaticaPayrollPublishOperator(task_id="publish", acumatica_conn_id=conn_id, sql_url=url,
-                                               target_schema=schema, **arguments)
+    operator = AcumaticaPayrollPublishOperator(
+        task_id="publish", acumatica_conn_id=conn_id, sql_url=url, target_schema=schema, **arguments
+    )
     return operator.execute(context={"data_interval_start": WEEK[0], "data_interval_end": WEEK[1]})
 
 
-def test_each_activity_becomes_one_completed_entry_and_a_rerun_sends_nothing(new_sandbox, acumatica_connection,
-                                                                               warehouse):
+def test_each_activity_becomes_one_completed_entry_and_a_rerun_sends_nothing(
+    new_sandbox, acumatica_connection, warehouse
+):
     sandbox = new_sandbox(rows=40)
     conn_id = acumatica_connection(sandbox, profile_timezone="America/New_York")
     crew = crew_of(sandbox)
@@ -82,13 +84,17 @@ def test_each_activity_becomes_one_completed_entry_and_a_rerun_sends_nothing(new
     assert all(len(found) == 1 for found in entries_of(sandbox, [row["activity_id"] for row in rows]).values())
 
 
-@pytest.mark.parametrize(("billable", "hold", "expected"), [
-    (True, True, [(True, "06:00", "Open"), (True, "08:00", "Open")]),
-    (False, False, [(False, "00:00", "Completed"), (False, "00:00", "Completed")]),
-    ("source", True, [(True, "06:00", "Open"), (False, "00:00", "Open")]),
-])
-def test_billable_and_hold_settings_shape_the_entries(new_sandbox, acumatica_connection, sqlite_warehouse,
-                                                      billable, hold, expected):
+@pytest.mark.parametrize(
+    ("billable", "hold", "expected"),
+    [
+        (True, True, [(True, "06:00", "Open"), (True, "08:00", "Open")]),
+        (False, False, [(False, "00:00", "Completed"), (False, "00:00", "Completed")]),
+        ("source", True, [(True, "06:00", "Open"), (False, "00:00", "Open")]),
+    ],
+)
+def test_billable_and_hold_settings_shape_the_entries(
+    new_sandbox, acumatica_connection, sqlite_warehouse, billable, hold, expected
+):
     sandbox = new_sandbox(rows=20)
     conn_id = acumatica_connection(sandbox)
     crew = crew_of(sandbox)
@@ -113,8 +119,9 @@ def test_the_entry_date_is_the_work_day_in_the_profile_time_zone(new_sandbox, ac
     assert shown.startswith("2026-11-24T07:30:00") and entry["Date"].startswith("2026-11-23T22:30")
 
 
-def test_a_changed_activity_updates_its_open_entry_and_a_completed_one_is_locked(new_sandbox, acumatica_connection,
-                                                                                warehouse):
+def test_a_changed_activity_updates_its_open_entry_and_a_completed_one_is_locked(
+    new_sandbox, acumatica_connection, warehouse
+):
     sandbox = new_sandbox(rows=20)
     conn_id = acumatica_connection(sandbox)
     crew = crew_of(sandbox)
@@ -128,8 +135,9 @@ def test_a_changed_activity_updates_its_open_entry_and_a_completed_one_is_locked
     assert push_log(warehouse)["MC-00001"]["status"] == "updated"
 
     with sandbox_session(sandbox) as session:  # a supervisor completes it in Acumatica
-        done = session.post(f"{sandbox.url}/entity/Default/24.200.001/TimeEntry/CompleteTimeEntry",
-                            json={"entity": {"id": entry["id"]}})
+        done = session.post(
+            f"{sandbox.url}/entity/Default/24.200.001/TimeEntry/CompleteTimeEntry", json={"entity": {"id": entry["id"]}}
+        )
         assert done.status_code == 204
     assert publish(conn_id, warehouse, hold=True)["unchanged"] == 1  # completed there, unchanged here: fine
     write_activities(warehouse, [activity(crew, 1, minutes=540, summary="Framing, stayed later")])
@@ -232,8 +240,9 @@ def test_two_runs_at_once_create_no_duplicate(new_sandbox, acumatica_connection,
     assert [len(found) for found in entries_of(sandbox, [row["activity_id"] for row in rows]).values()] == [1] * 5
 
 
-def test_a_thousand_entries_within_a_licence_of_three_are_none_declined(new_sandbox, acumatica_connection,
-                                                                        sqlite_warehouse):
+def test_a_thousand_entries_within_a_licence_of_three_are_none_declined(
+    new_sandbox, acumatica_connection, sqlite_warehouse
+):
     sandbox = new_sandbox(rows=20, max_concurrent=3, max_sessions=3)
     conn_id = acumatica_connection(sandbox, max_concurrent_requests=3)
     crew = crew_of(sandbox)
@@ -253,8 +262,9 @@ def sandbox_session(sandbox):
     from airflow_provider_acumatica.sandbox import SANDBOX_PASSWORD, SANDBOX_USER
 
     session = requests.Session()
-    session.post(f"{sandbox.url}/entity/auth/login",
-                 json={"name": SANDBOX_USER, "password": SANDBOX_PASSWORD, "tenant": TENANT}).raise_for_status()
+    session.post(
+        f"{sandbox.url}/entity/auth/login", json={"name": SANDBOX_USER, "password": SANDBOX_PASSWORD, "tenant": TENANT}
+    ).raise_for_status()
     return _SignedIn(session, sandbox.url)
 
 
@@ -276,8 +286,14 @@ def sync_references(conn_id, warehouse, sync_tenant=TENANT):
 
     url, schema = warehouse
     for table in ("Employee", "Project", "ProjectTask", "CostCode", "EarningTypeCode"):
-        AcumaticaToSqlOperator(task_id=f"sync_{table}", table=table, acumatica_conn_id=conn_id, sql_url=url,
-                               target_schema=schema, tenant=sync_tenant).execute(context={})
+        AcumaticaToSqlOperator(
+            task_id=f"sync_{table}",
+            table=table,
+            acumatica_conn_id=conn_id,
+            sql_url=url,
+            target_schema=schema,
+            tenant=sync_tenant,
+        ).execute(context={})
 
 
 def test_bad_rows_are_rejected_naming_the_field_good_ones_pushed_and_the_run_fails_after(
@@ -288,16 +304,17 @@ def test_bad_rows_are_rejected_naming_the_field_good_ones_pushed_and_the_run_fai
     crew = crew_of(sandbox)
     sync_references(conn_id, warehouse, sync_tenant="company")  # the bundle labels rows with its tenant name
     rows = [
-        activity(crew, 1), activity(crew, 2, tenant="COMPANY"),  # the tenant is matched in any case
+        activity(crew, 1),
+        activity(crew, 2, tenant="COMPANY"),  # the tenant is matched in any case
         activity(crew, 3, activity_id=""),
         activity(crew, 4, employee_id="EP-NOBODY"),
         activity(crew, 5, employee_id=crew.inactive_employee),
         activity(crew, 6, cost_code="99-999"),
         activity(crew, 7, minutes=0),
         activity(crew, 8, minutes=60, billable_minutes=90),
-        activity(crew, 10, approved=False),                       # not selected
+        activity(crew, 10, approved=False),  # not selected
         activity(crew, 11, started_at=MONDAY - timedelta(minutes=1)),  # before the period: not selected
-        activity(crew, 12, tenant="Subsidiary"),                  # another tenant: not selected
+        activity(crew, 12, tenant="Subsidiary"),  # another tenant: not selected
     ]
     write_activities(warehouse, rows)
     with pytest.raises(AirflowFailException, match=r"6 rejected and 0 failed") as failure:
@@ -334,9 +351,11 @@ def test_a_start_without_time_zone_is_rejected(new_sandbox, acumatica_connection
     else:  # a `timestamp without time zone` column, as another tool may have made it
         write_activities(warehouse, [activity(crew, 1)])
         columns = "activity_id, tenant, employee_id, project_id, project_task_id, cost_code, earning_type, labor_item"
-        arguments = {"source_sql": f"select {columns}, (started_at at time zone 'America/New_York')::timestamp as "
-                                   "started_at, minutes, billable_minutes, summary, approved, updated_at from "
-                                   f"{schema}.payroll_time_activity"}
+        arguments = {
+            "source_sql": f"select {columns}, (started_at at time zone 'America/New_York')::timestamp as "
+            "started_at, minutes, billable_minutes, summary, approved, updated_at from "
+            f"{schema}.payroll_time_activity"
+        }
     with pytest.raises(AirflowFailException, match="1 rejected"):
         publish(conn_id, warehouse, **arguments)
     line = push_log(warehouse)["MC-00001"]
@@ -344,8 +363,9 @@ def test_a_start_without_time_zone_is_rejected(new_sandbox, acumatica_connection
     assert entries_of(sandbox, ["MC-00001"])["MC-00001"] == []
 
 
-def test_acumatica_refusing_an_entry_records_each_field_error_and_fails_the_run(new_sandbox, acumatica_connection,
-                                                                               sqlite_warehouse):
+def test_acumatica_refusing_an_entry_records_each_field_error_and_fails_the_run(
+    new_sandbox, acumatica_connection, sqlite_warehouse
+):
     sandbox = new_sandbox(rows=20)
     conn_id = acumatica_connection(sandbox)
     crew = crew_of(sandbox)  # no synced reference tables: Acumatica itself refuses the unknown task
@@ -357,15 +377,20 @@ def test_acumatica_refusing_an_entry_records_each_field_error_and_fails_the_run(
     assert push_log(sqlite_warehouse)["MC-00001"]["status"] == "pushed"
 
 
-def test_a_source_query_with_the_period_parameters_replaces_the_table(new_sandbox, acumatica_connection,
-                                                                     sqlite_warehouse):
+def test_a_source_query_with_the_period_parameters_replaces_the_table(
+    new_sandbox, acumatica_connection, sqlite_warehouse
+):
     sandbox = new_sandbox(rows=20)
     conn_id = acumatica_connection(sandbox)
     crew = crew_of(sandbox)
-    write_activities(sqlite_warehouse, [activity(crew, n, minutes=30 * (n + 1)) for n in range(4)], table="clock_events")
-    query = ("select activity_id, tenant, employee_id, project_id, project_task_id, cost_code, earning_type, labor_item,"
-             " started_at, minutes, billable_minutes, summary, approved, updated_at from clock_events"
-             " where tenant = :tenant and minutes >= 60")
+    write_activities(
+        sqlite_warehouse, [activity(crew, n, minutes=30 * (n + 1)) for n in range(4)], table="clock_events"
+    )
+    query = (
+        "select activity_id, tenant, employee_id, project_id, project_task_id, cost_code, earning_type, labor_item,"
+        " started_at, minutes, billable_minutes, summary, approved, updated_at from clock_events"
+        " where tenant = :tenant and minutes >= 60"
+    )
     summary = publish(conn_id, sqlite_warehouse, source_sql=query)
     assert summary["pushed"] == 3
 
@@ -382,8 +407,9 @@ def test_a_missing_source_table_or_period_is_a_clear_error(new_sandbox, acumatic
         operator.execute(context={"data_interval_start": None, "data_interval_end": None})
 
 
-def test_entries_acumatica_keeps_failing_are_failed_and_the_run_can_be_retried(new_sandbox, acumatica_connection,
-                                                                              sqlite_warehouse):
+def test_entries_acumatica_keeps_failing_are_failed_and_the_run_can_be_retried(
+    new_sandbox, acumatica_connection, sqlite_warehouse
+):
     sandbox = new_sandbox(rows=20)
     conn_id = acumatica_connection(sandbox)
     crew = crew_of(sandbox)
@@ -399,8 +425,9 @@ def test_entries_acumatica_keeps_failing_are_failed_and_the_run_can_be_retried(n
     assert [len(found) for found in entries_of(sandbox, ["MC-00001", "MC-00002"]).values()] == [1, 1]
 
 
-def test_a_refused_sign_in_fails_at_once_naming_the_tenant_and_the_fix(new_sandbox, acumatica_connection,
-                                                                       sqlite_warehouse):
+def test_a_refused_sign_in_fails_at_once_naming_the_tenant_and_the_fix(
+    new_sandbox, acumatica_connection, sqlite_warehouse
+):
     sandbox = new_sandbox(rows=20)
     conn_id = acumatica_connection(sandbox, password="wrong")
     crew = crew_of(sandbox)
@@ -410,8 +437,9 @@ def test_a_refused_sign_in_fails_at_once_naming_the_tenant_and_the_fix(new_sandb
     assert entries_of(sandbox, ["MC-00001"])["MC-00001"] == []
 
 
-def test_a_run_reports_its_lineage_from_the_activity_table_to_acumatica_time_entries(new_sandbox, acumatica_connection,
-                                                                                    sqlite_warehouse):
+def test_a_run_reports_its_lineage_from_the_activity_table_to_acumatica_time_entries(
+    new_sandbox, acumatica_connection, sqlite_warehouse
+):
     pytest.importorskip("airflow.providers.openlineage")
     sandbox = new_sandbox(rows=20)
     conn_id = acumatica_connection(sandbox)
@@ -424,6 +452,8 @@ def test_a_run_reports_its_lineage_from_the_activity_table_to_acumatica_time_ent
     [source], [target] = lineage.inputs, lineage.outputs
     assert (source.namespace, source.name) == (f"sqlite://{url.removeprefix('sqlite:///')}", "payroll_time_activity")
     assert "started_at" in [field.name for field in source.facets["schema"].fields]
-    assert target.namespace.startswith("acumatica://127.0.0.1:") and target.name == "Company.Default/24.200.001.TimeEntry"
+    assert (
+        target.namespace.startswith("acumatica://127.0.0.1:") and target.name == "Company.Default/24.200.001.TimeEntry"
+    )
     assert "ExternalRefNbr" in [field.name for field in target.facets["schema"].fields]
     assert target.outputFacets["outputStatistics"].rowCount == 2

@@ -23,9 +23,19 @@ NEW_YORK = ZoneInfo("America/New_York")
 
 
 def an_activity(**changes) -> Activity:
-    fields = dict(activity_id="MC-1", employee_id="EP1", project_id="P1", project_task_id="01", cost_code="01-100",
-                  earning_type="RG", labor_item=None, started_at=datetime(2026, 11, 24, 4, 30, tzinfo=timezone.utc),
-                  minutes=510, billable_minutes=0, summary="Framing")
+    fields = dict(
+        activity_id="MC-1",
+        employee_id="EP1",
+        project_id="P1",
+        project_task_id="01",
+        cost_code="01-100",
+        earning_type="RG",
+        labor_item=None,
+        started_at=datetime(2026, 11, 24, 4, 30, tzinfo=timezone.utc),
+        minutes=510,
+        billable_minutes=0,
+        summary="Framing",
+    )
     fields.update(changes)
     return Activity(**fields)
 
@@ -50,10 +60,16 @@ def test_the_date_is_the_start_in_the_profile_time_zone_so_its_local_date_is_the
     assert entry["ExternalRefNbr"] == external_ref("MC-1") and "LaborItem" not in entry
 
 
-@pytest.mark.parametrize(("billable", "billable_minutes", "expected"), [
-    (True, 0, (True, "08:30")), (True, 240, (True, "04:00")), (False, 240, (False, "00:00")),
-    ("source", 240, (True, "04:00")), ("source", 0, (False, "00:00")),
-])
+@pytest.mark.parametrize(
+    ("billable", "billable_minutes", "expected"),
+    [
+        (True, 0, (True, "08:30")),
+        (True, 240, (True, "04:00")),
+        (False, 240, (False, "00:00")),
+        ("source", 240, (True, "04:00")),
+        ("source", 0, (False, "00:00")),
+    ],
+)
 def test_billable_time_follows_the_setting(billable, billable_minutes, expected):
     entry = time_entry(an_activity(billable_minutes=billable_minutes), PublishSettings(billable, False, NEW_YORK))
     assert (entry["Billable"], entry["BillableTime"]) == expected
@@ -69,8 +85,14 @@ def test_the_payload_hash_changes_with_what_is_sent_and_the_status_it_ends_in():
 
 def test_an_entry_read_back_matches_whatever_form_acumatica_answers_in():
     entry = time_entry(an_activity(), PublishSettings(True, False, NEW_YORK))
-    read_back = {**entry, "Date": datetime(2026, 11, 24, 4, 30, tzinfo=timezone.utc), "TimeSpent": "0830",
-                 "BillableTime": 510, "Summary": "Framing", "LaborItem": None}
+    read_back = {
+        **entry,
+        "Date": datetime(2026, 11, 24, 4, 30, tzinfo=timezone.utc),
+        "TimeSpent": "0830",
+        "BillableTime": 510,
+        "Summary": "Framing",
+        "LaborItem": None,
+    }
     assert matches(read_back, entry)
     assert not matches({**read_back, "TimeSpent": "08:00"}, entry)
     assert not matches({**read_back, "Date": datetime(2026, 11, 24, 5, 30, tzinfo=timezone.utc)}, entry)

@@ -13,8 +13,9 @@ REST = "/entity/Default/24.200.001"
 def sign_in(sandbox, tenant: str = "Company") -> requests.Session:
     """A cookie session signed in to `tenant`."""
     session = requests.Session()
-    response = session.post(f"{sandbox.url}/entity/auth/login",
-                            json={"name": SANDBOX_USER, "password": SANDBOX_PASSWORD, "tenant": tenant})
+    response = session.post(
+        f"{sandbox.url}/entity/auth/login", json={"name": SANDBOX_USER, "password": SANDBOX_PASSWORD, "tenant": tenant}
+    )
     assert response.status_code == 204, response.text
     return session
 

@@ -16,14 +16,21 @@ def test_clock_set_and_advance(make_sandbox):
     sandbox = make_sandbox()
     assert sandbox.control.set_clock("2026-01-01T00:00:00Z").isoformat().startswith("2026-01-01T00:00:00")
     moved = sandbox.control.advance_clock(600)
-    assert timedelta(seconds=600) <= moved - datetime.fromisoformat("2026-01-01T00:00:00+00:00") < timedelta(seconds=660)
+    assert (
+        timedelta(seconds=600) <= moved - datetime.fromisoformat("2026-01-01T00:00:00+00:00") < timedelta(seconds=660)
+    )
     with pytest.raises(SandboxControlError, match="offset"):
         sandbox.control.set_clock("2026-01-01T00:00:00")
 
 
-@pytest.mark.parametrize(("path", "field"), [("/_sandbox/clock", "advance_seconds"),
-                                           ("/_sandbox/faults/held", "count"),
-                                           ("/_sandbox/faults/held", "timeout_seconds")])
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/_sandbox/clock", "advance_seconds"),
+        ("/_sandbox/faults/held", "count"),
+        ("/_sandbox/faults/held", "timeout_seconds"),
+    ],
+)
 def test_a_control_field_that_is_not_a_number_answers_400_naming_it(shared_sandbox, path, field):
     response = requests.post(shared_sandbox.url + path, json={field: "soon"}, timeout=30)
     assert response.status_code == 400
@@ -33,7 +40,9 @@ def test_a_control_field_that_is_not_a_number_answers_400_naming_it(shared_sandb
 def test_insert_update_delete_stamp_with_the_clock_and_show_in_rest(make_sandbox):
     sandbox = make_sandbox()
     sandbox.control.set_clock("2026-02-03T04:05:06.789Z")
-    [new_id] = sandbox.control.insert("Company", "CostCode", [{"CostCodeID": "99-900", "Description": "Test", "Active": True}])
+    [new_id] = sandbox.control.insert(
+        "Company", "CostCode", [{"CostCodeID": "99-900", "Description": "Test", "Active": True}]
+    )
     updated = sandbox.control.update("Company", "CostCode", random=3, timestamp="2026-02-03T00:00:00Z")
     deleted = sandbox.control.delete("Company", "CostCode", ids=[new_id])
     truth = sandbox.control.truth("Company", "CostCode")
@@ -85,11 +94,19 @@ def test_large_tables_have_a_cluster_larger_than_a_page(shared_sandbox, entity):
     assert stamps.most_common(1)[0][1] > 1000
 
 
-@pytest.mark.parametrize(("op", "body", "field"), [("update", {"random": "x"}, "random"), ("update", {"random": -3}, "random"),
-                                                   ("update", {"random": 1.5}, "random"), ("insert", {"random": True}, "random"),
-                                                   ("delete", {"ids": 5}, "ids"), ("delete", {}, "ids"),
-                                                   ("update", {"records": {"id": "x"}}, "records"),
-                                                   ("insert", {"records": [], "timestamp": "soon"}, "timestamp")])
+@pytest.mark.parametrize(
+    ("op", "body", "field"),
+    [
+        ("update", {"random": "x"}, "random"),
+        ("update", {"random": -3}, "random"),
+        ("update", {"random": 1.5}, "random"),
+        ("insert", {"random": True}, "random"),
+        ("delete", {"ids": 5}, "ids"),
+        ("delete", {}, "ids"),
+        ("update", {"records": {"id": "x"}}, "records"),
+        ("insert", {"records": [], "timestamp": "soon"}, "timestamp"),
+    ],
+)
 def test_a_mutation_of_the_wrong_shape_answers_400_naming_the_field(make_sandbox, op, body, field):
     sandbox = make_sandbox(rows=20)
     before = sandbox.control.truth("Company", "CostCode")

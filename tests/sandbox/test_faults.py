@@ -53,7 +53,9 @@ def test_login_limit_fault_refuses_logins_only(sandbox):
     session = sign_in(sandbox)
     sandbox.control.inject_fault("login_limit")
     assert session.get(f"{sandbox.url}{REST}/CostCode").status_code == 200
-    refused = requests.post(f"{sandbox.url}/entity/auth/login", json={"name": "admin", "password": "x", "tenant": "Company"})
+    refused = requests.post(
+        f"{sandbox.url}/entity/auth/login", json={"name": "admin", "password": "x", "tenant": "Company"}
+    )
     assert refused.status_code == 429 and refused.json()["exceptionMessage"] == "API Login Limit"
 
 
@@ -71,8 +73,11 @@ def test_rate_faults_are_seeded(make_sandbox):
 def test_mutation_in_the_middle_of_paging(sandbox):
     """Updating 50 records right before page 2 moves them to the end of a LastModifiedDateTime delta."""
     session = sign_in(sandbox)
-    sandbox.control.inject_fault("mutate", path_contains="skip=1000",
-                                 mutation={"tenant": "Company", "entity": "TimeEntry", "op": "delete", "random": 50})
+    sandbox.control.inject_fault(
+        "mutate",
+        path_contains="skip=1000",
+        mutation={"tenant": "Company", "entity": "TimeEntry", "op": "delete", "random": 50},
+    )
     url = f"{sandbox.url}{REST}/TimeEntry"
     first = session.get(url, params={"$top": 1000, "$skip": 0, "$select": "Summary"}).json()
     second = session.get(url, params={"$top": 1000, "$skip": 1000, "$select": "Summary"}).json()
@@ -103,8 +108,10 @@ def test_ignore_skip_answers_every_matching_page_as_the_first(sandbox):
     url = f"{sandbox.url}{REST}/TimeEntry"
 
     def ids(skip: int) -> list[str]:
-        return [record["id"] for record in session.get(url, params={"$top": 100, "$skip": skip,
-                                                                   "$select": "Summary"}).json()]
+        return [
+            record["id"]
+            for record in session.get(url, params={"$top": 100, "$skip": skip, "$select": "Summary"}).json()
+        ]
 
     first, honoured = ids(0), ids(100)
     sandbox.control.inject_fault("ignore_skip", count=2, path_contains="TimeEntry")
@@ -118,8 +125,9 @@ def test_long_running_action_answers_202_and_is_applied_by_the_status_check_afte
     applied and it answers 204, and so on after that; an unknown operation is a 404. A fault-free action still
     answers 204 at once."""
     session = sign_in(sandbox)
-    [entry] = session.get(f"{sandbox.url}{REST}/TimeEntry", params={"$top": 1, "$filter": "ApprovalStatus eq 'Open'"
-                                                                    }).json()
+    [entry] = session.get(
+        f"{sandbox.url}{REST}/TimeEntry", params={"$top": 1, "$filter": "ApprovalStatus eq 'Open'"}
+    ).json()
 
     def status() -> str:
         return session.get(f"{sandbox.url}{REST}/TimeEntry/{entry['id']}").json()["ApprovalStatus"]["value"]
@@ -132,20 +140,28 @@ def test_long_running_action_answers_202_and_is_applied_by_the_status_check_afte
     assert [check.status_code for check in checks] == [202, 202] and status() == "Open"
     assert session.get(f"{sandbox.url}{location}").status_code == 204 and status() == "Completed"
     assert session.get(f"{sandbox.url}{location}").status_code == 204
-    assert session.get(f"{sandbox.url}{location.rsplit('/', 1)[0]}/{'0' * 8}-0000-0000-0000-{'0' * 12}").status_code == 404
+    assert (
+        session.get(f"{sandbox.url}{location.rsplit('/', 1)[0]}/{'0' * 8}-0000-0000-0000-{'0' * 12}").status_code == 404
+    )
     reopened = session.post(f"{sandbox.url}{REST}/TimeEntry/OpenTimeEntry", json={"entity": {"id": entry["id"]}})
     assert reopened.status_code == 204 and status() == "Open"
 
 
 def test_a_long_running_action_no_longer_allowed_when_it_runs_answers_its_error_at_the_status(sandbox):
     session = sign_in(sandbox)
-    [entry] = session.get(f"{sandbox.url}{REST}/TimeEntry", params={"$top": 1, "$filter": "ApprovalStatus eq 'Open'"
-                                                                    }).json()
+    [entry] = session.get(
+        f"{sandbox.url}{REST}/TimeEntry", params={"$top": 1, "$filter": "ApprovalStatus eq 'Open'"}
+    ).json()
     sandbox.control.inject_fault("long_running", polls=0, path_contains="CompleteTimeEntry", count=1)
-    location = session.post(f"{sandbox.url}{REST}/TimeEntry/CompleteTimeEntry",
-                            json={"entity": {"id": entry["id"]}}).headers["Location"]
-    assert session.post(f"{sandbox.url}{REST}/TimeEntry/CompleteTimeEntry",
-                        json={"entity": {"id": entry["id"]}}).status_code == 204  # completed meanwhile
+    location = session.post(
+        f"{sandbox.url}{REST}/TimeEntry/CompleteTimeEntry", json={"entity": {"id": entry["id"]}}
+    ).headers["Location"]
+    assert (
+        session.post(
+            f"{sandbox.url}{REST}/TimeEntry/CompleteTimeEntry", json={"entity": {"id": entry["id"]}}
+        ).status_code
+        == 204
+    )  # completed meanwhile
     for _ in range(2):  # the failure stays the operation's outcome
         failed = session.get(f"{sandbox.url}{location}")
         assert failed.status_code == 500 and "disabled for a time entry with the status Completed" in failed.text
@@ -163,14 +179,23 @@ def test_a_fault_after_the_write_loses_the_answer_of_a_write_that_was_applied(sa
     found = session.get(f"{sandbox.url}{REST}/TimeEntry", params={"$filter": "ExternalRefNbr eq 'AFTER-1'"}).json()
     assert [record["TimeSpent"]["value"] for record in found] == ["01:15"]  # saved, though the answer was lost
     sandbox.control.inject_fault("500", phase="after", path_contains="TimeEntry/CompleteTimeEntry")
-    completed = session.post(f"{sandbox.url}{REST}/TimeEntry/CompleteTimeEntry", json={"entity": {"id": found[0]["id"]}})
+    completed = session.post(
+        f"{sandbox.url}{REST}/TimeEntry/CompleteTimeEntry", json={"entity": {"id": found[0]["id"]}}
+    )
     assert completed.status_code == 500
-    assert session.get(f"{sandbox.url}{REST}/TimeEntry/{found[0]['id']}").json()["ApprovalStatus"]["value"] == "Completed"
+    assert (
+        session.get(f"{sandbox.url}{REST}/TimeEntry/{found[0]['id']}").json()["ApprovalStatus"]["value"] == "Completed"
+    )
 
 
-@pytest.mark.parametrize("options", [({"kind": "slow", "phase": "after"}, "phase"),
-                                     ({"kind": "drop", "phase": "during"}, "phase"),
-                                     ({"kind": "drop", "method": "PATCH"}, "method")])
+@pytest.mark.parametrize(
+    "options",
+    [
+        ({"kind": "slow", "phase": "after"}, "phase"),
+        ({"kind": "drop", "phase": "during"}, "phase"),
+        ({"kind": "drop", "method": "PATCH"}, "method"),
+    ],
+)
 def test_a_phase_or_method_the_fault_cannot_have_is_refused(sandbox, options):
     options, named = options
     answer = requests.post(f"{sandbox.url}/_sandbox/faults", json=options)

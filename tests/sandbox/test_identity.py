@@ -30,8 +30,14 @@ def _password(sandbox, tenant="Company", scope="api offline_access"):
 
 
 def _authorize(sandbox, **params):
-    query = {"client_id": sandbox_client_id("Company"), "redirect_uri": REDIRECT, "response_type": "code",
-             "scope": "api offline_access", "state": "s-42", **params}
+    query = {
+        "client_id": sandbox_client_id("Company"),
+        "redirect_uri": REDIRECT,
+        "response_type": "code",
+        "scope": "api offline_access",
+        "state": "s-42",
+        **params,
+    }
     return requests.get(f"{sandbox.url}/identity/connect/authorize", params=query, allow_redirects=False)
 
 
@@ -60,23 +66,49 @@ def test_discovery_lists_only_what_is_served(sandbox):
 def test_revoking_a_refresh_token_ends_its_chain(sandbox):
     first = _password(sandbox).json()
     second = _token(sandbox, grant_type="refresh_token", refresh_token=first["refresh_token"]).json()
-    revoked = requests.post(f"{sandbox.url}/identity/connect/revocation", data={
-        "token": second["refresh_token"], "token_type_hint": "refresh_token",
-        "client_id": sandbox_client_id("Company"), "client_secret": SANDBOX_CLIENT_SECRET})
+    revoked = requests.post(
+        f"{sandbox.url}/identity/connect/revocation",
+        data={
+            "token": second["refresh_token"],
+            "token_type_hint": "refresh_token",
+            "client_id": sandbox_client_id("Company"),
+            "client_secret": SANDBOX_CLIENT_SECRET,
+        },
+    )
     assert revoked.status_code == 200
-    assert _token(sandbox, grant_type="refresh_token", refresh_token=second["refresh_token"]).json()["error"] == "invalid_grant"
-    assert _rest(sandbox, first["access_token"]).status_code == 401 and _rest(sandbox, second["access_token"]).status_code == 401
-    unknown = requests.post(f"{sandbox.url}/identity/connect/revocation", data={
-        "token": "never-issued", "client_id": sandbox_client_id("Company"), "client_secret": SANDBOX_CLIENT_SECRET})
-    wrong_secret = requests.post(f"{sandbox.url}/identity/connect/revocation", data={
-        "token": first["refresh_token"], "client_id": sandbox_client_id("Company"), "client_secret": "nope"})
+    assert (
+        _token(sandbox, grant_type="refresh_token", refresh_token=second["refresh_token"]).json()["error"]
+        == "invalid_grant"
+    )
+    assert (
+        _rest(sandbox, first["access_token"]).status_code == 401
+        and _rest(sandbox, second["access_token"]).status_code == 401
+    )
+    unknown = requests.post(
+        f"{sandbox.url}/identity/connect/revocation",
+        data={
+            "token": "never-issued",
+            "client_id": sandbox_client_id("Company"),
+            "client_secret": SANDBOX_CLIENT_SECRET,
+        },
+    )
+    wrong_secret = requests.post(
+        f"{sandbox.url}/identity/connect/revocation",
+        data={"token": first["refresh_token"], "client_id": sandbox_client_id("Company"), "client_secret": "nope"},
+    )
     assert unknown.status_code == 200 and wrong_secret.status_code == 400
 
 
 def test_revoking_an_access_token_leaves_the_chain(sandbox):
     first = _password(sandbox).json()
-    requests.post(f"{sandbox.url}/identity/connect/revocation", data={
-        "token": first["access_token"], "client_id": sandbox_client_id("Company"), "client_secret": SANDBOX_CLIENT_SECRET})
+    requests.post(
+        f"{sandbox.url}/identity/connect/revocation",
+        data={
+            "token": first["access_token"],
+            "client_id": sandbox_client_id("Company"),
+            "client_secret": SANDBOX_CLIENT_SECRET,
+        },
+    )
     assert _rest(sandbox, first["access_token"]).status_code == 401
     assert _token(sandbox, grant_type="refresh_token", refresh_token=first["refresh_token"]).status_code == 200
 
@@ -112,8 +144,16 @@ def test_password_grant_and_wrong_secret(sandbox):
     answer = _password(sandbox).json()
     assert answer["token_type"] == "Bearer" and answer["expires_in"] == 600 and answer["refresh_token"]
     assert "refresh_token" not in _password(sandbox, scope="api").json()
-    bad = requests.post(f"{sandbox.url}/identity/connect/token", data={"grant_type": "password", "client_id": sandbox_client_id("Company"),
-                                                                      "client_secret": "nope", "username": "admin", "password": SANDBOX_PASSWORD})
+    bad = requests.post(
+        f"{sandbox.url}/identity/connect/token",
+        data={
+            "grant_type": "password",
+            "client_id": sandbox_client_id("Company"),
+            "client_secret": "nope",
+            "username": "admin",
+            "password": SANDBOX_PASSWORD,
+        },
+    )
     assert bad.status_code == 400 and bad.json()["error"] == "invalid_client"
 
 
@@ -133,10 +173,14 @@ def test_tokens_are_bound_to_their_tenant(sandbox):
     mine = requests.get(f"{sandbox.url}{REST}/Employee", headers={"Authorization": f"Bearer {token}"}).json()
     truth = sandbox.control.truth("Subsidiary", "Employee")["records"]
     assert [e["id"] for e in mine] == [e["id"] for e in truth]
-    odata = requests.get(f"{sandbox.url}/t/Company/api/odata/dac/PMProject", headers={"Authorization": f"Bearer {token}"})
+    odata = requests.get(
+        f"{sandbox.url}/t/Company/api/odata/dac/PMProject", headers={"Authorization": f"Bearer {token}"}
+    )
     assert odata.status_code == 401
     refresh = _password(sandbox, tenant="Subsidiary").json()["refresh_token"]
-    assert _token(sandbox, "Company", grant_type="refresh_token", refresh_token=refresh).json()["error"] == "invalid_grant"
+    assert (
+        _token(sandbox, "Company", grant_type="refresh_token", refresh_token=refresh).json()["error"] == "invalid_grant"
+    )
 
 
 def test_access_token_expires_on_the_clock(sandbox):

@@ -19,10 +19,21 @@ def _dac(sandbox, name, tenant="Company", auth=AUTH, **params):
 
 def test_dac_filter_select_orderby_top_skip(shared_sandbox):
     everything = _dac(shared_sandbox, "PMTask").json()["value"]
-    assert [(t["ProjectID"], t["TaskID"]) for t in everything] == sorted((t["ProjectID"], t["TaskID"]) for t in everything)
+    assert [(t["ProjectID"], t["TaskID"]) for t in everything] == sorted(
+        (t["ProjectID"], t["TaskID"]) for t in everything
+    )
     cut = sorted(t["LastModifiedDateTime"] for t in everything)[len(everything) // 2]
-    page = _dac(shared_sandbox, "PMTask", **{"$filter": "Status eq 'Active' and LastModifiedDateTime ge 2026-01-01T00:00:00Z",
-                                             "$select": "TaskCD,NoteID", "$orderby": "TaskCD desc,NoteID", "$top": "5", "$skip": "2"}).json()["value"]
+    page = _dac(
+        shared_sandbox,
+        "PMTask",
+        **{
+            "$filter": "Status eq 'Active' and LastModifiedDateTime ge 2026-01-01T00:00:00Z",
+            "$select": "TaskCD,NoteID",
+            "$orderby": "TaskCD desc,NoteID",
+            "$top": "5",
+            "$skip": "2",
+        },
+    ).json()["value"]
     assert len(page) == 5 and set(page[0]) == {"TaskCD", "NoteID"}
     assert [t["TaskCD"] for t in page] == sorted((t["TaskCD"] for t in page), reverse=True)
     assert cut  # timestamps are rendered
@@ -47,7 +58,12 @@ def test_metadata_is_csdl_with_keys_and_edm_types(shared_sandbox):
     assert [ref.get("Name") for ref in task.findall("edm:Key/edm:PropertyRef", namespace)] == ["ProjectID", "TaskID"]
     types = {p.get("Name"): p.get("Type") for p in task.findall("edm:Property", namespace)}
     assert types["LastModifiedDateTime"] == "Edm.DateTimeOffset" and types["NoteID"] == "Edm.Guid"
-    assert {s.get("Name") for s in root.findall(".//edm:EntitySet", namespace)} == {"PMProject", "PMTask", "EPEmployee", "PMCostCode"}
+    assert {s.get("Name") for s in root.findall(".//edm:EntitySet", namespace)} == {
+        "PMProject",
+        "PMTask",
+        "EPEmployee",
+        "PMCostCode",
+    }
 
 
 def test_deleted_records_for_tracked_dac_only(make_sandbox):
@@ -58,8 +74,10 @@ def test_deleted_records_for_tracked_dac_only(make_sandbox):
     late = sandbox.control.delete("Company", "ProjectTask", random=2)
     response = _dac(sandbox, "PMTask/px.GetDeletedRecords()", **{"$filter": "DeleteDate ge 2026-03-01T12:30:00Z"})
     assert sorted(r["RefNoteID"] for r in response.json()["value"]) == sorted(late) and early[0] not in late
-    pages = [_dac(sandbox, "PMTask/px.GetDeletedRecords()", **{"$top": "2", "$skip": str(skip)}).json()["value"]
-             for skip in (0, 2)]
+    pages = [
+        _dac(sandbox, "PMTask/px.GetDeletedRecords()", **{"$top": "2", "$skip": str(skip)}).json()["value"]
+        for skip in (0, 2)
+    ]
     assert [len(page) for page in pages] == [2, 1]
     assert sorted(r["RefNoteID"] for page in pages for r in page) == sorted(early + late)
     assert _dac(sandbox, "PMProject/px.GetDeletedRecords()").status_code == 400
@@ -67,13 +85,23 @@ def test_deleted_records_for_tracked_dac_only(make_sandbox):
 
 def test_generic_inquiry_has_last_modified_on_and_no_expand(shared_sandbox):
     url = f"{shared_sandbox.url}/t/Company/api/odata/gi/{SANDBOX_GI}"
-    rows = requests.get(url, params={"$top": "3", "$filter": "LastModifiedOn ge 2025-01-01T00:00:00Z"}, auth=AUTH).json()["value"]
+    rows = requests.get(
+        url, params={"$top": "3", "$filter": "LastModifiedOn ge 2025-01-01T00:00:00Z"}, auth=AUTH
+    ).json()["value"]
     assert len(rows) == 3 and "LastModifiedOn" in rows[0]
     assert requests.get(url, params={"$expand": "x"}, auth=AUTH).status_code == 400
     assert requests.get(url, params={"$count": "true"}, auth=AUTH).status_code == 400
 
 
-@pytest.mark.parametrize(("auth", "status"), [(AUTH, 200), (("admin@Company", SANDBOX_PASSWORD), 200),
-                                              (("admin@Subsidiary", SANDBOX_PASSWORD), 401), (("admin", "wrong"), 401), (None, 401)])
+@pytest.mark.parametrize(
+    ("auth", "status"),
+    [
+        (AUTH, 200),
+        (("admin@Company", SANDBOX_PASSWORD), 200),
+        (("admin@Subsidiary", SANDBOX_PASSWORD), 401),
+        (("admin", "wrong"), 401),
+        (None, 401),
+    ],
+)
 def test_basic_auth_on_odata(shared_sandbox, auth, status):
     assert _dac(shared_sandbox, "EPEmployee", auth=auth).status_code == status

@@ -27,7 +27,9 @@ def test_service_document_lists_the_entity_sets(shared_sandbox):
     for path in ("/t/Company/api/odata/dac/", "/t/Company/api/odata/dac"):
         document = _get(shared_sandbox, path, **{"$format": "json"}).json()
         assert document["@odata.context"].endswith("/t/Company/api/odata/dac/$metadata")
-        assert {(s["name"], s["url"], s["kind"]) for s in document["value"]} >= {("PMProject", "PMProject", "EntitySet")}
+        assert {(s["name"], s["url"], s["kind"]) for s in document["value"]} >= {
+            ("PMProject", "PMProject", "EntitySet")
+        }
     assert _dac(shared_sandbox, "PMProject", **{"$format": "json", "$top": "1"}).status_code == 200
     assert _dac(shared_sandbox, "PMProject", **{"$format": "atom"}).status_code == 400
 
@@ -39,7 +41,9 @@ def test_key_reads_by_one_key_or_named_keys(shared_sandbox):
     assert {k: v for k, v in by_key.items() if not k.startswith("@")} == project
     assert _dac(shared_sandbox, f"PMProject(ContractID={project['ContractID']})").json()["NoteID"] == project["NoteID"]
     task = _dac(shared_sandbox, "PMTask", **{"$top": "1"}).json()["value"][0]
-    named = _dac(shared_sandbox, f"PMTask(ProjectID={task['ProjectID']},TaskID={task['TaskID']})", **{"$select": "TaskCD"})
+    named = _dac(
+        shared_sandbox, f"PMTask(ProjectID={task['ProjectID']},TaskID={task['TaskID']})", **{"$select": "TaskCD"}
+    )
     assert named.json()["TaskCD"] == task["TaskCD"] and "NoteID" not in named.json()
     assert _dac(shared_sandbox, "PMProject(999999)").status_code == 404
     assert _dac(shared_sandbox, "PMProject('x')").status_code == 400
@@ -97,17 +101,24 @@ def test_errors_are_odata_shaped_and_401_challenges(shared_sandbox):
 def test_v4_refuses_v3_date_time_literals(shared_sandbox, literal):
     refused = _dac(shared_sandbox, "PMTask", **{"$filter": f"LastModifiedDateTime ge {literal}"})
     assert refused.status_code == 400 and "v3" in refused.json()["error"]["message"]
-    assert _dac(shared_sandbox, "PMTask", **{"$filter": "LastModifiedDateTime ge 2025-01-01T00:00:00Z"}).status_code == 200
+    assert (
+        _dac(shared_sandbox, "PMTask", **{"$filter": "LastModifiedDateTime ge 2025-01-01T00:00:00Z"}).status_code == 200
+    )
 
 
-@pytest.mark.parametrize(("root", "context", "literal"), [
-    ("/t/Company/api/odata/gi", "@odata.context", "2025-01-01T00:00:00Z"),
-    ("/ODataV4/Company", "@odata.context", "2025-01-01T00:00:00Z"),
-    ("/odatav4/company", "@odata.context", "2025-01-01T00:00:00Z"),
-    ("/OData/Company", "odata.metadata", "datetimeoffset'2025-01-01T00:00:00Z'"),
-])
+@pytest.mark.parametrize(
+    ("root", "context", "literal"),
+    [
+        ("/t/Company/api/odata/gi", "@odata.context", "2025-01-01T00:00:00Z"),
+        ("/ODataV4/Company", "@odata.context", "2025-01-01T00:00:00Z"),
+        ("/odatav4/company", "@odata.context", "2025-01-01T00:00:00Z"),
+        ("/OData/Company", "odata.metadata", "datetimeoffset'2025-01-01T00:00:00Z'"),
+    ],
+)
 def test_generic_inquiry_at_each_of_its_paths(shared_sandbox, root, context, literal):
-    rows = _get(shared_sandbox, f"{root}/{SANDBOX_GI}", **{"$top": "3", "$filter": f"LastModifiedOn ge {literal}"}).json()
+    rows = _get(
+        shared_sandbox, f"{root}/{SANDBOX_GI}", **{"$top": "3", "$filter": f"LastModifiedOn ge {literal}"}
+    ).json()
     reference = _get(shared_sandbox, f"/t/Company/api/odata/gi/{SANDBOX_GI}", **{"$top": "3"}).json()["value"]
     assert rows[context].endswith(f"/$metadata#{SANDBOX_GI}") and rows["value"] == reference
     document = _get(shared_sandbox, f"{root}/").json()

@@ -52,20 +52,33 @@ def test_pure_time_ranges_answered_from_the_index_are_exact_at_their_bounds(shar
         ("endswith(Summary,'list')", lambda r: r["Summary"].endswith("list")),
         ("substringof('wall', Summary)", lambda r: "wall" in r["Summary"]),
         ("ExternalRefNbr eq null", lambda r: r["ExternalRefNbr"] is None),
-        ("LastModifiedDateTime ge datetimeoffset'2026-06-01T00:00:00.000%2B02:00'",
-         lambda r: r["LastModifiedDateTime"] >= "2026-05-31T22:00:00.000Z"),
+        (
+            "LastModifiedDateTime ge datetimeoffset'2026-06-01T00:00:00.000%2B02:00'",
+            lambda r: r["LastModifiedDateTime"] >= "2026-05-31T22:00:00.000Z",
+        ),
         # time windows are answered from a sorted index: same rows, same key order as a full scan
-        ("LastModifiedDateTime ge datetimeoffset'2026-05-01T00:00:00Z' and LastModifiedDateTime lt "
-         "datetimeoffset'2026-07-01T00:00:00Z'", lambda r: "2026-05-01" <= r["LastModifiedDateTime"] < "2026-07-01"),
-        ("LastModifiedDateTime gt datetimeoffset'2026-05-01T00:00:00Z' and EarningType eq 'OT' and "
-         "LastModifiedDateTime le datetimeoffset'2026-09-01T00:00:00Z'",
-         lambda r: "2026-05-01T00:00:00.000Z" < r["LastModifiedDateTime"] <= "2026-09-01T00:00:00.000Z"
-         and r["EarningType"] == "OT"),
+        (
+            "LastModifiedDateTime ge datetimeoffset'2026-05-01T00:00:00Z' and LastModifiedDateTime lt "
+            "datetimeoffset'2026-07-01T00:00:00Z'",
+            lambda r: "2026-05-01" <= r["LastModifiedDateTime"] < "2026-07-01",
+        ),
+        (
+            "LastModifiedDateTime gt datetimeoffset'2026-05-01T00:00:00Z' and EarningType eq 'OT' and "
+            "LastModifiedDateTime le datetimeoffset'2026-09-01T00:00:00Z'",
+            lambda r: (
+                "2026-05-01T00:00:00.000Z" < r["LastModifiedDateTime"] <= "2026-09-01T00:00:00.000Z"
+                and r["EarningType"] == "OT"
+            ),
+        ),
         ("LastModifiedDateTime lt datetimeoffset'2100-01-01T00:00:00Z'", lambda r: True),  # bounds holding every row
-        ("LastModifiedDateTime lt datetimeoffset'2026-05-01T00:00:00Z' or EarningType eq 'OT'",
-         lambda r: r["LastModifiedDateTime"] < "2026-05-01" or r["EarningType"] == "OT"),
-        ("not (LastModifiedDateTime lt datetimeoffset'2026-05-01T00:00:00Z')",
-         lambda r: r["LastModifiedDateTime"] >= "2026-05-01"),
+        (
+            "LastModifiedDateTime lt datetimeoffset'2026-05-01T00:00:00Z' or EarningType eq 'OT'",
+            lambda r: r["LastModifiedDateTime"] < "2026-05-01" or r["EarningType"] == "OT",
+        ),
+        (
+            "not (LastModifiedDateTime lt datetimeoffset'2026-05-01T00:00:00Z')",
+            lambda r: r["LastModifiedDateTime"] >= "2026-05-01",
+        ),
     ],
 )
 def test_filter_operators_match_the_truth(shared_sandbox, shared_session, flt, check):
@@ -80,12 +93,26 @@ def test_filter_operators_match_the_truth(shared_sandbox, shared_session, flt, c
 
 
 def test_string_literal_with_escaped_quote_and_date_literal(shared_sandbox, shared_session):
-    response = _get(shared_session, shared_sandbox, "Project", **{"$filter": "Description eq 'O''Brien' or StartDate ge date'2020-01-01'"})
+    response = _get(
+        shared_session,
+        shared_sandbox,
+        "Project",
+        **{"$filter": "Description eq 'O''Brien' or StartDate ge date'2020-01-01'"},
+    )
     assert response.status_code == 200 and response.json()
 
 
-@pytest.mark.parametrize("flt", ["contains(Summary,'x')", "tolower(Summary) eq 'x'", "EarningType in ('RG','OT')",
-                                 "Nope eq 1", "EarningType eq", "LastModifiedDateTime ge 2026-01-01T00:00:00Z"])
+@pytest.mark.parametrize(
+    "flt",
+    [
+        "contains(Summary,'x')",
+        "tolower(Summary) eq 'x'",
+        "EarningType in ('RG','OT')",
+        "Nope eq 1",
+        "EarningType eq",
+        "LastModifiedDateTime ge 2026-01-01T00:00:00Z",
+    ],
+)
 def test_unsupported_filters_answer_400_with_acumatica_body(shared_sandbox, shared_session, flt):
     body = _error_shape(_get(shared_session, shared_sandbox, "TimeEntry", **{"$filter": flt}), 400)
     assert "$filter" in body["exceptionMessage"]
@@ -100,7 +127,9 @@ def test_select_limits_fields_and_keeps_id_and_row_number(shared_sandbox, shared
 def test_expand_and_custom_only_when_asked(shared_sandbox, shared_session):
     plain = _get(shared_session, shared_sandbox, "Project", **{"$top": 1}).json()[0]
     assert "Tasks" not in plain and plain["custom"] == {}
-    rich = _get(shared_session, shared_sandbox, "Project", **{"$top": 1, "$expand": "Tasks", "$custom": "Document.UsrRegion"}).json()[0]
+    rich = _get(
+        shared_session, shared_sandbox, "Project", **{"$top": 1, "$expand": "Tasks", "$custom": "Document.UsrRegion"}
+    ).json()[0]
     assert rich["Tasks"] and all(task["ProjectID"] == rich["ProjectID"] for task in rich["Tasks"])
     assert rich["custom"]["Document"]["UsrRegion"]["type"] == "CustomStringField"
     assert _get(shared_session, shared_sandbox, "Project", **{"$expand": "Nope"}).status_code == 400
@@ -108,12 +137,19 @@ def test_expand_and_custom_only_when_asked(shared_sandbox, shared_session):
 
 def test_nested_select_limits_the_fields_of_an_expanded_detail(shared_sandbox, shared_session):
     url = f"{shared_sandbox.url}{REST}/Project"
-    projects = shared_session.get(url, params={"$select": "ProjectID,Tasks/ProjectTaskID", "$expand": "Tasks",
-                                               "$top": "20"}).json()
+    projects = shared_session.get(
+        url, params={"$select": "ProjectID,Tasks/ProjectTaskID", "$expand": "Tasks", "$top": "20"}
+    ).json()
     assert any(project["Tasks"] for project in projects)
     assert all("Description" not in project and project["ProjectID"]["value"] for project in projects)
     assert {field for project in projects for task in project["Tasks"] for field in task} == {
-        "id", "rowNumber", "note", "ProjectTaskID", "custom", "_links"}
+        "id",
+        "rowNumber",
+        "note",
+        "ProjectTaskID",
+        "custom",
+        "_links",
+    }
     assert shared_session.get(url, params={"$select": "Tasks/ProjectTaskID"}).status_code == 400  # no $expand
     assert shared_session.get(url, params={"$select": "Tasks/Nope", "$expand": "Tasks"}).status_code == 400
 
@@ -125,8 +161,12 @@ def test_files_attach_through_the_advertised_link_and_list_with_expand(make_sand
     link = project["_links"]["files:put"]
     assert session.put(f"{sandbox.url}{link.replace('{filename}', 'site plan.txt')}", data=b"v1").status_code == 204
     assert session.put(f"{sandbox.url}{link.replace('{filename}', 'site plan.txt')}", data=b"v2").status_code == 204
-    assert session.put(f"{sandbox.url}{REST}/Project/{project['id']}/files/photo.jpg", data=b"\xff\xd8").status_code == 204
-    listed = session.get(f"{sandbox.url}{project['_links']['self']}", params={"$expand": "files", "$select": "files"}).json()
+    assert (
+        session.put(f"{sandbox.url}{REST}/Project/{project['id']}/files/photo.jpg", data=b"\xff\xd8").status_code == 204
+    )
+    listed = session.get(
+        f"{sandbox.url}{project['_links']['self']}", params={"$expand": "files", "$select": "files"}
+    ).json()
     assert sorted(f["filename"] for f in listed["files"]) == ["Project\\photo.jpg", "Project\\site plan.txt"]
     contents = {f["filename"]: session.get(f"{sandbox.url}{f['href']}").content for f in listed["files"]}
     assert contents == {"Project\\site plan.txt": b"v2", "Project\\photo.jpg": b"\xff\xd8"}
@@ -146,7 +186,9 @@ def test_ad_hoc_schema_names_the_custom_fields(shared_sandbox, shared_session):
 def test_paging_covers_the_table_in_key_order(shared_sandbox, shared_session):
     ids, skip = [], 0
     while True:
-        page = _get(shared_session, shared_sandbox, "TimeEntry", **{"$top": 1000, "$skip": skip, "$select": "TimeEntryID"}).json()
+        page = _get(
+            shared_session, shared_sandbox, "TimeEntry", **{"$top": 1000, "$skip": skip, "$select": "TimeEntryID"}
+        ).json()
         ids += [r["TimeEntryID"]["value"] for r in page]
         assert [r["rowNumber"] for r in page] == list(range(1, len(page) + 1))
         skip += len(page)
@@ -168,9 +210,17 @@ def _entry(sandbox, **overrides):
     truth = sandbox.control.truth
     task = truth("Company", "ProjectTask")["records"][0]
     employee = next(e for e in truth("Company", "Employee")["records"] if e["Status"] == "Active")
-    entry = {"Employee": employee["EmployeeID"], "Date": "2026-03-02T07:00:00", "ProjectID": task["ProjectID"],
-             "ProjectTaskID": task["ProjectTaskID"], "CostCode": truth("Company", "CostCode")["records"][0]["CostCodeID"],
-             "EarningType": "RG", "TimeSpent": "08:00", "Billable": True, "ExternalRefNbr": "MC-1"}
+    entry = {
+        "Employee": employee["EmployeeID"],
+        "Date": "2026-03-02T07:00:00",
+        "ProjectID": task["ProjectID"],
+        "ProjectTaskID": task["ProjectTaskID"],
+        "CostCode": truth("Company", "CostCode")["records"][0]["CostCodeID"],
+        "EarningType": "RG",
+        "TimeSpent": "08:00",
+        "Billable": True,
+        "ExternalRefNbr": "MC-1",
+    }
     entry.update(overrides)
     return {name: {"value": value} for name, value in entry.items()}
 
@@ -193,9 +243,15 @@ def test_put_upserts_and_honours_if_match_and_if_none_match(make_sandbox):
 
 @pytest.mark.parametrize(
     ("overrides", "field"),
-    [({"Employee": "EP99999"}, "Employee"), ({"ProjectID": "NOPE"}, "ProjectID"), ({"ProjectTaskID": "99"}, "ProjectTaskID"),
-     ({"CostCode": "99-999"}, "CostCode"), ({"EarningType": "XX"}, "EarningType"), ({"TimeSpent": "00:00"}, "TimeSpent"),
-     ({"BillableTime": "09:00"}, "BillableTime")],
+    [
+        ({"Employee": "EP99999"}, "Employee"),
+        ({"ProjectID": "NOPE"}, "ProjectID"),
+        ({"ProjectTaskID": "99"}, "ProjectTaskID"),
+        ({"CostCode": "99-999"}, "CostCode"),
+        ({"EarningType": "XX"}, "EarningType"),
+        ({"TimeSpent": "00:00"}, "TimeSpent"),
+        ({"BillableTime": "09:00"}, "BillableTime"),
+    ],
 )
 def test_invalid_time_entry_answers_422_with_field_error(make_sandbox, overrides, field):
     sandbox = make_sandbox()
@@ -214,7 +270,9 @@ def test_actions_complete_and_reopen_then_delete(make_sandbox):
     assert session.post(f"{url}/CompleteTimeEntry", json={"entity": {"id": record["id"]}}).status_code == 204
     assert session.get(f"{url}/{record['id']}").json()["ApprovalStatus"]["value"] == "Completed"
     assert session.put(url, json={"id": record["id"], "Summary": {"value": "x"}}).status_code == 422
-    assert session.post(f"{url}/OpenTimeEntry", json={"entity": {"TimeEntryID": record["TimeEntryID"]}}).status_code == 204
+    assert (
+        session.post(f"{url}/OpenTimeEntry", json={"entity": {"TimeEntryID": record["TimeEntryID"]}}).status_code == 204
+    )
     assert session.get(f"{url}/{record['id']}").json()["ApprovalStatus"]["value"] == "Open"
     assert session.delete(f"{url}/{record['id']}").status_code == 204
     _error_shape(session.get(f"{url}/{record['id']}"), 404)

@@ -11,17 +11,31 @@ from airflow_provider_acumatica.sandbox import SANDBOX_CLIENT_SECRET, SANDBOX_PA
 
 
 def _grant(sandbox, scope="api offline_access") -> dict:
-    response = requests.post(f"{sandbox.url}/identity/connect/token", data={
-        "grant_type": "password", "username": "admin", "password": SANDBOX_PASSWORD, "scope": scope,
-        "client_id": sandbox_client_id("Company"), "client_secret": SANDBOX_CLIENT_SECRET})
+    response = requests.post(
+        f"{sandbox.url}/identity/connect/token",
+        data={
+            "grant_type": "password",
+            "username": "admin",
+            "password": SANDBOX_PASSWORD,
+            "scope": scope,
+            "client_id": sandbox_client_id("Company"),
+            "client_secret": SANDBOX_CLIENT_SECRET,
+        },
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
 
 def _refresh(sandbox, refresh_token: str) -> dict:
-    response = requests.post(f"{sandbox.url}/identity/connect/token", data={
-        "grant_type": "refresh_token", "refresh_token": refresh_token,
-        "client_id": sandbox_client_id("Company"), "client_secret": SANDBOX_CLIENT_SECRET})
+    response = requests.post(
+        f"{sandbox.url}/identity/connect/token",
+        data={
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": sandbox_client_id("Company"),
+            "client_secret": SANDBOX_CLIENT_SECRET,
+        },
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -43,8 +57,9 @@ def test_a_token_takes_a_seat_on_first_use_and_a_bearer_sign_out_frees_it(make_s
     token = _grant(sandbox)["access_token"]
     assert _open(sandbox) == 0
     assert _get(sandbox, token).status_code == 200 and _open(sandbox) == 1
-    refused = requests.post(f"{sandbox.url}/entity/auth/login",
-                            json={"name": "admin", "password": SANDBOX_PASSWORD, "tenant": "Company"})
+    refused = requests.post(
+        f"{sandbox.url}/entity/auth/login", json={"name": "admin", "password": SANDBOX_PASSWORD, "tenant": "Company"}
+    )
     assert refused.status_code == 429 and "API Login Limit" in refused.json()["exceptionMessage"]
     assert _logout(sandbox, token).status_code == 204 and _open(sandbox) == 0
     sign_in(sandbox)  # the seat is free again
@@ -61,8 +76,9 @@ def test_every_token_refreshed_from_one_grant_shares_its_session(make_sandbox):
     assert _open(sandbox) == 1
     other = _grant(sandbox)  # its own grant: its own session, refused for want of a seat
     assert _get(sandbox, other["access_token"]).status_code == 429
-    odata = requests.get(f"{sandbox.url}/t/Company/api/odata/dac/PMProject",
-                         headers={"Authorization": f"Bearer {other['access_token']}"})
+    odata = requests.get(
+        f"{sandbox.url}/t/Company/api/odata/dac/PMProject", headers={"Authorization": f"Bearer {other['access_token']}"}
+    )
     assert odata.status_code == 429 and odata.json()["error"]["message"].startswith("API Login Limit")
     _logout(sandbox, second["access_token"])
     assert _get(sandbox, other["access_token"]).status_code == 200
@@ -92,8 +108,9 @@ def test_a_seat_refusal_and_a_throttle_are_worded_apart(make_sandbox):
     sandbox = make_sandbox(max_sessions=1, requests_per_minute=4)
     token = _grant(sandbox)["access_token"]
     assert _get(sandbox, token).status_code == 200
-    seat = requests.post(f"{sandbox.url}/entity/auth/login",
-                         json={"name": "admin", "password": SANDBOX_PASSWORD, "tenant": "Company"})
+    seat = requests.post(
+        f"{sandbox.url}/entity/auth/login", json={"name": "admin", "password": SANDBOX_PASSWORD, "tenant": "Company"}
+    )
     _get(sandbox, token)
     throttled = _get(sandbox, token)
     assert seat.status_code == throttled.status_code == 429

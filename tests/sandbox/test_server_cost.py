@@ -11,11 +11,11 @@ def test_list_answers_count_their_records_select_or_not_and_single_records_do_no
     session = sign_in(sandbox)
     sandbox.control.reset_counters()
     assert len(session.get(f"{sandbox.url}{REST}/TimeEntry", params={"$top": 120}).json()) == 120
-    stamps = session.get(f"{sandbox.url}{REST}/TimeEntry",
-                         params={"$select": "LastModifiedDateTime", "$top": 50, "$skip": 280}).json()
+    stamps = session.get(
+        f"{sandbox.url}{REST}/TimeEntry", params={"$select": "LastModifiedDateTime", "$top": 50, "$skip": 280}
+    ).json()
     assert len(stamps) == 20
-    one = stamps and session.get(f"{sandbox.url}{REST}/TimeEntry",
-                                 params={"$top": 1, "$skip": 299}).json()
+    one = stamps and session.get(f"{sandbox.url}{REST}/TimeEntry", params={"$top": 1, "$skip": 299}).json()
     assert len(one) == 1
     assert sandbox.control.counters()["records_rendered"] == 120 + 20 + 1
 

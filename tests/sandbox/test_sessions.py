@@ -9,7 +9,9 @@ from airflow_provider_acumatica.sandbox import SANDBOX_PASSWORD, SANDBOX_USER
 
 
 def _login(sandbox, **body):
-    return requests.post(f"{sandbox.url}/entity/auth/login", json={"name": SANDBOX_USER, "password": SANDBOX_PASSWORD, **body})
+    return requests.post(
+        f"{sandbox.url}/entity/auth/login", json={"name": SANDBOX_USER, "password": SANDBOX_PASSWORD, **body}
+    )
 
 
 def test_login_with_tenant_or_company_alias_but_not_both(make_sandbox):
@@ -18,7 +20,12 @@ def test_login_with_tenant_or_company_alias_but_not_both(make_sandbox):
     assert _login(sandbox, company="subsidiary").status_code == 204
     assert _login(sandbox, tenant="Company", company="Company").status_code == 400
     assert _login(sandbox, tenant="Nowhere").status_code == 401
-    assert requests.post(f"{sandbox.url}/entity/auth/login", json={"name": SANDBOX_USER, "password": "bad", "tenant": "Company"}).status_code == 401
+    assert (
+        requests.post(
+            f"{sandbox.url}/entity/auth/login", json={"name": SANDBOX_USER, "password": "bad", "tenant": "Company"}
+        ).status_code
+        == 401
+    )
 
 
 def test_session_sees_its_own_tenant(make_sandbox):

@@ -33,9 +33,15 @@ def test_the_document_needs_a_signed_in_user_and_a_known_endpoint(shared_sandbox
 def test_fields_reference_the_value_wrappers_of_their_types(document):
     assert document["openapi"].startswith("3.0") and document["info"]["version"] == "24.200.001"
     time_entry = _fields(document, "TimeEntry")
-    expected = {"TimeEntryID": "GuidValue", "Employee": "StringValue", "Date": "DateTimeValue",
-                "TimeSpent": "StringValue", "Billable": "BooleanValue", "CostRate": "DecimalValue",
-                "LastModifiedDateTime": "DateTimeValue"}
+    expected = {
+        "TimeEntryID": "GuidValue",
+        "Employee": "StringValue",
+        "Date": "DateTimeValue",
+        "TimeSpent": "StringValue",
+        "Billable": "BooleanValue",
+        "CostRate": "DecimalValue",
+        "LastModifiedDateTime": "DateTimeValue",
+    }
     assert {name: time_entry[name]["$ref"] for name in expected} == {n: WRAPPER.format(w) for n, w in expected.items()}
     assert _fields(document, "LaborCostRate")["RecordID"] == {"$ref": WRAPPER.format("IntValue")}
     assert _fields(document, "Project")["StartDate"] == {"$ref": WRAPPER.format("DateTimeValue")}
@@ -54,14 +60,20 @@ def test_paths_cover_list_get_put_delete_and_actions(document):
     paths = document["paths"]
     assert paths["/TimeEntry"]["get"]["operationId"] == "TimeEntry_GetList"
     assert paths["/TimeEntry"]["put"]["requestBody"]["content"]["application/json"]["schema"] == {
-        "$ref": WRAPPER.format("TimeEntry")}
+        "$ref": WRAPPER.format("TimeEntry")
+    }
     assert set(paths["/TimeEntry/{id}"]) == {"get", "delete"}
     action = paths["/TimeEntry/CompleteTimeEntry"]["post"]
     assert action["operationId"] == "TimeEntry_InvokeAction_CompleteTimeEntry" and "202" in action["responses"]
     assert "/Project/CompleteTimeEntry" not in paths
     parameters = document["components"]["parameters"]
     assert {parameters[name]["name"] for name in ("select", "filter", "expand", "top", "skip")} == {
-        "$select", "$filter", "$expand", "$top", "$skip"}
+        "$select",
+        "$filter",
+        "$expand",
+        "$top",
+        "$skip",
+    }
 
 
 def test_easy_acumatica_builds_itself_from_the_document_and_reads_records(make_sandbox, tmp_path):
@@ -69,8 +81,13 @@ def test_easy_acumatica_builds_itself_from_the_document_and_reads_records(make_s
     easy_acumatica = pytest.importorskip("easy_acumatica")
     sandbox = make_sandbox(rows=30)
     client = easy_acumatica.AcumaticaClient(
-        base_url=sandbox.url, username=SANDBOX_USER, password=SANDBOX_PASSWORD, tenant="Company",
-        endpoint_version="24.200.001", cache_dir=tmp_path, auto_load_env=False,
+        base_url=sandbox.url,
+        username=SANDBOX_USER,
+        password=SANDBOX_PASSWORD,
+        tenant="Company",
+        endpoint_version="24.200.001",
+        cache_dir=tmp_path,
+        auto_load_env=False,
     )
     try:
         entries = client.time_entry.get_list()

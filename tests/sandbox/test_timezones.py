@@ -11,7 +11,9 @@ from conftest import REST, sign_in
 
 def _rendered_and_truth(sandbox, entity="TimeEntry"):
     session = sign_in(sandbox)
-    rendered = {r["id"]: r["LastModifiedDateTime"]["value"] for r in session.get(f"{sandbox.url}{REST}/{entity}").json()}
+    rendered = {
+        r["id"]: r["LastModifiedDateTime"]["value"] for r in session.get(f"{sandbox.url}{REST}/{entity}").json()
+    }
     truth = {r["id"]: r["LastModifiedDateTime"] for r in sandbox.control.truth("Company", entity)["records"]}
     return rendered, truth
 
@@ -43,8 +45,15 @@ def test_naive_rendering_is_wall_time_including_the_repeated_autumn_hour(make_sa
 
 
 def test_dates_inside_dst_transitions_exist_for_zones_on_both_sides_of_utc(shared_sandbox):
-    stamps = [datetime.fromisoformat(r["LastModifiedDateTime"].replace("Z", "+00:00"))
-              for r in shared_sandbox.control.truth("Company", "TimeEntry")["records"]]
+    stamps = [
+        datetime.fromisoformat(r["LastModifiedDateTime"].replace("Z", "+00:00"))
+        for r in shared_sandbox.control.truth("Company", "TimeEntry")["records"]
+    ]
     for zone in (ZoneInfo("America/New_York"), ZoneInfo("Europe/Berlin")):
-        ambiguous = [s for s in stamps if s.astimezone(zone).replace(fold=1 - s.astimezone(zone).fold).utcoffset() != s.astimezone(zone).utcoffset()]
+        ambiguous = [
+            s
+            for s in stamps
+            if s.astimezone(zone).replace(fold=1 - s.astimezone(zone).fold).utcoffset()
+            != s.astimezone(zone).utcoffset()
+        ]
         assert ambiguous, zone

@@ -22,8 +22,10 @@ WAIT_SECONDS = 60
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
-                       reason="needs the Debian packages chromium and chromium-driver (.ci/run installs them)"),
+    pytest.mark.skipif(
+        not (CHROMIUM and CHROMEDRIVER),
+        reason="needs the Debian packages chromium and chromium-driver (.ci/run installs them)",
+    ),
 ]
 
 
@@ -100,8 +102,10 @@ def test_connect_a_tenant_from_the_ui_then_the_sync_dag_reads_through_the_chain(
     browser.get(f"{airflow_ui.url}/plugin/acumatica")  # the Acumatica page inside the Airflow UI (Browse menu)
     browser.switch_to.frame(_visible(browser, By.TAG_NAME, "iframe"))
     assert _visible(browser, By.ID, "tenant-company").text == "company"
-    rows = {row.find_element(By.TAG_NAME, "td").text: row.text
-            for row in browser.find_elements(By.XPATH, "//table[.//th[text()='Watermark']]/tbody/tr")}
+    rows = {
+        row.find_element(By.TAG_NAME, "td").text: row.text
+        for row in browser.find_elements(By.XPATH, "//table[.//th[text()='Watermark']]/tbody/tr")
+    }
     page = browser.find_element(By.TAG_NAME, "body").text
     browser.switch_to.default_content()
     browser.save_screenshot(str(SCREENSHOTS / "4-acumatica-status.png"))

@@ -23,8 +23,9 @@ def _connect_url(ui, conn_id: str = CONN_ID) -> str:
 
 def _start(ui, user: str = "alice") -> str:
     """Start a flow as `user` (Bearer JWT); return the authorization URL it redirects to."""
-    answer = requests.get(_connect_url(ui), headers={"Authorization": f"Bearer {ui.token(user)}"},
-                          allow_redirects=False, timeout=30)
+    answer = requests.get(
+        _connect_url(ui), headers={"Authorization": f"Bearer {ui.token(user)}"}, allow_redirects=False, timeout=30
+    )
     assert answer.status_code == 302, answer.text
     return answer.headers["Location"]
 
@@ -44,12 +45,12 @@ def _with_query(url: str, **changes: str) -> str:
 
 
 def test_anonymous_calls_are_refused(airflow_ui):
-    for path in (f"/acumatica/connections/{CONN_ID}/connect", f"/acumatica/connections/{CONN_ID}",
-                 "/acumatica/status"):
+    for path in (f"/acumatica/connections/{CONN_ID}/connect", f"/acumatica/connections/{CONN_ID}", "/acumatica/status"):
         answer = requests.get(airflow_ui.url + path, allow_redirects=False, timeout=30)
         assert answer.status_code == 401, (path, answer.status_code)
-    forged = requests.get(_connect_url(airflow_ui), headers={"Authorization": "Bearer not-a-jwt"}, timeout=30,
-                          allow_redirects=False)
+    forged = requests.get(
+        _connect_url(airflow_ui), headers={"Authorization": "Bearer not-a-jwt"}, timeout=30, allow_redirects=False
+    )
     assert forged.status_code in (401, 403)
 
 
@@ -82,12 +83,26 @@ def test_connect_redirects_with_pkce_scope_and_a_signed_state(airflow_ui):
 
 def _test_button(ui, conn_id: str, token_store: str) -> dict:
     """What the connection form's Test button asks the API server (the connection as the form holds it)."""
-    body = {"connection_id": conn_id, "conn_type": "acumatica", "host": ui.sandbox.url,
-            "extra": json.dumps({"tenant": "Company", "auth_type": "oauth2_code",
-                                 "client_id": sandbox_client_id("Company"), "client_secret": SANDBOX_CLIENT_SECRET,
-                                 "token_store": token_store})}
-    answer = requests.post(f"{ui.url}/api/v2/connections/test", json=body, timeout=60,
-                           headers={"Authorization": f"Bearer {ui.token('alice')}"})
+    body = {
+        "connection_id": conn_id,
+        "conn_type": "acumatica",
+        "host": ui.sandbox.url,
+        "extra": json.dumps(
+            {
+                "tenant": "Company",
+                "auth_type": "oauth2_code",
+                "client_id": sandbox_client_id("Company"),
+                "client_secret": SANDBOX_CLIENT_SECRET,
+                "token_store": token_store,
+            }
+        ),
+    }
+    answer = requests.post(
+        f"{ui.url}/api/v2/connections/test",
+        json=body,
+        timeout=60,
+        headers={"Authorization": f"Bearer {ui.token('alice')}"},
+    )
     assert answer.status_code == 200, answer.text
     return answer.json()
 
@@ -110,8 +125,9 @@ def test_callback_connects_once_and_refuses_a_replay(airflow_ui):
 
 
 def test_the_plugin_is_registered_with_its_page(airflow_ui):
-    plugins = requests.get(f"{airflow_ui.url}/api/v2/plugins", timeout=30,
-                           headers={"Authorization": f"Bearer {airflow_ui.token('alice')}"}).json()["plugins"]
+    plugins = requests.get(
+        f"{airflow_ui.url}/api/v2/plugins", timeout=30, headers={"Authorization": f"Bearer {airflow_ui.token('alice')}"}
+    ).json()["plugins"]
     plugin = next(plugin for plugin in plugins if plugin["name"] == "acumatica")
     assert plugin["fastapi_apps"][0]["url_prefix"] == "/acumatica"
     assert plugin["external_views"][0]["href"] == "/acumatica/status"
@@ -120,8 +136,9 @@ def test_the_plugin_is_registered_with_its_page(airflow_ui):
 def test_tampered_and_expired_states_are_refused(airflow_ui):
     callback = _callback_of(_start(airflow_ui))
     state = parse_qs(urlsplit(callback).query)["state"][0]
-    tampered = requests.get(_with_query(callback, state=state[:-2] + ("AA" if not state.endswith("AA") else "BB")),
-                            timeout=30)
+    tampered = requests.get(
+        _with_query(callback, state=state[:-2] + ("AA" if not state.endswith("AA") else "BB")), timeout=30
+    )
     assert tampered.status_code == 400 and "does not carry this Airflow&#x27;s signature" in tampered.text
 
     serializer = URLSafeTimedSerializer(SECRET_KEY, salt="acumatica-oauth2-connect")
@@ -136,27 +153,41 @@ def test_tampered_and_expired_states_are_refused(airflow_ui):
 
 def test_refusals_say_what_to_do(airflow_ui):
     state = parse_qs(urlsplit(_start(airflow_ui)).query)["state"][0]
-    denied = requests.get(f"{airflow_ui.url}/acumatica/oauth2redirect?" + urlencode(
-        {"error": "access_denied", "state": state}), timeout=30)
+    denied = requests.get(
+        f"{airflow_ui.url}/acumatica/oauth2redirect?" + urlencode({"error": "access_denied", "state": state}),
+        timeout=30,
+    )
     assert denied.status_code == 400 and "access_denied" in denied.text and "consent" in denied.text
 
     state = parse_qs(urlsplit(_start(airflow_ui)).query)["state"][0]
-    spent = requests.get(f"{airflow_ui.url}/acumatica/oauth2redirect?" + urlencode(
-        {"code": "not-a-code", "state": state}), timeout=30)
+    spent = requests.get(
+        f"{airflow_ui.url}/acumatica/oauth2redirect?" + urlencode({"code": "not-a-code", "state": state}), timeout=30
+    )
     assert spent.status_code == 400 and "invalid_grant" in spent.text and "start the sign-in again" in spent.text
 
 
 def test_unknown_redirect_uri_is_reported_before_leaving_airflow(airflow_ui):
     with start_sandbox(SandboxSettings(rows=5)) as elsewhere:  # registers only its default redirect URI
         headers = {"Authorization": f"Bearer {airflow_ui.token('alice')}"}
-        body = {"connection_id": "acumatica_elsewhere", "conn_type": "acumatica", "host": elsewhere.url,
-                "extra": json.dumps({"tenant": "Company", "auth_type": "oauth2_code",
-                                     "client_id": sandbox_client_id("Company"), "client_secret": SANDBOX_CLIENT_SECRET,
-                                     "token_store": f"sqlite:///{airflow_ui.home / 'tokens.db'}"})}
+        body = {
+            "connection_id": "acumatica_elsewhere",
+            "conn_type": "acumatica",
+            "host": elsewhere.url,
+            "extra": json.dumps(
+                {
+                    "tenant": "Company",
+                    "auth_type": "oauth2_code",
+                    "client_id": sandbox_client_id("Company"),
+                    "client_secret": SANDBOX_CLIENT_SECRET,
+                    "token_store": f"sqlite:///{airflow_ui.home / 'tokens.db'}",
+                }
+            ),
+        }
         created = requests.post(f"{airflow_ui.url}/api/v2/connections", json=body, headers=headers, timeout=30)
         assert created.status_code == 201, created.text
-        answer = requests.get(_connect_url(airflow_ui, "acumatica_elsewhere"), headers=headers,
-                              allow_redirects=False, timeout=30)
+        answer = requests.get(
+            _connect_url(airflow_ui, "acumatica_elsewhere"), headers=headers, allow_redirects=False, timeout=30
+        )
     assert answer.status_code == 400
     assert "is not registered" in answer.text
     assert f"Register exactly {airflow_ui.url}/acumatica/oauth2redirect" in answer.text
@@ -164,9 +195,16 @@ def test_unknown_redirect_uri_is_reported_before_leaving_airflow(airflow_ui):
 
 def test_only_code_connections_can_be_connected(airflow_ui):
     headers = {"Authorization": f"Bearer {airflow_ui.token('alice')}"}
-    body = {"connection_id": "acumatica_cookie", "conn_type": "acumatica", "host": airflow_ui.sandbox.url,
-            "login": "admin", "password": "x", "extra": json.dumps({"tenant": "Company", "auth_type": "cookie"})}
+    body = {
+        "connection_id": "acumatica_cookie",
+        "conn_type": "acumatica",
+        "host": airflow_ui.sandbox.url,
+        "login": "admin",
+        "password": "x",
+        "extra": json.dumps({"tenant": "Company", "auth_type": "cookie"}),
+    }
     requests.post(f"{airflow_ui.url}/api/v2/connections", json=body, headers=headers, timeout=30)
-    answer = requests.get(_connect_url(airflow_ui, "acumatica_cookie"), headers=headers, allow_redirects=False,
-                          timeout=30)
+    answer = requests.get(
+        _connect_url(airflow_ui, "acumatica_cookie"), headers=headers, allow_redirects=False, timeout=30
+    )
     assert answer.status_code == 400 and "oauth2_code" in answer.text

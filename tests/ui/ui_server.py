@@ -41,14 +41,16 @@ class AirflowUI:
 
     def token(self, user: str) -> str:
         """A JWT for `user` from the simple auth manager's token endpoint."""
-        answer = requests.post(f"{self.url}/auth/token", json={"username": user, "password": USERS[user][1]},
-                               timeout=30)
+        answer = requests.post(
+            f"{self.url}/auth/token", json={"username": user, "password": USERS[user][1]}, timeout=30
+        )
         answer.raise_for_status()
         return answer.json()["access_token"]
 
     def airflow(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True,
-                              text=True, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True, text=True, timeout=timeout
+        )
 
 
 def _free_port() -> int:
@@ -66,14 +68,16 @@ def airflow_ui(tmp_path_factory):
     (home / "dags").mkdir()
     warehouse_url = f"sqlite:///{home / 'warehouse.db'}"
     shutil.copy(SYNC_DAG_FILE, home / "dags")
-    (home / "acumatica.yaml").write_text(textwrap.dedent(f"""\
+    (home / "acumatica.yaml").write_text(
+        textwrap.dedent(f"""\
         defaults: {{retries: 0}}
         tenants:
           - name: company
             acumatica_conn_id: {CONN_ID}
             warehouse_conn_id: acumatica_warehouse
             tables: [{{name: Project, mode: incremental}}, {{name: {MISSING_TABLE}, mode: incremental}}]
-        """))
+        """)
+    )
     env = {
         **os.environ,
         "AIRFLOW_HOME": str(home),
@@ -98,18 +102,32 @@ def airflow_ui(tmp_path_factory):
         migrated = ui.airflow("db", "migrate")
         assert migrated.returncode == 0, migrated.stderr[-3000:]
         connections = {
-            CONN_ID: {"conn_type": "acumatica", "host": sandbox.url, "extra": json.dumps({
-                "tenant": "Company", "auth_type": "oauth2_code", "client_id": sandbox_client_id("Company"),
-                "client_secret": SANDBOX_CLIENT_SECRET, "token_store": f"sqlite:///{home / 'tokens.db'}",
-                "backoff_seconds": 0.01})},
+            CONN_ID: {
+                "conn_type": "acumatica",
+                "host": sandbox.url,
+                "extra": json.dumps(
+                    {
+                        "tenant": "Company",
+                        "auth_type": "oauth2_code",
+                        "client_id": sandbox_client_id("Company"),
+                        "client_secret": SANDBOX_CLIENT_SECRET,
+                        "token_store": f"sqlite:///{home / 'tokens.db'}",
+                        "backoff_seconds": 0.01,
+                    }
+                ),
+            },
             "acumatica_warehouse": {"conn_type": "generic", "extra": json.dumps({"sqlalchemy_url": warehouse_url})},
         }
         (home / "connections.json").write_text(json.dumps(connections))
         imported = ui.airflow("connections", "import", str(home / "connections.json"))
         assert imported.returncode == 0, imported.stderr[-3000:]
         log = open(home / "api-server.log", "w")
-        server = subprocess.Popen([sys.executable, "-m", "airflow", "api-server", "-H", "127.0.0.1", "-p", str(port)],
-                                  env=env, stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "airflow", "api-server", "-H", "127.0.0.1", "-p", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         _wait_until_up(url, server, home / "api-server.log")
         yield ui
     finally:

@@ -101,4 +101,3 @@ def dump(reader: sqlalchemy.Engine, warehouse: Warehouse) -> Callable[[], dict[s
         return content
 
     return dump_all
-

@@ -41,8 +41,10 @@ def test_the_portable_path_matches_the_fast_path(target, rows_factory, fetch):
     assert fast_counts == portable_counts == [(6, 6, 0, 0, 0), (4, 1, 2, 1, 0), (4, 0, 4, 0, 3)]
 
     def comparable(table):
-        return [{k: v for k, v in row.items() if k not in VOLATILE} | {"deleted": row["_deleted_at"] is not None}
-                for row in fetch(table)]
+        return [
+            {k: v for k, v in row.items() if k not in VOLATILE} | {"deleted": row["_deleted_at"] is not None}
+            for row in fetch(table)
+        ]
 
     assert comparable("fast") == comparable("portable")
 
@@ -53,8 +55,13 @@ def sqlite_forms_rows() -> list[dict]:
     stamp = datetime(2024, 7, 15, 10, 31, 28, tzinfo=timezone.utc)
     rows = [
         {"TimeEntryID": "A", "Date": stamp, "Day": date(2024, 7, 15), "Billable": True, "_last_modified": stamp},
-        {"TimeEntryID": "B", "Date": datetime(999, 1, 2, 20, 4, 5, 6, tzinfo=timezone(timedelta(hours=-5))),
-         "Day": date(999, 1, 2), "Billable": False, "_last_modified": "2024-07-15T12:31:28.5+02:00"},
+        {
+            "TimeEntryID": "B",
+            "Date": datetime(999, 1, 2, 20, 4, 5, 6, tzinfo=timezone(timedelta(hours=-5))),
+            "Day": date(999, 1, 2),
+            "Billable": False,
+            "_last_modified": "2024-07-15T12:31:28.5+02:00",
+        },
         {"TimeEntryID": "C", "Date": None, "Day": None, "Billable": None, "_last_modified": stamp},
     ]
     return [row | {"_acumatica_id": row["TimeEntryID"].lower()} for row in rows]
@@ -109,9 +116,13 @@ def test_sqlite_staging_prepares_a_few_distinct_statements_whatever_the_batch_si
     megabytes: batches of every size from 1 to 64 rows must share a handful of statements (powers of two of rows)."""
     inserts: set[str] = set()
     with Warehouse(sqlite_url) as warehouse:
-        sqlalchemy.event.listen(warehouse.engine, "before_cursor_execute",
-                                lambda _c, _cur, statement, *_: inserts.add(statement)
-                                if statement.startswith("INSERT INTO _acumatica_stage_") else None)
+        sqlalchemy.event.listen(
+            warehouse.engine,
+            "before_cursor_execute",
+            lambda _c, _cur, statement, *_: (
+                inserts.add(statement) if statement.startswith("INSERT INTO _acumatica_stage_") else None
+            ),
+        )
         with warehouse.load(table="sizes", tenant="Company", key_fields=["TimeEntryID"]) as run:
             start = 0
             for size in range(1, 65):
@@ -143,8 +154,10 @@ def test_sqlite_writers_of_one_file_wait_for_each_other_instead_of_failing(sqlit
                 run.write(rows_factory(3))
                 results[table] = run.commit(SyncState("Company", table)).inserted
 
-        writers = [threading.Thread(target=load, args=(first, "project")),
-                   threading.Thread(target=load, args=(second, "time_entry"))]
+        writers = [
+            threading.Thread(target=load, args=(first, "project")),
+            threading.Thread(target=load, args=(second, "time_entry")),
+        ]
         writers[0].start()
         assert paused.wait(WAIT)
         writers[1].start()
@@ -162,8 +175,9 @@ def test_sqlite_writers_of_one_file_wait_for_each_other_instead_of_failing(sqlit
         second.close()
 
 
-def test_a_sqlite_file_in_rollback_mode_is_switched_to_wal_once_another_writer_lets_it(sqlite_url, rows_factory,
-                                                                                       monkeypatch):
+def test_a_sqlite_file_in_rollback_mode_is_switched_to_wal_once_another_writer_lets_it(
+    sqlite_url, rows_factory, monkeypatch
+):
     """A file another tool made (rollback journal) while that tool writes: SQLite refuses the switch to WAL at once,
     so the warehouse tries again; here the other writer commits when the warehouse first backs off (its sleep is
     wrapped to say when it waits, and still sleeps), and the load goes through, the file now in WAL."""
@@ -183,8 +197,10 @@ def test_a_sqlite_file_in_rollback_mode_is_switched_to_wal_once_another_writer_l
     real_sleep = time.sleep
     monkeypatch.setattr(time, "sleep", sleep)
     try:
-        with Warehouse(sqlite_url) as warehouse, warehouse.load(table="time_entry", tenant="Company",
-                                                                key_fields=["TimeEntryID"]) as load:
+        with (
+            Warehouse(sqlite_url) as warehouse,
+            warehouse.load(table="time_entry", tenant="Company", key_fields=["TimeEntryID"]) as load,
+        ):
             load.write(rows_factory(2))
             assert load.commit(SyncState("Company", "time_entry")).inserted == 2
     finally:
@@ -204,9 +220,13 @@ def test_an_abandoned_postgres_load_leaves_no_staging_table(postgres_schema, row
             with warehouse.load(table="time_entry", tenant="Company", key_fields=["TimeEntryID"]) as load:
                 load.write(rows_factory(10))
                 load.mark_deleted(["TE000001"], datetime.now(timezone.utc))
-                staged = load.connection.exec_driver_sql(
-                    "select relname from pg_class where relnamespace = pg_my_temp_schema() and relkind = 'r'"
-                ).scalars().all()
+                staged = (
+                    load.connection.exec_driver_sql(
+                        "select relname from pg_class where relnamespace = pg_my_temp_schema() and relkind = 'r'"
+                    )
+                    .scalars()
+                    .all()
+                )
                 raise KeyboardInterrupt
         engine = sqlalchemy.create_engine(url)
         with engine.connect() as connection:
@@ -240,8 +260,12 @@ def test_a_postgres_key_of_a_type_without_a_hash_function_still_keeps_its_last_c
         )
     with Warehouse(url, schema=schema) as warehouse:
         with warehouse.load(table="flags", tenant="Company", key_fields=["Code"]) as load:
-            load.write([{"Code": "101", "Label": "first", "_acumatica_id": "a"},
-                        {"Code": "11", "Label": "other", "_acumatica_id": "b"}])
+            load.write(
+                [
+                    {"Code": "101", "Label": "first", "_acumatica_id": "a"},
+                    {"Code": "11", "Label": "other", "_acumatica_id": "b"},
+                ]
+            )
             load.write([{"Code": "101", "Label": "second", "_acumatica_id": "a"}])
             result = load.commit(SyncState("Company", "flags"))
     with engine.connect() as connection:

@@ -26,8 +26,9 @@ KEYS = {"one field": KEY, "text and time": ["ProjectID", "Date"]}
 """Keys the scenario runs with: one text column, and two columns of two types (both unique per synthetic row)."""
 
 
-def first_load_scenario(warehouse: Warehouse, table: str, mode: str, rows_factory: Callable[..., list],
-                        key: list[str]) -> LoadResult:
+def first_load_scenario(
+    warehouse: Warehouse, table: str, mode: str, rows_factory: Callable[..., list], key: list[str]
+) -> LoadResult:
     """Four keys: one staged three times (the last two copies in one batch), one twice, one marked deleted."""
     with warehouse.load(table=table, tenant="Company", key_fields=key, mode=mode) as run:
         run.write(rows_factory(4))
@@ -58,13 +59,20 @@ def test_a_new_table_holds_what_merging_into_an_existing_one_gives(target, fast_
     assert counts(new) == counts(merged) == (4, 4, 0, 0, 1)
 
     def comparable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [{name: value for name, value in row.items() if name != "_synced_at"} | {
-            "synced": row["_synced_at"] is not None} for row in rows if row["_tenant"] == "Company"]
+        return [
+            {name: value for name, value in row.items() if name != "_synced_at"}
+            | {"synced": row["_synced_at"] is not None}
+            for row in rows
+            if row["_tenant"] == "Company"
+        ]
 
     stored = comparable(fetch("new"))
     assert stored == comparable(fetch("existing"))
     assert [(row["time_entry_id"], row["time_spent"]) for row in stored] == [
-        ("TE000000", 0), ("TE000001", 15), ("TE000002", 23), ("TE000003", 30)
+        ("TE000000", 0),
+        ("TE000001", 15),
+        ("TE000002", 23),
+        ("TE000003", 30),
     ], "the copy staged last wins, also over an earlier copy in the same batch"
     assert [row["_deleted_at"] is not None for row in stored] == [False, False, False, True]
     assert all(row["synced"] for row in stored)
@@ -72,8 +80,9 @@ def test_a_new_table_holds_what_merging_into_an_existing_one_gives(target, fast_
 
 @pytest.mark.parametrize("fast_path", [True, False], ids=["fast", "portable"])
 @pytest.mark.parametrize("table", ["new", "existing"])
-def test_an_older_copy_read_after_a_newer_one_in_the_same_run_never_wins(target, fast_path, table, rows_factory, fetch,
-                                                                          monkeypatch):
+def test_an_older_copy_read_after_a_newer_one_in_the_same_run_never_wins(
+    target, fast_path, table, rows_factory, fetch, monkeypatch
+):
     """The parallel fetches of one run can hand over an older copy of a record after a newer one: the newest stays,
     on a new table (SQLite: with the copies in different moves into its hidden table) as on an existing one; of
     copies with one timestamp, the last read."""
@@ -111,7 +120,10 @@ def test_a_new_table_gets_its_primary_key_and_later_loads_upsert(warehouse, read
         second = run.commit(SyncState("Company", "time_entry"))
     assert (second.rows, second.inserted, second.updated, second.skipped_stale) == (3, 1, 2, 0)
     assert [(row["time_entry_id"], row["time_spent"]) for row in fetch("time_entry")] == [
-        ("TE000000", 0), ("TE000001", 11), ("TE000002", 21), ("TE000003", 30)
+        ("TE000000", 0),
+        ("TE000001", 11),
+        ("TE000002", 21),
+        ("TE000003", 30),
     ]
 
 

@@ -55,8 +55,9 @@ def lock_files(reader: sqlalchemy.Engine) -> list[str]:
     return [name for name in os.listdir(os.path.dirname(reader.url.database)) if name.endswith(".lock")]
 
 
-def test_rows_wait_in_a_hidden_table_that_the_commit_publishes_with_the_state(warehouse, reader, sqlite_url,
-                                                                              rows_factory, fetch):
+def test_rows_wait_in_a_hidden_table_that_the_commit_publishes_with_the_state(
+    warehouse, reader, sqlite_url, rows_factory, fetch
+):
     """Between batches (after a move, too) the load holds no lock: another writer commits without waiting; readers
     see no target. Inside the commit, which moves the last rows, a reader still sees neither table nor state; after
     it, all rows and the state at once."""
@@ -104,23 +105,35 @@ def overlapping_run(warehouse: Warehouse, table: str, mode: str, rows_factory) -
     and new fields arriving in later batches (text, integer, decimal); one key marked deleted."""
     with warehouse.load(table=table, tenant="Company", key_fields=KEY, mode=mode) as run:
         run.write(rows_factory(300, version=5))
-        run.write(copies(rows_factory, 1, 2)  # older than the copy already staged: the staged one stays
-                  + copies(rows_factory, 2, 9) + copies(rows_factory, 2, 1)  # twice in one statement
-                  + [dict(row, Note="n") for row in rows_factory(3, start=300)])
-        run.write(copies(rows_factory, 3, 5, TimeSpent=999)  # same timestamp as the staged copy
-                  + copies(rows_factory, 4, 0, _last_modified=None, UsrCrew=7)  # no timestamp: older than one
-                  + [dict(row, Rate=row["CostRate"]) for row in rows_factory(150, start=100, version=6)]
-                  + copies(rows_factory, 120, 3))  # the same batch holds a newer copy of key 120 before it
+        run.write(
+            copies(rows_factory, 1, 2)  # older than the copy already staged: the staged one stays
+            + copies(rows_factory, 2, 9)
+            + copies(rows_factory, 2, 1)  # twice in one statement
+            + [dict(row, Note="n") for row in rows_factory(3, start=300)]
+        )
+        run.write(
+            copies(rows_factory, 3, 5, TimeSpent=999)  # same timestamp as the staged copy
+            + copies(rows_factory, 4, 0, _last_modified=None, UsrCrew=7)  # no timestamp: older than one
+            + [dict(row, Rate=row["CostRate"]) for row in rows_factory(150, start=100, version=6)]
+            + copies(rows_factory, 120, 3)
+        )  # the same batch holds a newer copy of key 120 before it
         run.mark_deleted([("TE000010",)], datetime(2030, 1, 1, tzinfo=UTC))
         result = run.commit(SyncState("Company", table))
-    return result.rows, result.inserted, result.updated, result.skipped_stale, result.marked_deleted, len(
-        result.added_columns)
+    return (
+        result.rows,
+        result.inserted,
+        result.updated,
+        result.skipped_stale,
+        result.marked_deleted,
+        len(result.added_columns),
+    )
 
 
 @pytest.mark.parametrize("move_rows", [MOVE_ROWS_HERE, 50_000], ids=["moves by batch", "all moved at commit"])
 @pytest.mark.parametrize("mode", ["merge", "replace"])
-def test_in_place_gives_what_the_temporary_stage_gives(sqlite_url, tmp_path, reader, mode, move_rows, rows_factory,
-                                                       monkeypatch):
+def test_in_place_gives_what_the_temporary_stage_gives(
+    sqlite_url, tmp_path, reader, mode, move_rows, rows_factory, monkeypatch
+):
     """The same overlapping run staged in place and through the portable path's temporary stage (the rule the
     README states, and `drop_superseded`'s, as reference): the same rows, counts and column types, whether copies of
     a key meet in one move or in the hidden table."""
@@ -128,15 +141,20 @@ def test_in_place_gives_what_the_temporary_stage_gives(sqlite_url, tmp_path, rea
     reference_url = f"sqlite:///{tmp_path / 'reference.db'}"
     with Warehouse(sqlite_url) as in_place, Warehouse(reference_url, fast_path=False) as reference:
         assert in_place.dialect.stages_new_tables_in_place and not reference.dialect.stages_new_tables_in_place
-        assert overlapping_run(in_place, "t", mode, rows_factory) == overlapping_run(
-            reference, "t", mode, rows_factory) == (303, 303, 0, 0, 1, 12)
+        assert (
+            overlapping_run(in_place, "t", mode, rows_factory)
+            == overlapping_run(reference, "t", mode, rows_factory)
+            == (303, 303, 0, 0, 1, 12)
+        )
 
     def content(url: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
         engine = sqlalchemy.create_engine(url)
         table = sqlalchemy.Table("t", sqlalchemy.MetaData(), autoload_with=engine)
         with engine.connect() as connection:
-            rows = [dict(row) for row in connection.execute(sqlalchemy.select(table).order_by(table.c.time_entry_id))
-                    .mappings()]
+            rows = [
+                dict(row)
+                for row in connection.execute(sqlalchemy.select(table).order_by(table.c.time_entry_id)).mappings()
+            ]
         engine.dispose()
         types = {column.name: type(column.type).__name__ for column in table.columns}
         return types, [{name: value for name, value in row.items() if name != "_synced_at"} for row in rows]
@@ -157,8 +175,10 @@ def test_two_tenants_first_loads_of_one_table_at_once(warehouse, reader, rows_fa
     finds the table and merges its hidden table into it like a stage (adding the column only its rows have), then
     drops it."""
     second = {"Company": "Other", "Other": "Company"}[first]
-    with warehouse.load(table="time_entry", tenant="Company", key_fields=KEY) as company, \
-            warehouse.load(table="time_entry", tenant="Other", key_fields=KEY, mode="replace") as other:
+    with (
+        warehouse.load(table="time_entry", tenant="Company", key_fields=KEY) as company,
+        warehouse.load(table="time_entry", tenant="Other", key_fields=KEY, mode="replace") as other,
+    ):
         loads = {"Company": company, "Other": other}
         company.write(rows_factory(3))
         other.write(rows_factory(2, start=1, version=1))
@@ -173,11 +193,17 @@ def test_two_tenants_first_loads_of_one_table_at_once(warehouse, reader, rows_fa
     )
     assert table_names(reader) == ["acumatica_sync_state", "time_entry"]
     stored = fetch("time_entry")
-    assert [(row["_tenant"], row["time_entry_id"], row["time_spent"], row["usr_crew"], row["_deleted_at"] is None)
-            for row in stored] == [
-        ("Company", "TE000000", 0, None, True), ("Company", "TE000001", 10, None, True),
-        ("Company", "TE000002", 22, None, True), ("Company", "TE000003", 32, None, True),
-        ("Other", "TE000001", 11, None, False), ("Other", "TE000002", 23, 5, True), ("Other", "TE000003", 33, 5, True),
+    assert [
+        (row["_tenant"], row["time_entry_id"], row["time_spent"], row["usr_crew"], row["_deleted_at"] is None)
+        for row in stored
+    ] == [
+        ("Company", "TE000000", 0, None, True),
+        ("Company", "TE000001", 10, None, True),
+        ("Company", "TE000002", 22, None, True),
+        ("Company", "TE000003", 32, None, True),
+        ("Other", "TE000001", 11, None, False),
+        ("Other", "TE000002", 23, 5, True),
+        ("Other", "TE000003", 33, 5, True),
     ]
     for tenant in ("Company", "Other"):
         assert len({row["_synced_at"] for row in stored if row["_tenant"] == tenant}) == 1
@@ -211,12 +237,17 @@ KILLED_LOAD = textwrap.dedent("""
 """)
 
 
-def test_a_killed_load_leaves_a_hidden_table_that_the_next_load_of_its_tenant_drops(warehouse, reader, sqlite_url,
-                                                                                     rows_factory, fetch, caplog):
+def test_a_killed_load_leaves_a_hidden_table_that_the_next_load_of_its_tenant_drops(
+    warehouse, reader, sqlite_url, rows_factory, fetch, caplog
+):
     """The leftover survives another tenant's loads (first or not), and goes when its tenant loads the table again,
     here no longer a first load as the other tenant created the table meanwhile."""
-    child = subprocess.Popen([sys.executable, "-c", KILLED_LOAD, sqlite_url, os.path.dirname(__file__)],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_LOAD, sqlite_url, os.path.dirname(__file__)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert child.stdout.readline() == "staged\n"
     finally:
@@ -239,7 +270,9 @@ def test_a_killed_load_leaves_a_hidden_table_that_the_next_load_of_its_tenant_dr
     assert lock_files(reader) == [], "the killed load's lock file goes with its table"
     assert (result.rows, result.inserted) == (1, 1)
     assert [(row["_tenant"], row["time_entry_id"]) for row in fetch("time_entry")] == [
-        ("Company", "TE000007"), ("Other", "TE000000"), ("Other", "TE000001")
+        ("Company", "TE000007"),
+        ("Other", "TE000000"),
+        ("Other", "TE000001"),
     ]
 
 
@@ -259,8 +292,17 @@ def test_two_runs_of_the_same_tenant_and_table_at_once_both_commit(warehouse, re
         first.commit(SyncState("Company", "time_entry", watermark=datetime(2024, 7, 15, tzinfo=UTC)))
     assert f"{first_hidden!r} belongs to a load still running (its lock is held" in caplog.text
     rows = {row["time_entry_id"]: row["time_spent"] for row in fetch("time_entry")}
-    assert rows == {"TE000000": 0, "TE000001": 10, "TE000002": 20, "TE000003": 31, "TE000004": 41, "TE000005": 51,
-                    "TE000006": 61, "TE000010": 100, "TE000011": 110}
+    assert rows == {
+        "TE000000": 0,
+        "TE000001": 10,
+        "TE000002": 20,
+        "TE000003": 31,
+        "TE000004": 41,
+        "TE000005": 51,
+        "TE000006": 61,
+        "TE000010": 100,
+        "TE000011": 110,
+    }
     assert warehouse.read_state("Company", "time_entry").watermark == datetime(2024, 7, 16, tzinfo=UTC)
     assert hidden_tables(reader) == []
     assert lock_files(reader) == []

@@ -34,8 +34,9 @@ def test_a_held_lock_is_refused_to_anyone_else_until_released(tmp_path):
 def test_a_killed_holder_frees_its_lock_but_leaves_its_file(tmp_path):
     """What a SIGKILL leaves: the file, no longer locked, which the next load takes (then removes)."""
     path = str(tmp_path / "lock")
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline() == "held\n"
         assert HiddenTableLock.acquire(path) is None

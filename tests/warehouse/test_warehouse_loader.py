@@ -22,7 +22,7 @@ STATE = SyncState("Company", "time_entry")
 def load(warehouse: Warehouse, rows, *, tenant="Company", mode="merge", table="time_entry", key=KEY, batch=1000):
     with warehouse.load(table=table, tenant=tenant, key_fields=key, mode=mode) as run:
         for start in range(0, len(rows), batch):
-            run.write(rows[start:start + batch])
+            run.write(rows[start : start + batch])
         return run.commit(SyncState(tenant, table))
 
 
@@ -163,21 +163,50 @@ def test_a_field_with_only_nulls_waits_for_a_value_before_getting_a_column(wareh
 
 
 def test_types_come_from_declared_edm_types_and_from_values(warehouse, reader, rows_factory, fetch):
-    declared = {"Amount": "Edm.Decimal", "Quantity": "Edm.Int32", "Approved": "Edm.Boolean",
-                "Started": "Edm.DateTimeOffset", "Day": "Edm.Date", "Description": "Edm.String"}
+    declared = {
+        "Amount": "Edm.Decimal",
+        "Quantity": "Edm.Int32",
+        "Approved": "Edm.Boolean",
+        "Started": "Edm.DateTimeOffset",
+        "Day": "Edm.Date",
+        "Description": "Edm.String",
+    }
     started = datetime(2024, 11, 3, 1, 30, 0, 123000, tzinfo=timezone(timedelta(hours=-4)))
-    row = dict(rows_factory(1)[0], Amount=5, Quantity="12", Approved="true", Started=started.isoformat(),
-               Day="2024-11-03", Description=None, Ratio=0.5, Tasks=[{"TaskID": "01"}], Note="x")
+    row = dict(
+        rows_factory(1)[0],
+        Amount=5,
+        Quantity="12",
+        Approved="true",
+        Started=started.isoformat(),
+        Day="2024-11-03",
+        Description=None,
+        Ratio=0.5,
+        Tasks=[{"TaskID": "01"}],
+        Note="x",
+    )
     with warehouse.load(table="time_entry", tenant="Company", key_fields=KEY, declared_types=declared) as run:
         run.write([row])
         run.commit(STATE)
-    columns = {c["name"]: c["type"] for c in sqlalchemy.inspect(reader).get_columns("time_entry", schema=warehouse.schema)}
+    columns = {
+        c["name"]: c["type"] for c in sqlalchemy.inspect(reader).get_columns("time_entry", schema=warehouse.schema)
+    }
     decimal = DecimalText if warehouse.engine.dialect.name == "sqlite" else sqlalchemy.Numeric
-    expected = {"amount": decimal, "quantity": sqlalchemy.Integer, "approved": sqlalchemy.Boolean,
-                "started": sqlalchemy.DateTime, "day": sqlalchemy.Date, "description": sqlalchemy.String,
-                "time_spent": sqlalchemy.Integer, "cost_rate": decimal, "billable": sqlalchemy.Boolean,
-                "date": sqlalchemy.DateTime, "ratio": sqlalchemy.Float, "tasks": sqlalchemy.String,
-                "custom": sqlalchemy.String, "_last_modified": sqlalchemy.DateTime}
+    expected = {
+        "amount": decimal,
+        "quantity": sqlalchemy.Integer,
+        "approved": sqlalchemy.Boolean,
+        "started": sqlalchemy.DateTime,
+        "day": sqlalchemy.Date,
+        "description": sqlalchemy.String,
+        "time_spent": sqlalchemy.Integer,
+        "cost_rate": decimal,
+        "billable": sqlalchemy.Boolean,
+        "date": sqlalchemy.DateTime,
+        "ratio": sqlalchemy.Float,
+        "tasks": sqlalchemy.String,
+        "custom": sqlalchemy.String,
+        "_last_modified": sqlalchemy.DateTime,
+    }
     assert {name: type(columns[name]) for name in expected} == {
         name: type(columns[name]) for name in expected if isinstance(columns[name], expected[name])
     }
@@ -194,8 +223,9 @@ def test_timestamps_are_stored_as_utc_with_milliseconds(warehouse, rows_factory)
     load(warehouse, [dict(rows_factory(1)[0], Date=started)])
     from airflow_provider_acumatica.warehouse.columns import UtcDateTime
 
-    table = sqlalchemy.Table("time_entry", sqlalchemy.MetaData(), sqlalchemy.Column("date", UtcDateTime()),
-                             schema=warehouse.schema)
+    table = sqlalchemy.Table(
+        "time_entry", sqlalchemy.MetaData(), sqlalchemy.Column("date", UtcDateTime()), schema=warehouse.schema
+    )
     with warehouse.engine.connect() as connection:
         stored = connection.execute(sqlalchemy.select(table.c.date)).scalar_one()
     assert stored == datetime(2024, 11, 3, 5, 30, 0, 123000, tzinfo=UTC) and stored.tzinfo == UTC
@@ -203,8 +233,9 @@ def test_timestamps_are_stored_as_utc_with_milliseconds(warehouse, rows_factory)
 
 @pytest.mark.parametrize("hostile", ['x"; DROP TABLE victim; --', "it's; DELETE FROM victim", "100% :bind"])
 def test_hostile_names_and_values_are_quoted_never_executed(warehouse, reader, hostile):
-    victim = sqlalchemy.Table("victim", sqlalchemy.MetaData(), sqlalchemy.Column("id", sqlalchemy.Integer),
-                              schema=warehouse.schema)
+    victim = sqlalchemy.Table(
+        "victim", sqlalchemy.MetaData(), sqlalchemy.Column("id", sqlalchemy.Integer), schema=warehouse.schema
+    )
     with reader.begin() as connection:
         victim.create(connection)
         connection.execute(victim.insert().values(id=1))
@@ -269,9 +300,13 @@ def test_a_large_run_leaves_exactly_its_rows(warehouse, rows_factory, reader):
     assert (result.rows, result.inserted) == (50_000, 50_000)
     table = sqlalchemy.Table("time_entry", sqlalchemy.MetaData(), schema=warehouse.schema, autoload_with=reader)
     with reader.connect() as connection:
-        count, distinct, total = connection.execute(sqlalchemy.select(
-            sqlalchemy.func.count(), sqlalchemy.func.count(table.c.time_entry_id.distinct()),
-            sqlalchemy.func.sum(table.c.time_spent))).one()
+        count, distinct, total = connection.execute(
+            sqlalchemy.select(
+                sqlalchemy.func.count(),
+                sqlalchemy.func.count(table.c.time_entry_id.distinct()),
+                sqlalchemy.func.sum(table.c.time_spent),
+            )
+        ).one()
     assert (count, distinct, total) == (50_000, 50_000, sum(n * 10 for n in range(50_000)))
 
 
@@ -295,8 +330,12 @@ def test_reconcile_keys_marks_unlisted_rows_synced_before_the_listing(warehouse,
     listed = (f"TE{n:06d}" for n in (0, 2, 4))
     assert warehouse.reconcile_keys("time_entry", "Company", KEY, listed, started_at=listing_started) == 2
     stored = fetch("time_entry")
-    assert live_keys([row for row in stored if row["_tenant"] == "Company"]) == ["TE000000", "TE000002",
-                                                                                "TE000004", "TE000005"]
+    assert live_keys([row for row in stored if row["_tenant"] == "Company"]) == [
+        "TE000000",
+        "TE000002",
+        "TE000004",
+        "TE000005",
+    ]
     assert len(live_keys([row for row in stored if row["_tenant"] == "Other"])) == 5
     assert warehouse.reconcile_keys("missing_table", "Company", KEY, []) == 0
 
@@ -306,7 +345,10 @@ def test_the_same_key_in_two_tenants_is_two_rows(warehouse, rows_factory, fetch)
     load(warehouse, rows_factory(2, version=3), tenant="Other")
     stored = fetch("time_entry")
     assert [(row["_tenant"], row["time_entry_id"], row["time_spent"]) for row in stored] == [
-        ("Company", "TE000000", 0), ("Company", "TE000001", 10), ("Other", "TE000000", 3), ("Other", "TE000001", 13)
+        ("Company", "TE000000", 0),
+        ("Company", "TE000001", 10),
+        ("Other", "TE000000", 3),
+        ("Other", "TE000001", 13),
     ]
 
 

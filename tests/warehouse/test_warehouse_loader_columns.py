@@ -60,8 +60,10 @@ def as_rows(columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
 
 def runs() -> list[list[dict[str, list[Any]]]]:
     """Two runs' batches: in the first, the last copy of keys 2 and 3 wins; the second merges into the table."""
-    return [[batch(0, 6), batch(6, 3, note_from=8), batch(2, 2, version=1)],
-            [batch(4, 5, version=2, note_from=6), batch(20, 2, version=2)]]
+    return [
+        [batch(0, 6), batch(6, 3, note_from=8), batch(2, 2, version=1)],
+        [batch(4, 5, version=2, note_from=6), batch(20, 2, version=2)],
+    ]
 
 
 def stored(warehouse: Warehouse, table: str) -> list[dict[str, Any]]:
@@ -88,7 +90,8 @@ def test_write_columns_stores_what_write_stores(target, fast_path, fetch):
                     assert [getattr(load, method)(batch_) for batch_ in handed] == [len(c["TimeEntryID"]) for c in run]
                     result = load.commit(SyncState("Company", table))
                 results.setdefault(table, []).append(
-                    (result.rows, result.inserted, result.updated, result.skipped_stale, result.added_columns))
+                    (result.rows, result.inserted, result.updated, result.skipped_stale, result.added_columns)
+                )
         by_rows, by_columns = stored(warehouse, "by_rows"), stored(warehouse, "by_columns")
     assert results["by_columns"] == results["by_rows"]
     assert [counts[:4] for counts in results["by_rows"]] == [(9, 9, 0, 0), (7, 2, 5, 0)]
@@ -96,7 +99,8 @@ def test_write_columns_stores_what_write_stores(target, fast_path, fetch):
     assert [row["note"] for row in by_rows if row["note"]] == ["note 6", "note 7", "note 8"]
     last_copies = [(0, 0), (1, 0), (2, 1), (3, 1)] + [(n, 2) for n in (4, 5, 6, 7, 8, 20, 21)]
     assert [(row["time_entry_id"], row["_last_modified"]) for row in fetch("by_columns")] == [
-        (f"TE{n:06d}", T0 + timedelta(minutes=n + version)) for n, version in last_copies]
+        (f"TE{n:06d}", T0 + timedelta(minutes=n + version)) for n, version in last_copies
+    ]
 
 
 def test_a_json_column_of_empty_objects_stores_their_text(target):
@@ -107,20 +111,35 @@ def test_a_json_column_of_empty_objects_stores_their_text(target):
             load.write_columns(dict(batch(0, 3), custom=[{}, None, {}]))
             load.write_columns(dict(batch(3, 2), custom=[{"View.Field": 1}, []]))
             load.commit(SyncState("Company", "time_entry"))
-        assert [row["custom"] for row in stored(warehouse, "time_entry")] == ["{}", None, "{}", '{"View.Field":1}', "[]"]
+        assert [row["custom"] for row in stored(warehouse, "time_entry")] == [
+            "{}",
+            None,
+            "{}",
+            '{"View.Field":1}',
+            "[]",
+        ]
 
 
 def refusals() -> list[tuple[dict[str, Any], type[Exception], str]]:
     """Batches ``write_columns`` must refuse, each with good rows before the bad one; the error and its message."""
     columns = batch(500, 3)
     return [
-        (dict(columns, Hours=[1.5, 2.0, "two hours"]), ValueMisfitError,
-         r"'time_entry', column 'hours' \(field 'Hours', float\), row TimeEntryID='TE000502': value 'two hours' "
-         r"\(str\) does not fit"),
-        (dict(columns, TimeEntryID=["TE000500", "TE000501", None]), ValueMisfitError,
-         r"no value for key field 'TimeEntryID' \(row key TimeEntryID=None\)"),
-        (dict(columns, Hours=[1.5, 2.0]), WarehouseError,
-         r"'time_entry': the batch's fields have different numbers of values \(.*'TimeEntryID': 3, .*'Hours': 2, .*\)"),
+        (
+            dict(columns, Hours=[1.5, 2.0, "two hours"]),
+            ValueMisfitError,
+            r"'time_entry', column 'hours' \(field 'Hours', float\), row TimeEntryID='TE000502': value 'two hours' "
+            r"\(str\) does not fit",
+        ),
+        (
+            dict(columns, TimeEntryID=["TE000500", "TE000501", None]),
+            ValueMisfitError,
+            r"no value for key field 'TimeEntryID' \(row key TimeEntryID=None\)",
+        ),
+        (
+            dict(columns, Hours=[1.5, 2.0]),
+            WarehouseError,
+            r"'time_entry': the batch's fields have different numbers of values \(.*'TimeEntryID': 3, .*'Hours': 2, .*\)",
+        ),
         (dict(columns, Hours="1.5"), TypeError, r"'time_entry': the values of field 'Hours' are a str"),
     ]
 

@@ -38,19 +38,36 @@ PLAN = MigrationPlan(
 def _old_table(engine: sqlalchemy.Engine, schema: str | None) -> list[dict]:
     """The table an earlier version built (plain SQLAlchemy: NUMERIC decimals), with its rows."""
     table = Table(
-        "project", MetaData(), Column("_tenant", String(255), primary_key=True),
-        Column("_acumatica_id", String(450), primary_key=True), Column("_last_modified", DateTime(timezone=True)),
-        Column("project_id", Text), Column("start_date", DateTime(timezone=True)), Column("rate", Numeric),
-        Column("time_spent", Text), Column("hold", Boolean), Column("last_modified_date_time", DateTime(timezone=True)),
-        Column("_synced_at", DateTime(timezone=True)), Column("_deleted_at", DateTime(timezone=True)), schema=schema,
+        "project",
+        MetaData(),
+        Column("_tenant", String(255), primary_key=True),
+        Column("_acumatica_id", String(450), primary_key=True),
+        Column("_last_modified", DateTime(timezone=True)),
+        Column("project_id", Text),
+        Column("start_date", DateTime(timezone=True)),
+        Column("rate", Numeric),
+        Column("time_spent", Text),
+        Column("hold", Boolean),
+        Column("last_modified_date_time", DateTime(timezone=True)),
+        Column("_synced_at", DateTime(timezone=True)),
+        Column("_deleted_at", DateTime(timezone=True)),
+        schema=schema,
     )
     start = datetime(2025, 3, 1, tzinfo=TOKYO)
     rows = [
-        {"_tenant": "Company", "_acumatica_id": f"id-{n:05d}", "_last_modified": datetime(2025, 6, 1, tzinfo=timezone.utc),
-         "project_id": f"P{n}", "start_date": None if n % 50 == 0 else (start + timedelta(days=n % 400)).astimezone(timezone.utc),
-         "rate": Decimal(f"{n % 97}.{n % 10000:04d}"), "time_spent": f"{n % 12:02d}:{(n * 15) % 60:02d}",
-         "hold": n % 2 == 0, "last_modified_date_time": datetime(2025, 6, 1, tzinfo=timezone.utc),
-         "_synced_at": datetime(2025, 6, 2, tzinfo=timezone.utc), "_deleted_at": None}
+        {
+            "_tenant": "Company",
+            "_acumatica_id": f"id-{n:05d}",
+            "_last_modified": datetime(2025, 6, 1, tzinfo=timezone.utc),
+            "project_id": f"P{n}",
+            "start_date": None if n % 50 == 0 else (start + timedelta(days=n % 400)).astimezone(timezone.utc),
+            "rate": Decimal(f"{n % 97}.{n % 10000:04d}"),
+            "time_spent": f"{n % 12:02d}:{(n * 15) % 60:02d}",
+            "hold": n % 2 == 0,
+            "last_modified_date_time": datetime(2025, 6, 1, tzinfo=timezone.utc),
+            "_synced_at": datetime(2025, 6, 2, tzinfo=timezone.utc),
+            "_deleted_at": None,
+        }
         for n in range(ROWS)
     ]
     with engine.begin() as connection:
@@ -67,7 +84,10 @@ def test_a_table_of_the_previous_layout_migrates_with_every_row_kept(target):
         result = migrate_table(warehouse, "project", PLAN)
         assert (result.retyped, result.derived, result.dropped, result.rows) == (
             ["start_date"] if plain.dialect.name == "postgresql" else ["rate", "start_date"],  # PG's NUMERIC is exact
-            ["time_spent_minutes"], ["last_modified_date_time"], ROWS)
+            ["time_spent_minutes"],
+            ["last_modified_date_time"],
+            ROWS,
+        )
         assert not migrate_table(warehouse, "project", PLAN)  # done once: the next load finds nothing to do
         with warehouse.engine.connect() as connection:
             table = Table("project", MetaData(), schema=schema, autoload_with=connection)
@@ -92,8 +112,17 @@ def test_a_migrated_table_takes_loads_of_the_new_layout(target):
     with Warehouse(url, schema=schema) as warehouse:
         migrate_table(warehouse, "project", PLAN)
         with warehouse.load("project", "Company", declared_types=declared) as load:
-            load.write([{"_acumatica_id": "id-00001", "_last_modified": datetime(2025, 7, 1, tzinfo=timezone.utc),
-                         "StartDate": date(2026, 1, 2), "Rate": Decimal("1.2345"), "TimeSpentMinutes": 90}])
+            load.write(
+                [
+                    {
+                        "_acumatica_id": "id-00001",
+                        "_last_modified": datetime(2025, 7, 1, tzinfo=timezone.utc),
+                        "StartDate": date(2026, 1, 2),
+                        "Rate": Decimal("1.2345"),
+                        "TimeSpentMinutes": 90,
+                    }
+                ]
+            )
             load.commit(SyncState("Company", "project"))
         with warehouse.engine.connect() as connection:
             table = Table("project", MetaData(), schema=schema, autoload_with=connection)

@@ -11,8 +11,14 @@ from airflow_provider_acumatica.warehouse.schema import TableLayout, column_name
 
 @pytest.mark.parametrize(
     ("source", "expected"),
-    [("TimeEntry", "time_entry"), ("PMTask", "pm_task"), ("EPEmployee", "ep_employee"), ("Project", "project"),
-     ("time_entry", "time_entry"), ("PMProject", "pm_project")],
+    [
+        ("TimeEntry", "time_entry"),
+        ("PMTask", "pm_task"),
+        ("EPEmployee", "ep_employee"),
+        ("Project", "project"),
+        ("time_entry", "time_entry"),
+        ("PMProject", "pm_project"),
+    ],
 )
 def test_table_names_are_snake_case(source, expected):
     assert table_name(source) == expected
@@ -21,10 +27,19 @@ def test_table_names_are_snake_case(source, expected):
 
 @pytest.mark.parametrize(
     ("field", "expected"),
-    [("ProjectID", "project_id"), ("LastModifiedDateTime", "last_modified_date_time"), ("WCCCode", "wcc_code"),
-     ("UsrCustomField", "usr_custom_field"), ("Address2Line", "address2_line"), ("custom", "custom"),
-     ("_acumatica_id", "_acumatica_id"), ('_we"ird', '_we"ird'), ("Cost Code", "cost_code"),
-     ('x"; DROP TABLE t; --', "x_drop_table_t_"), ("Prénom", "prénom")],
+    [
+        ("ProjectID", "project_id"),
+        ("LastModifiedDateTime", "last_modified_date_time"),
+        ("WCCCode", "wcc_code"),
+        ("UsrCustomField", "usr_custom_field"),
+        ("Address2Line", "address2_line"),
+        ("custom", "custom"),
+        ("_acumatica_id", "_acumatica_id"),
+        ('_we"ird', '_we"ird'),
+        ("Cost Code", "cost_code"),
+        ('x"; DROP TABLE t; --', "x_drop_table_t_"),
+        ("Prénom", "prénom"),
+    ],
 )
 def test_column_names_are_snake_case_and_system_names_pass_through(field, expected):
     assert column_name(field) == expected
@@ -45,8 +60,12 @@ def test_empty_or_non_text_names_are_refused(bad):
 def test_declared_types_make_columns_before_any_value():
     layout = TableLayout("time_entry", ["TimeEntryID"], {"TimeEntryID": "Edm.Guid", "Amount": "Edm.Decimal"})
     kinds = {column.name: column.kind for column in layout.staged_columns()}
-    assert kinds == {"_acumatica_id": Kind.TEXT, "_last_modified": Kind.TIMESTAMP, "time_entry_id": Kind.TEXT,
-                     "amount": Kind.DECIMAL}
+    assert kinds == {
+        "_acumatica_id": Kind.TEXT,
+        "_last_modified": Kind.TIMESTAMP,
+        "time_entry_id": Kind.TEXT,
+        "amount": Kind.DECIMAL,
+    }
     assert [column.name for column in layout.staged_columns() if column.key] == ["time_entry_id"]
 
 
@@ -70,8 +89,12 @@ def test_an_existing_table_gives_its_types_and_must_share_the_key():
     import sqlalchemy
 
     layout = TableLayout("project", ["ProjectID"], None)
-    reflected = [{"name": "_tenant", "type": sqlalchemy.String()}, {"name": "project_id", "type": sqlalchemy.TEXT()},
-                 {"name": "budget", "type": sqlalchemy.NUMERIC()}, {"name": "note", "type": sqlalchemy.JSON()}]
+    reflected = [
+        {"name": "_tenant", "type": sqlalchemy.String()},
+        {"name": "project_id", "type": sqlalchemy.TEXT()},
+        {"name": "budget", "type": sqlalchemy.NUMERIC()},
+        {"name": "note", "type": sqlalchemy.JSON()},
+    ]
     layout.adopt_existing(reflected, ["_tenant", "project_id"])
     added = layout.discover({"ProjectID": ["P1"], "Budget": ["not inferred from this string"], "Note": ["x"]})
     assert {column.name: column.kind for column in added} == {"budget": Kind.DECIMAL, "note": Kind.TEXT}

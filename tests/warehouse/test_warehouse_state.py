@@ -24,11 +24,22 @@ def commit(warehouse: Warehouse, batch, **state) -> SyncState:
 def test_state_is_stored_in_the_target_schema_with_the_load(warehouse, rows_factory, reader):
     assert warehouse.read_state("Company", "time_entry") is None
     window = (T0 - timedelta(hours=1), T0 + timedelta(hours=1))
-    stored = commit(warehouse, rows_factory(2), watermark=T0, window_start=window[0], window_end=window[1],
-                    rows=2, mode="incremental")
+    stored = commit(
+        warehouse,
+        rows_factory(2),
+        watermark=T0,
+        window_start=window[0],
+        window_end=window[1],
+        rows=2,
+        mode="incremental",
+    )
     assert warehouse.read_state("Company", "time_entry") == stored
     assert (stored.watermark, stored.window_start, stored.window_end, stored.rows, stored.mode) == (
-        T0, *window, 2, "incremental")
+        T0,
+        *window,
+        2,
+        "incremental",
+    )
     assert stored.finished_at is not None and stored.finished_at.tzinfo == timezone.utc
     assert warehouse.read_state("Other", "time_entry") is None
     assert STATE_TABLE in sqlalchemy.inspect(reader).get_table_names(schema=warehouse.schema)
@@ -37,8 +48,9 @@ def test_state_is_stored_in_the_target_schema_with_the_load(warehouse, rows_fact
 def test_the_watermark_never_moves_backwards(warehouse, rows_factory):
     later, earlier = T0 + timedelta(days=2), T0 + timedelta(days=1)
     assert commit(warehouse, rows_factory(1), watermark=later).watermark == later
-    backfill = commit(warehouse, rows_factory(1), watermark=earlier, window_start=T0, window_end=earlier, rows=1,
-                      mode="backfill")
+    backfill = commit(
+        warehouse, rows_factory(1), watermark=earlier, window_start=T0, window_end=earlier, rows=1, mode="backfill"
+    )
     assert (backfill.watermark, backfill.window_end, backfill.mode) == (later, earlier, "backfill")
     assert commit(warehouse, rows_factory(1), watermark=None).watermark == later
     latest = later + timedelta(milliseconds=1)
@@ -94,9 +106,12 @@ def _watch_for_waiting(warehouse: Warehouse, target) -> callable:
 
     def waiting() -> bool:
         with probe.connect() as connection:
-            return bool(connection.execute(sqlalchemy.text(
-                "select count(*) from pg_locks where pid = :pid and not granted"), {"pid": backend.get("pid", -1)}
-            ).scalar())
+            return bool(
+                connection.execute(
+                    sqlalchemy.text("select count(*) from pg_locks where pid = :pid and not granted"),
+                    {"pid": backend.get("pid", -1)},
+                ).scalar()
+            )
 
     return waiting
 

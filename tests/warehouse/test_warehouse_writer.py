@@ -35,15 +35,26 @@ KEY = ["TimeEntryID"]
 
 
 def state(table: str) -> SyncState:
-    return SyncState(tenant=TENANT, table=table, watermark=datetime(2024, 7, 16, tzinfo=timezone.utc), window_start=None,
-                     window_end=None, rows=0, mode="incremental")
+    return SyncState(
+        tenant=TENANT,
+        table=table,
+        watermark=datetime(2024, 7, 16, tzinfo=timezone.utc),
+        window_start=None,
+        window_end=None,
+        rows=0,
+        mode="incremental",
+    )
 
 
 def writer_load(warehouse: Warehouse, table: str) -> WriterLoad:
     """A writer load on either database (the operator uses one only where staging is Python's work: see the last
     tests)."""
-    return WriterLoad(warehouse.engine.url, warehouse.schema, warehouse.fast_path,
-                      {"table": table, "tenant": TENANT, "key_fields": KEY})
+    return WriterLoad(
+        warehouse.engine.url,
+        warehouse.schema,
+        warehouse.fast_path,
+        {"table": table, "tenant": TENANT, "key_fields": KEY},
+    )
 
 
 def table_names(warehouse: Warehouse) -> list[str]:
@@ -80,20 +91,32 @@ def test_a_writer_load_stores_exactly_what_a_load_in_this_process_stores(warehou
     assert written == [30, 30]
     assert (by_writer.rows, by_writer.inserted, by_writer.state.watermark) == (50, 50, state("by_writer").watermark)
     assert (by_writer.rows, by_writer.inserted, by_writer.added_columns) == (
-        in_process.rows, in_process.inserted, in_process.added_columns)
+        in_process.rows,
+        in_process.inserted,
+        in_process.added_columns,
+    )
     assert without_synced_at(fetch("by_writer")) == without_synced_at(fetch("in_process"))
 
 
 def instant_columns() -> dict[str, list[Any]]:
     """Date-time columns as the hook hands them (aware UTC, None, one list under two fields: packed for the pipe), and
     ones that travel pickled: another offset, a datetime subclass, a mix with text."""
-    utc = [datetime(2024, 7, 15, 10, 31, 28, 402123, tzinfo=timezone.utc), None,
-           datetime(1, 1, 1, tzinfo=timezone.utc), datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)]
-    return {"TimeEntryID": ["TE1", "TE2", "TE3", "TE4"], "_acumatica_id": ["a", "b", "c", "d"],
-            "Date": list(reversed(utc)), "LastModifiedDateTime": utc, "_last_modified": utc,
-            "Offset": [utc[0].astimezone(timezone(timedelta(hours=hours))) for hours in (-5, 0, 3, 14)],
-            "Pendulum": [pendulum.instance(utc[0]), None, None, pendulum.instance(utc[0])],
-            "Mixed": [*utc[:3], "2024-07-15T10:31:28Z"]}
+    utc = [
+        datetime(2024, 7, 15, 10, 31, 28, 402123, tzinfo=timezone.utc),
+        None,
+        datetime(1, 1, 1, tzinfo=timezone.utc),
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc),
+    ]
+    return {
+        "TimeEntryID": ["TE1", "TE2", "TE3", "TE4"],
+        "_acumatica_id": ["a", "b", "c", "d"],
+        "Date": list(reversed(utc)),
+        "LastModifiedDateTime": utc,
+        "_last_modified": utc,
+        "Offset": [utc[0].astimezone(timezone(timedelta(hours=hours))) for hours in (-5, 0, 3, 14)],
+        "Pendulum": [pendulum.instance(utc[0]), None, None, pendulum.instance(utc[0])],
+        "Mixed": [*utc[:3], "2024-07-15T10:31:28Z"],
+    }
 
 
 def test_date_time_columns_cross_the_pipe_as_they_left(warehouse):
@@ -102,17 +125,21 @@ def test_date_time_columns_cross_the_pipe_as_they_left(warehouse):
     arrived = writer._unpacked(pickle.loads(pickle.dumps(writer._packed(sent))))
     assert arrived == sent
     assert {field: [type(value) for value in values] for field, values in arrived.items()} == {
-        field: [type(value) for value in values] for field, values in sent.items()}
+        field: [type(value) for value in values] for field, values in sent.items()
+    }
     assert [value.tzinfo for value in arrived["Offset"] if value] == [value.tzinfo for value in sent["Offset"] if value]
     assert [value.tzinfo for value in arrived["Date"] if value] == [timezone.utc] * 3
     assert arrived["LastModifiedDateTime"] is arrived["_last_modified"]
-    assert [field for field, values in writer._packed(sent).items() if isinstance(values, writer._PackedInstants)] \
-        == ["Date", "LastModifiedDateTime", "_last_modified"]
+    assert [field for field, values in writer._packed(sent).items() if isinstance(values, writer._PackedInstants)] == [
+        "Date",
+        "LastModifiedDateTime",
+        "_last_modified",
+    ]
 
 
 def test_a_writer_load_stores_date_times_as_a_load_in_this_process(warehouse, fetch):
     for table, in_writer in (("by_writer", True), ("in_process", False)):
-        with (writer_load(warehouse, table) if in_writer else warehouse.load(table, TENANT, KEY)) as load:
+        with writer_load(warehouse, table) if in_writer else warehouse.load(table, TENANT, KEY) as load:
             load.write_columns(instant_columns())
             load.commit(state(table))
     assert without_synced_at(fetch("by_writer")) == without_synced_at(fetch("in_process"))
@@ -133,9 +160,11 @@ def test_a_batch_the_writer_refuses_is_raised_here_with_its_type_and_nothing_is_
 
 
 def test_a_load_left_without_commit_leaves_nothing_and_its_writer_ends(warehouse):
-    many = {"TimeEntryID": [f"TE{n:06d}" for n in range(MOVE_ROWS + 1)],
-            "_acumatica_id": [f"id-{n}" for n in range(MOVE_ROWS + 1)],
-            "_last_modified": [datetime(2024, 7, 15, tzinfo=timezone.utc)] * (MOVE_ROWS + 1)}
+    many = {
+        "TimeEntryID": [f"TE{n:06d}" for n in range(MOVE_ROWS + 1)],
+        "_acumatica_id": [f"id-{n}" for n in range(MOVE_ROWS + 1)],
+        "_last_modified": [datetime(2024, 7, 15, tzinfo=timezone.utc)] * (MOVE_ROWS + 1),
+    }
     with writer_load(warehouse, "time_entry") as load:
         load.write_columns(many)  # on SQLite, enough to move rows into the load's hidden table
         load.mark_deleted(["TE000001"], datetime(2024, 7, 16, tzinfo=timezone.utc))  # waits: all staged by now
@@ -153,8 +182,10 @@ def test_the_writers_log_records_and_its_cost_are_logged_here(warehouse, caplog)
     assert [record.name for record in committed] == ["airflow_provider_acumatica.warehouse.loader"]
     assert "Table time_entry, tenant 'Company' committed" in committed[0].getMessage()
     assert load.use.cpu_seconds > 0 and load.use.peak_memory_mb > 10  # a Python process with SQLAlchemy loaded
-    assert any(record.getMessage().startswith("load of tenant 'Company' into 'time_entry': writer process CPU ")
-               for record in caplog.records)
+    assert any(
+        record.getMessage().startswith("load of tenant 'Company' into 'time_entry': writer process CPU ")
+        for record in caplog.records
+    )
 
 
 def test_a_writer_that_dies_fails_the_load_with_a_clear_error_and_nothing_is_committed(warehouse):
@@ -234,8 +265,14 @@ def test_the_writer_reads_batches_ahead_while_it_is_busy(sqlite_url):
         # an exclusive lock, which SQLite refuses at once (no busy wait: a possible deadlock) while `holder` writes
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute(f'CREATE TABLE "{leftover}" (x)')  # dropped when the load opens: under the write lock
-    batches = [{"TimeEntryID": [f"TE{start + n:06d}" for n in range(500)], "Note": [f"{start + n:0200d}" for n in range(500)],
-                "_acumatica_id": [f"id-{start + n}" for n in range(500)]} for start in range(0, writer.READ_AHEAD * 500, 500)]
+    batches = [
+        {
+            "TimeEntryID": [f"TE{start + n:06d}" for n in range(500)],
+            "Note": [f"{start + n:0200d}" for n in range(500)],
+            "_acumatica_id": [f"id-{start + n}" for n in range(500)],
+        }
+        for start in range(0, writer.READ_AHEAD * 500, 500)
+    ]
     assert len(pickle.dumps(batches[0])) > 100_000  # a pipe holds 64 KiB
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
