@@ -35,7 +35,7 @@ from airflow_provider_acumatica.client.masking import SecretMasker
 from airflow_provider_acumatica.client.settings import AcumaticaSettings
 from airflow_provider_acumatica.client.sign_in import is_login_limit, login_retryable, seats_taken_error, sign_in_error
 from airflow_provider_acumatica.client.tokens import TokenChain, TokenStore, seed_hash
-from airflow_provider_acumatica.client.transport import RetryPolicy, Transport
+from airflow_provider_acumatica.client.transport import RetryPolicy, Transport, retry_after
 
 LOGIN_PATH = "/entity/auth/login"
 LOGOUT_PATH = "/entity/auth/logout"
@@ -535,10 +535,7 @@ class _TokenServerBusy(Exception):
 def _check_token_response(response: requests.Response) -> requests.Response:
     """Compliance hook: classify the token answer before oauthlib parses it."""
     if response.status_code == 429 or response.status_code >= 500:
-        retry_after = response.headers.get("Retry-After")
-        raise _TokenServerBusy(
-            response.status_code, float(retry_after) if retry_after and retry_after.isdigit() else None
-        )
+        raise _TokenServerBusy(response.status_code, retry_after(response))
     if response.status_code >= 400:
         try:
             response.json()

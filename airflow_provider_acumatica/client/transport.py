@@ -18,6 +18,8 @@ from __future__ import annotations
 import bisect
 import collections
 import contextlib
+import datetime
+import email.utils
 import http.cookiejar
 import json
 import logging
@@ -471,7 +473,7 @@ def _failure_of(response: requests.Response) -> _Failure:
     message = _error_message(body) or response.reason or ""
     if body is None and response.text:
         message = f"{message}: {response.text[:300]}"
-    return _Failure(response.status_code, message, _retry_after(response), body)
+    return _Failure(response.status_code, message, retry_after(response), body)
 
 
 def _error_message(body: Any) -> str:
@@ -498,12 +500,23 @@ def _field_errors(body: Any, prefix: str = "") -> dict[str, str]:
     return errors
 
 
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
+def retry_after(response: requests.Response) -> float | None:
+    """Seconds the server asks us to wait (`Retry-After` as seconds or as an HTTP date), or None when it does not
+    say (or says something unreadable): the one reading of the header, for requests and token refreshes alike."""
+    value = (response.headers.get("Retry-After") or "").strip()
+    if not value:
         return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # an HTTP date is GMT; a sloppy server may leave the zone out
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return max(0.0, (when - datetime.datetime.now(datetime.timezone.utc)).total_seconds())
 
 
 def _clip(text: str, limit: int | None) -> str:

@@ -105,3 +105,26 @@ def test_a_request_waiting_only_for_a_place_taken_without_waiting_gets_one_once_
             pass  # so it waits now
     waiting.join()
     assert got_place_at == [1060]  # answered at 1000, its place free a minute later
+
+
+def _answer(retry_after_header):
+    import requests
+
+    response = requests.Response()
+    if retry_after_header is not None:
+        response.headers["Retry-After"] = retry_after_header
+    return response
+
+
+def test_retry_after_is_read_as_seconds_or_as_an_http_date():
+    from datetime import datetime, timedelta, timezone
+    from email.utils import format_datetime
+
+    from airflow_provider_acumatica.client.transport import retry_after
+
+    assert retry_after(_answer("7")) == 7.0 and retry_after(_answer("1.5")) == 1.5
+    in_a_minute = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=60), usegmt=True)
+    assert 55 <= retry_after(_answer(in_a_minute)) <= 60
+    assert retry_after(_answer("Wed, 21 Oct 2015 07:28:00 GMT")) == 0.0  # a date gone by: no wait
+    assert retry_after(_answer(None)) is None and retry_after(_answer("soon")) is None
+    assert retry_after(_answer("-3")) == 0.0
