@@ -11,12 +11,11 @@ offset) and by their Edm type in OData answers. A value with an offset is that i
 one is wall time in the profile time zone: in the autumn's repeated hour the earlier instant is taken
 (fold=0, so incremental windows overlap rather than skip), a wall time in the spring gap is moved forward
 by the gap. Milliseconds are kept. With ``convert_to_utc`` off the instant is expressed in the profile
-zone instead of UTC. Bodies are parsed by msgspec (about 1.7x faster than json) and unwrapped by one tight loop
-per record, so that streaming stays close to the speed of bare JSON decoding (benchmarks/bench_hook.py).
+zone instead of UTC. Bodies are parsed by msgspec (faster than json) and unwrapped by one tight loop per record,
+so that streaming stays close to the speed of bare JSON decoding (benchmarks/bench_hook.py).
 
 Pages of one query share one shape, so `RecordDecoder.page_reader` learns the field names from the first page
-and parses the next ones straight into a msgspec Struct of that shape (no wrapper dict per field: about three
-times faster). A page the shape does not fit (a new field, a detail list) is decoded the general way and widens
+and parses the next ones straight into a msgspec Struct of that shape (no wrapper dict per field). A page the shape does not fit (a new field, a detail list) is decoded the general way and widens
 the shape. Both ways give the same records, with one refinement on typed pages: a field already seen carrying
 text or numbers is a text or number field, so a later value of it that merely looks like a date-time stays as
 it came (the general way, knowing nothing of the field, would turn it into a datetime).
@@ -80,7 +79,7 @@ class DateTimeReader:
 
     def read_column(self, values: Iterable[Any], *, cached: bool = True) -> list:
         """`read_if_datetime` of each text in `values` (other values kept). Uncached for values that seldom repeat,
-        such as a probe's timestamps, where the cache only costs (about 0.9 -> 0.5 us per value)."""
+        such as a probe's timestamps, where the cache only costs."""
         read, cache = (self.read, self._cache) if cached else (self.parse, {})
         return [
             cache.get(value) or _read_or_keep(read, value)
@@ -369,7 +368,7 @@ class _FieldValues:
         self._instants_decoder = msgspec.json.Decoder(list[instant])
 
     def loads(self, body: bytes) -> list:
-        # A timestamp field (a probe's): date-times parsed in C, as typed pages parse them (0.5 -> 0.2 s per 200,000)
+        # A timestamp field (a probe's): date-times parsed in C, as typed pages parse them
         place = self._records.datetimes.place
         try:
             return [

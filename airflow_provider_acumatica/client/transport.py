@@ -433,8 +433,7 @@ class Transport:
 
 def _read_body(response: requests.Response) -> None:
     """Read the whole answer as `response.content` does, but in one read: `content` reads 10 KB at a time, each read
-    a Python call that gives up the GIL and must get it back from the threads decoding other pages (a 2 MB page of
-    2,000 TimeEntry records is some 200 reads). A short body raises as `content` would (ChunkedEncodingError)."""
+    a Python call that gives up the GIL and must get it back from the threads decoding other pages. A short body raises as `content` would (ChunkedEncodingError)."""
     response._content = b"".join(response.iter_content(chunk_size=None))  # noqa: SLF001 - what `content` caches
     response._content_consumed = True  # noqa: SLF001
 

@@ -12,8 +12,8 @@ log = logging.getLogger(__name__)
 
 #: glibc's mallopt() parameter for the size from which a block gets a mapping of its own (malloc.h).
 M_MMAP_THRESHOLD = -3
-#: Blocks from this size on are mapped on their own and unmapped when freed. Above a data page (2,000 records
-#: are about 2 MB of JSON, served from the heap and reused), below a probe page (50,000 timestamps: ~19 MB).
+#: Blocks from this size on are mapped on their own and unmapped when freed: above a data page (served from the
+#: heap and reused), below a page of timestamps.
 LARGE_BLOCK_BYTES = 8 * 1024 * 1024
 
 
@@ -23,9 +23,8 @@ def return_large_blocks_to_the_os(threshold: int = LARGE_BLOCK_BYTES) -> bool:
     glibc maps a large block on its own, but each time it frees one it raises that threshold to the block's size
     (up to 32 MB): after the first probe page, every later one is carved from the calling thread's arena, which
     keeps it when freed. A load's threads then hold several freed probe pages each, by chance of which thread
-    read which, and the task's peak grew with the number of pages: +50-60 MB from 200,000 to 1,000,000 rows,
-    against +12-18 MB with the threshold fixed (benchmarks/bench_extract_load.py). Fixing it also turns off
-    that raising. It is glibc's own setting (MALLOC_MMAP_THRESHOLD_), for this process only.
+    read which, and the task's peak grows with the number of pages (ADR 0005, benchmarks/RESULTS.md). Fixing it
+    also turns off that raising. It is glibc's own setting (MALLOC_MMAP_THRESHOLD_), for this process only.
     """
     mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
     applied = bool(mallopt and mallopt(M_MMAP_THRESHOLD, threshold) == 1)

@@ -270,7 +270,7 @@ _TZINFO = attrgetter("tzinfo")
 
 def are_utc_datetimes(values: Sequence[Any]) -> bool:
     """Whether every value is None or a plain datetime in ``timezone.utc`` (what ``to_timestamp`` returns), checked in
-    C (about 0.1 us a value): staging passes such a column as it is, the writer's pipe packs it."""
+    C: staging passes such a column as it is, the writer's pipe packs it."""
     return set(map(type, values)) <= _DATETIME_OR_NONE and set(map(_TZINFO, filter(None, values))) <= _UTC_ONLY
 
 

@@ -96,8 +96,8 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     """We issue BEGIN ourselves (the sqlite3 module's implicit transactions cannot BEGIN IMMEDIATE); WAL lets
     readers read while a load writes; synchronous=NORMAL is safe in WAL (a crash never corrupts).
 
-    Staging stays in a temporary file (``temp_store`` left at its default): in memory it would hold a whole run
-    (about 70 MB per 200,000 TimeEntry rows) and was no faster; a larger page cache was no faster either."""
+    Staging stays in a temporary file (``temp_store`` left at its default): in memory it would hold a whole run,
+    and neither that nor a larger page cache was faster (benchmarks/RESULTS.md)."""
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     _use_wal(cursor)
@@ -279,8 +279,7 @@ def _sqlite_timestamps(values: Sequence[datetime | None]) -> list[str | None]:
 
     msgspec writes the whole column as RFC 3339 JSON in C (``"2024-01-31T23:59:59.500000Z"``, no fraction when it is
     0), which is edited as bytes, where no other T, Z or colon can occur: a fraction for whole seconds, the
-    separator, no suffix. About 0.2 us per value, against 2.6 us for ``isoformat`` and a cut (a 200,000-row TimeEntry
-    load formats 400,000 of them)."""
+    separator, no suffix: a column in C instead of a Python call per value."""
     encoded = _WHOLE_SECOND.sub(rb"\1.000000", _TIMESTAMPS_AS_JSON(values))
     return _JSON_TEXTS(encoded.replace(b"T", b" ").replace(b"Z", b""))
 
@@ -359,7 +358,7 @@ class SqliteDialect(WarehouseDialect):
     The driver takes decimals, dates and date-times as text. Decimals get theirs from an adapter, value by value;
     dates and date-times (and booleans, bound faster as integers) are left to staging, which converts them a
     column at a time: the batch converter then passes the aware UTC datetimes the hook delivers untouched
-    instead of converting each again on its way to an adapter (which cost about 3 us per date-time).
+    instead of converting each again on its way to an adapter.
     """
 
     _fast_adapters = {Kind.DECIMAL: decimal_text}
@@ -378,8 +377,8 @@ class SqliteDialect(WarehouseDialect):
     @property
     def stages_new_tables_in_place(self) -> bool:
         """On the fast path: SQLite's DDL is transactional, so the rename that publishes the table commits with the
-        state, and the copy a commit would make (about 0.55 s per 200,000 TimeEntry rows, all after the last page
-        arrived) is made a few batches at a time while pages are fetched."""
+        state, and the copy a commit would make (all after the last page arrived) is made a few batches at a time while
+        pages are fetched (ADR 0004)."""
         return self.fast_path
 
     def hidden_table_lock_path(self, connection: Connection, schema: str | None, name: str) -> str | None:
@@ -416,13 +415,11 @@ class SqliteDialect(WarehouseDialect):
         super().create_filled(connection, table, ordered)
 
     def _stage_fast(self, connection: Connection, staging: Table, columns: Sequence[Sequence[Any]]) -> None:
-        """Insert many rows per statement: the driver's work per statement (reset, step, change count) then comes
-        once per statement, not once per row (TimeEntry: 4.9 -> 3.2 us per row). Above all, each statement gives up
-        the GIL while SQLite steps and must wait to get it back from the threads decoding pages: a 2,000-row
-        TimeEntry batch took 61 statements at 999 parameters, and a 200k-row load's staging took 3.4-3.6 s against
-        2.0-2.6 s in a few statements (side by side). Statements hold a power of two of rows (see
-        ``_statement_sizes``): the driver caches each distinct statement it prepares (about 6 MB for a 2,000-row
-        TimeEntry INSERT), and one statement per batch size grew a 1M-row load's peak memory by 280 MB."""
+        """Insert many rows per statement: the driver's work per statement (reset, step, change count) comes once per
+        statement, not once per row, and each statement gives up the GIL while SQLite steps and must win it back
+        from the threads decoding pages, so fewer statements wait less. Statements hold a power of two of rows (see
+        ``_statement_sizes``): the driver caches each distinct statement it prepares, and one statement per batch
+        size would grow a long load's memory."""
         columns = _in_sqlite_forms(staging, columns)
         fitting = max(1, _sqlite_parameter_limit(connection) // len(staging.columns))
         largest = 1 << (min(fitting, SQLITE_ROWS_PER_STATEMENT).bit_length() - 1)
@@ -450,16 +447,15 @@ class PostgresDialect(WarehouseDialect):
 
     @property
     def stages_in_python(self) -> bool:
-        """Not on the fast path: the binary COPY is encoded in C and the server does the rest, in its own process.
-        Measured side by side (200,000 rows), a writer process made a PostgreSQL load slower (1.42x -> 1.59x the
-        raw floor: pickling costs more than it frees), a SQLite load faster (2.00x -> 1.76x)."""
+        """Not on the fast path: the binary COPY is encoded in C and the server does the rest, in its own process,
+        so a writer process would only add pickling (ADR 0003)."""
         return not self.fast_path
 
     def add_column(self, connection: Connection, table: Table, column: Column) -> None:
         connection.execute(statements.AddColumn(table, column, if_not_exists=True))
 
     def prepare_session(self, connection: Connection) -> None:
-        # Temporary tables live in the session's own buffers (8 MB by default): give staging room.
+        # Temporary tables live in the session's own buffers (small by default): give staging room.
         # Only takes effect before the session's first temporary table, hence on a fresh connection.
         connection.exec_driver_sql(f"SET temp_buffers = '{POSTGRES_TEMP_BUFFERS}'")
 

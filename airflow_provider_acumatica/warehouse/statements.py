@@ -139,7 +139,7 @@ def drop_superseded(staging: Table, key_columns: Sequence[str]) -> Delete:
 def count_staged_keys(staging: Table, key_columns: Sequence[str]) -> Select:
     """PostgreSQL (14+): (staged rows, distinct 64-bit hashes of their keys) in one pass. Equal keys hash equally,
     so when the two counts are equal no key was staged twice. Sorting 8-byte hashes is far cheaper than matching
-    the keys themselves (1,000,000 TimeEntry rows: about 0.5 s against 1.5 s for `drop_superseded`'s self-join)."""
+    the keys themselves (`drop_superseded`'s self-join)."""
     key_hash = func.hash_record_extended(func.row(*(staging.c[name] for name in key_columns)), 0)
     return select(func.count(), func.count(distinct(key_hash))).select_from(staging)
 

@@ -1,15 +1,15 @@
 """Loads run in a writer process of their own, so that staging uses the machine's other core.
 
 A load's Python work (converting values, binding them into INSERTs) holds the GIL, and so takes turns on one
-core with the threads that decode Acumatica's pages: a 200,000-row SQLite load spent about half its time staging.
+core with the threads that decode Acumatica's pages (ADR 0003).
 (PostgreSQL's binary COPY is encoded in C and worked by the server: it stays in the caller's process.)
 A ``WriterLoad`` runs the same ``Load`` in a child Python process (this module's ``main``)
 and hands it each batch, pickled, over a pipe; the child stages a batch while the next ones are fetched.
 
 - A thread of the child reads messages ahead, up to ``READ_AHEAD`` of them, while the child works: staging in place,
-  the child moves 50,000 staged rows at a time (about 0.4 s, SQLite's work, the GIL released), and the parent, its
-  writes refused by a full pipe, used to wait with the pages' decoding stopped and a core idle (four times per
-  200,000-row load). Memory stays bounded: a write waits once the child holds that many batches, pickled.
+  the child moves 50,000 staged rows at a time (SQLite's work, the GIL released), during which a parent whose writes
+  a full pipe refused would wait with the pages' decoding stopped. Memory stays bounded: a write waits once the
+  child holds that many batches, pickled.
 - A batch the child refuses is reported by the first call (write, mark or commit) after the child reached it (the
   commit at the latest, which waits for every batch) with its own exception type and message, the child's traceback
   chained to it; nothing more is staged after it.
@@ -17,8 +17,8 @@ and hands it each batch, pickled, over a pipe; the child stages a batch while th
   (a killed task closes the pipe), the child leaves its load uncommitted, exactly as a failed in-process load does.
 - The child's log records are logged again here, under their own logger names, at the next call that waits for it.
 - The warehouse's URL, password included, travels over the pipe, never on a command line or in the environment.
-- A column of aware UTC date-times (the hook's timestamps) travels as msgpack timestamps, not pickled datetimes: packing
-  costs about 0.03 us a value and unpacking 0.1, against 1.7 and 0.35 (a 200,000-row TimeEntry load sends 400,000).
+- A column of aware UTC date-times (the hook's timestamps) travels as msgpack timestamps, not pickled datetimes, which
+  cost far more to pack and unpack.
 """
 
 from __future__ import annotations
