@@ -102,21 +102,16 @@ def trigger_params(tables: Sequence[TableConfig]) -> dict[str, Param]:
             title="Full refresh",
             description="Reload incremental tables completely (mode full) instead of from the watermark.",
         ),
-        "window_start": Param(
-            None,
-            type=["null", "string"],
-            format="date-time",
-            title="Window start",
-            description="Reload records modified from here (the watermark stays). Empty: from the watermark.",
+        "window_start": instant_param(
+            "Window start", "Reload records modified from here (the watermark stays). Empty: from the watermark."
         ),
-        "window_end": Param(
-            None,
-            type=["null", "string"],
-            format="date-time",
-            title="Window end",
-            description="Load records modified before this. Empty: up to now.",
-        ),
+        "window_end": instant_param("Window end", "Load records modified before this. Empty: up to now."),
     }
+
+
+def instant_param(title: str, description: str) -> Param:
+    """An optional date-time field of a trigger form (empty: the run's own value)."""
+    return Param(None, type=["null", "string"], format="date-time", title=title, description=description)
 
 
 def tenant_dag_settings(config: BundleConfig, tenant: TenantConfig, schedule: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import DAG, Param, get_current_context, task
 
 from airflow_provider_acumatica.bundle.config import BundleConfig, PayrollConfig, TenantConfig
-from airflow_provider_acumatica.bundle.factory import tenant_dag_settings
+from airflow_provider_acumatica.bundle.factory import instant_param, tenant_dag_settings
 from airflow_provider_acumatica.operators.payroll import REPORT_XCOM_KEY, AcumaticaPayrollPublishOperator
 
 PAYROLL_DAG_ID_PREFIX = "acumatica_payroll__"
@@ -37,19 +37,11 @@ def payroll_dag_id(tenant: str) -> str:
 def payroll_params() -> dict[str, Param]:
     """The trigger form: the pay period (empty: the run's data interval) and a dry run."""
     return {
-        "period_start": Param(
-            None,
-            type=["null", "string"],
-            format="date-time",
-            title="Period start",
-            description="Publish activities that started from here. Empty: the run's pay period.",
+        "period_start": instant_param(
+            "Period start", "Publish activities that started from here. Empty: the run's pay period."
         ),
-        "period_end": Param(
-            None,
-            type=["null", "string"],
-            format="date-time",
-            title="Period end",
-            description="... and before this. Empty: the run's pay period (the last complete one for a manual run).",
+        "period_end": instant_param(
+            "Period end", "... and before this. Empty: the run's pay period (the last complete one for a manual run)."
         ),
         "dry_run": Param(
             False,

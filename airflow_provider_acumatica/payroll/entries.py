@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from airflow_provider_acumatica.client.schema import parse_duration
+
 ENTITY = "TimeEntry"
 EXTERNAL_REF_PREFIX = "AF"
 EXTERNAL_REF_LENGTH = 15
@@ -54,17 +56,6 @@ def hours_and_minutes(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def minutes_of(span: Any) -> int | None:
-    """Minutes from a time span as Acumatica may answer it (`HH:MM`, `HHMM`, or a number of minutes)."""
-    if span is None or span == "":
-        return None
-    if isinstance(span, (int, float)) and not isinstance(span, bool):
-        return int(span)
-    text = str(span).strip()
-    hours, _, minutes = text.partition(":") if ":" in text else (text[:-2], "", text[-2:])
-    return int(hours or 0) * 60 + int(minutes)
-
-
 def time_entry(activity: Any, settings: PublishSettings) -> dict[str, Any]:
     """The entry's fields (plain values) for a checked activity; `Date` is the start in the profile time zone,
     so its local date is the work day, never a UTC day."""
@@ -102,7 +93,7 @@ def matches(record: dict[str, Any], entry: dict[str, Any]) -> bool:
             if found is None or _instant(found) != _instant(wanted):
                 return False
         elif field in ("TimeSpent", "BillableTime"):
-            if (minutes_of(found) or 0) != minutes_of(wanted):
+            if (_minutes(found) or 0) != _minutes(wanted):
                 return False
         elif field == "Billable":
             if bool(found) != wanted:
@@ -110,6 +101,14 @@ def matches(record: dict[str, Any], entry: dict[str, Any]) -> bool:
         elif (found or "") != (wanted or ""):
             return False
     return True
+
+
+def _minutes(span: Any) -> int | None:
+    """Minutes of a time span as Acumatica may answer it; an unreadable one matches nothing."""
+    try:
+        return parse_duration(span)
+    except ValueError:
+        return -1
 
 
 def _is_billable(activity: Any, billable: bool | str) -> bool:

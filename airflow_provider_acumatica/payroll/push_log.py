@@ -18,6 +18,8 @@ from airflow_provider_acumatica.warehouse.columns import UtcDateTime
 PUSH_LOG_TABLE = "acumatica_payroll_push_log"
 STATUSES = ("pushed", "updated", "unchanged", "rejected", "failed", "locked")
 DONE = ("pushed", "updated", "unchanged")
+LOOKUP_CHUNK = 500
+"""Activity ids per query when reading the log (well below every database's limit of bound parameters)."""
 """Statuses after which an activity whose payload has not changed needs nothing more."""
 
 
@@ -69,11 +71,16 @@ class PushLog:
 
     def previous(self, activity_ids: Iterable[str]) -> dict[str, Outcome]:
         """The logged outcome of each of these activities that has one."""
-        wanted = set(activity_ids)
+        wanted = sorted(set(activity_ids))
         log = self.table
+        found: dict[str, Outcome] = {}
         with self.engine.connect() as connection:
-            rows = connection.execute(select(log).where(func.lower(log.c.tenant) == self.tenant.lower())).mappings()
-            return {row["activity_id"]: _outcome(row) for row in rows if row["activity_id"] in wanted}
+            for start in range(0, len(wanted), LOOKUP_CHUNK):  # the tenant's history may be long: read only these
+                chunk = wanted[start : start + LOOKUP_CHUNK]
+                where = (func.lower(log.c.tenant) == self.tenant.lower()) & log.c.activity_id.in_(chunk)
+                for row in connection.execute(select(log).where(where)).mappings():
+                    found[row["activity_id"]] = _outcome(row)
+        return found
 
     def record(self, outcome: Outcome) -> None:
         """Replace the activity's line with this outcome, in its own transaction (written as soon as known)."""
