@@ -4,6 +4,7 @@ and `start_sandbox`, which runs it in a background thread on a free port."""
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -92,6 +93,12 @@ class _Server(ThreadingHTTPServer):
         finally:
             with self._connections_lock:
                 self.connections.discard(request)
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that hung up mid-answer (a timeout, a killed task) is normal traffic, not a server error."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         with self._connections_lock:
