@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test benchmark clean airflow
+.PHONY: install demo test benchmark benchmark-compare clean airflow
 
 install: $(VENV)/.installed
 
@@ -28,6 +28,11 @@ test: install
 
 benchmark: install
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+# The benchmarks at quick sizes, at BASE (default: the previous commit) and here, side by side.
+BASE ?= HEAD~1
+benchmark-compare: install
+	$(BIN)/python benchmarks/compare.py --base $(BASE)
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache
