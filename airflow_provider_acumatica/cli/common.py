@@ -10,7 +10,10 @@ from typing import TextIO
 
 from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
 
-_PROCESS_CONTEXT = "_AIRFLOW_PROCESS_CONTEXT"  # Airflow's switch between server and worker secrets lookups
+# Airflow's switch between server and worker secrets lookups. Private, but Airflow offers no public way for a
+# command to read connections from the metadata DB: its own `airflow connections` command sets it to "server"
+# (airflow/cli/commands/connection_command.py), as do the API server, scheduler and DAG processor.
+_PROCESS_CONTEXT = "_AIRFLOW_PROCESS_CONTEXT"
 
 
 class CommandError(Exception):
