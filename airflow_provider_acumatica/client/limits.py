@@ -1,4 +1,5 @@
-"""Limits more than one layer checks (the connection, the operator, the bundle's config), each written once."""
+"""What more than one layer allows (the connection, the operator, the bundle's config, the command line), written
+once: page sizes, concurrent requests, the kinds of table source."""
 
 from __future__ import annotations
 
@@ -24,3 +25,8 @@ MAX_PAGE_SIZE = 10_000
 PAGE_SIZES = WholeNumbers(1, MAX_PAGE_SIZE)
 CONCURRENT_REQUESTS = WholeNumbers(1, 1000)
 """Requests in flight at once: a connection's, a task's share of it, the licence's."""
+ENTITY = "entity"
+"""A table read through the contract-based REST API."""
+ODATA_KINDS = ("dac", "gi")
+"""A table read through OData: a DAC, or a generic inquiry."""
+SOURCES = (ENTITY, *ODATA_KINDS)
