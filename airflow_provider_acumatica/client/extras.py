@@ -9,11 +9,12 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from airflow_provider_acumatica.client.limits import WholeNumbers
 
+Kind = Literal["text", "choice", "time zone", "boolean", "whole number", "number"]
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
 
@@ -36,8 +37,8 @@ class InvalidExtra(ValueError):
 class Setting:
     """One extra of the `acumatica` connection: how it is read, and what the form and the docs say of it."""
 
-    kind: str
-    """text, choice, time zone, boolean, whole number or number (see `_READERS`)."""
+    kind: Kind
+    """How the value is read (`_READERS`); the docs' table shows it as the extra's type."""
     label: str
     help: str
     default: Any = None
@@ -139,9 +140,21 @@ _READERS: Mapping[str, Callable[[Setting, Any], Any]] = {
 }
 
 
+_METADATA_KEY = "acumatica_setting"
+
+
+def declared(settings_class: type) -> dict[str, Setting]:
+    """The extras a dataclass declares with the helpers below, by field name, in the order declared."""
+    return {
+        field.name: dataclasses.replace(field.metadata[_METADATA_KEY], name=field.name)
+        for field in dataclasses.fields(settings_class)
+        if _METADATA_KEY in field.metadata
+    }
+
+
 def _field(setting: Setting) -> Any:
-    """A field of `AcumaticaSettings` that an extra sets; `SETTINGS` lists them."""
-    metadata = {"setting": setting}
+    """A dataclass field that an extra sets, holding its `Setting`."""
+    metadata = {_METADATA_KEY: setting}
     if setting.required:
         return dataclasses.field(metadata=metadata)
     return dataclasses.field(default=setting.default, repr=not setting.secret, metadata=metadata)
@@ -160,10 +173,12 @@ def zone(label: str, help: str, default: str) -> Any:
 
 
 def whole(label: str, help: str, default: int | None, allowed: WholeNumbers) -> Any:
+    """A whole number within `allowed` (default None: the setting is off unless given)."""
     return _field(Setting("whole number", label, help, default, whole=allowed))
 
 
 def seconds(label: str, help: str, default: float, minimum: float = 0) -> Any:
+    """A duration in seconds, at least `minimum`; fractions allowed."""
     return _field(Setting("number", label, help, default, minimum=minimum))
 
 

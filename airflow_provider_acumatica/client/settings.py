@@ -25,7 +25,7 @@ PROBE_PAGE_SIZES = WholeNumbers(1_000, 100_000)
 DEFAULT_PROBE_PAGE_SIZE = 50_000
 AUTH_TYPES = ("cookie", "oauth2_password", "oauth2_code")
 OAUTH_AUTH_TYPES = ("oauth2_password", "oauth2_code")
-UI_PREFIX = "extra__acumatica__"
+_UI_PREFIX = "extra__acumatica__"
 """The prefix the Airflow form gives the extras' keys; read as if absent."""
 
 
@@ -33,7 +33,8 @@ UI_PREFIX = "extra__acumatica__"
 class AcumaticaSettings:
     """Everything the client needs to talk to one tenant of one instance; secrets stay out of repr.
 
-    The fields after `instance_url`, `login` and `password` are the connection's extras (`SETTINGS`)."""
+    The fields made by `extras.*` are the connection's extras (`SETTINGS`); the others come from its host, login
+    and password."""
 
     conn_id: str
     instance_url: str
@@ -184,18 +185,14 @@ class AcumaticaSettings:
         return settings
 
 
-SETTINGS: Mapping[str, Setting] = {
-    field.name: dataclasses.replace(field.metadata["setting"], name=field.name)
-    for field in dataclasses.fields(AcumaticaSettings)
-    if "setting" in field.metadata
-}
+SETTINGS: Mapping[str, Setting] = extras.declared(AcumaticaSettings)
 """The connection's extras, in the order the form and the docs show them."""
 
 
 def _known_extras(conn_id: str, extra: Mapping[str, Any]) -> dict[str, Any]:
     """The extras by setting name; one no setting reads is a mistake (a misspelt `time_zone`, `tennant`): say so,
     with the closest known name, as the bundle's config does for its keys."""
-    given = {key.removeprefix(UI_PREFIX): value for key, value in extra.items()}
+    given = {key.removeprefix(_UI_PREFIX): value for key, value in extra.items()}
     for name in sorted(set(given) - set(SETTINGS)):
         close = closest_name(name, SETTINGS)
         hint = f"Did you mean {close!r}?" if close else f"Known extras: {', '.join(sorted(SETTINGS))}."
