@@ -20,9 +20,9 @@ import yaml
 
 from airflow_provider_acumatica.bundle import values
 from airflow_provider_acumatica.bundle.catalog import CATALOGS
-
-MODES = ("incremental", "full")
-SOURCES = ("entity", "dac", "gi")
+from airflow_provider_acumatica.client.extras import closest_name
+from airflow_provider_acumatica.client.limits import CONCURRENT_REQUESTS, ENTITY, PAGE_SIZES, SOURCES, WholeNumbers
+from airflow_provider_acumatica.extract.plan import INCREMENTAL, MODES, TIME_OFFSETS
 
 _TABLE_KEYS: Mapping[str, values.Check] = {
     "name": values.text,
@@ -30,8 +30,8 @@ _TABLE_KEYS: Mapping[str, values.Check] = {
     "source": values.one_of(*SOURCES),
     "enabled": values.boolean,
     "schedule": values.cron,
-    "time_offset": values.integer(0, 3600, "seconds"),
-    "batch_size": values.integer(1, 10000, "rows"),
+    "time_offset": values.integer(TIME_OFFSETS, "seconds"),
+    "batch_size": values.integer(PAGE_SIZES, "rows"),
     "timestamp_field": values.text,
     "key_fields": values.names,
     "expand": values.names,
@@ -41,15 +41,15 @@ _TABLE_KEYS: Mapping[str, values.Check] = {
 # Settings a tenant inherits from `defaults` and may set for itself.
 _TENANT_SETTINGS: Mapping[str, values.Check] = {
     "warehouse_conn_id": values.text,
-    "pool_slots": values.integer(1, 1000, "slots"),
-    "requests_per_task": values.integer(1, 1000, "requests"),
+    "pool_slots": values.integer(CONCURRENT_REQUESTS, "slots"),
+    "requests_per_task": values.integer(CONCURRENT_REQUESTS, "requests"),
     "schedule": values.cron,
     "time_offset": _TABLE_KEYS["time_offset"],
     "batch_size": _TABLE_KEYS["batch_size"],
     "target_schema": values.text,
     "owner": values.text,
-    "retries": values.integer(0, 100),
-    "retry_delay": values.integer(0, 86400, "seconds"),
+    "retries": values.integer(WholeNumbers(0, 100)),
+    "retry_delay": values.integer(WholeNumbers(0, 86_400), "seconds"),
 }
 _PAYROLL_KEYS: Mapping[str, values.Check] = {
     "source_table": values.text,
@@ -110,7 +110,7 @@ class TableConfig:
     schedule: str
     time_offset: int
     batch_size: int
-    source: str = "entity"
+    source: str = ENTITY
     timestamp_field: str | None = None
     key_fields: tuple[str, ...] | None = None
     expand: tuple[str, ...] | None = None
@@ -239,7 +239,9 @@ def _checked_mapping(
         raise place.error(f"{what} must be a mapping of keys to values, got {type(raw).__name__}")
     for key in raw:
         if key not in allowed:
-            raise place.error(f"unknown {kind} {key!r} (allowed: {', '.join(allowed)})")
+            close = closest_name(str(key), allowed)
+            hint = f"; did you mean {close!r}?" if close else ""
+            raise place.error(f"unknown {kind} {key!r} (allowed: {', '.join(allowed)}){hint}")
     checked = {}
     for key, value in raw.items():
         try:
@@ -393,12 +395,12 @@ DEFAULT_TIMESTAMP_FIELD = "LastModifiedDateTime"
 
 
 def _default_timestamp_field(mode: str) -> str | None:
-    return DEFAULT_TIMESTAMP_FIELD if mode == "incremental" else None
+    return DEFAULT_TIMESTAMP_FIELD if mode == INCREMENTAL else None
 
 
 def _table(entry: Mapping[str, Any], settings: Mapping[str, Any], place: _Place) -> TableConfig:
-    source = entry.get("source", "entity")
-    if entry.get("expand") and source != "entity":
+    source = entry.get("source", ENTITY)
+    if entry.get("expand") and source != ENTITY:
         raise place.error(f"key 'expand' works only with source entity (REST), not {source!r}")
     optional = {key: entry[key] for key in _OPTIONAL_TABLE_KEYS if key in entry}
     lists = {key: tuple(entry[key]) for key in ("key_fields", "expand") if key in entry}

@@ -10,6 +10,8 @@ from typing import Any
 import pendulum
 from pendulum.tz.exceptions import InvalidTimezone
 
+from airflow_provider_acumatica.client.limits import WholeNumbers
+
 Check = Callable[[Any], Any]
 
 TENANT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)*$")
@@ -43,13 +45,13 @@ def one_of(*choices: str) -> Check:
     return check
 
 
-def integer(low: int, high: int, unit: str = "") -> Check:
-    """An integer in [low, high]; booleans are not integers here."""
+def integer(allowed: WholeNumbers, unit: str = "") -> Check:
+    """An integer in `allowed`; booleans are not integers here."""
     suffix = f" {unit}" if unit else ""
 
     def check(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise InvalidValue(f"{value!r} is not allowed (allowed: an integer from {low} to {high}{suffix})")
+        if value not in allowed:
+            raise InvalidValue(f"{value!r} is not allowed (allowed: an integer {allowed}{suffix})")
         return value
 
     return check

@@ -16,6 +16,8 @@ from typing import TextIO
 
 from airflow_provider_acumatica.cli.common import CommandError, open_hook, say
 from airflow_provider_acumatica.client.errors import AcumaticaError
+from airflow_provider_acumatica.client.limits import ENTITY, PAGE_SIZES, SOURCES
+from airflow_provider_acumatica.extract.plan import INCREMENTAL, MODES
 
 _PLAN_LOGGER = "airflow_provider_acumatica.extract.slicing"
 _INTERACTIVE_SECONDS = 0.2
@@ -25,8 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--conn-id", required=True, help="the Airflow connection of the tenant")
     parser.add_argument("--table", required=True, help="REST entity (e.g. Project), DAC or generic inquiry")
     parser.add_argument("--warehouse", required=True, help="SQLAlchemy URL of the warehouse (e.g. sqlite:///w.db)")
-    parser.add_argument("--mode", choices=("incremental", "full"), default="incremental")
-    parser.add_argument("--source", choices=("entity", "dac", "gi"), default="entity")
+    parser.add_argument("--mode", choices=MODES, default=INCREMENTAL)
+    parser.add_argument("--source", choices=SOURCES, default=ENTITY)
     parser.add_argument(
         "--timestamp-field",
         default="LastModifiedDateTime",
@@ -34,7 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--tenant", help="the _tenant value of the rows (default the connection's tenant)")
     parser.add_argument("--target-schema", help="warehouse schema (default the URL's)")
-    parser.add_argument("--batch-size", type=int, default=2000, help="records per request, 1-10000 (default 2000)")
+    parser.add_argument(
+        "--batch-size", type=int, default=2000, help=f"records per request, {PAGE_SIZES} (default 2000)"
+    )
 
 
 def run(arguments: argparse.Namespace, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:

@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from airflow_provider_acumatica.client import auth
 from airflow_provider_acumatica.client.errors import AcumaticaApiError, AcumaticaError
+from airflow_provider_acumatica.client.limits import ODATA_KINDS
 from airflow_provider_acumatica.client.masking import SecretMasker
 from airflow_provider_acumatica.client.metadata import ODataEntitySet, parse_metadata
 from airflow_provider_acumatica.client.queries import ODataFilter, ge, join_names, query_params, render_filter
@@ -22,7 +23,6 @@ from airflow_provider_acumatica.client.settings import AcumaticaSettings
 from airflow_provider_acumatica.client.tokens import Cipher, TokenStore, derived_cipher
 from airflow_provider_acumatica.client.transport import Transport
 
-ODATA_KINDS = ("dac", "gi")
 PUT_MODES = {"upsert": {}, "insert": {"If-None-Match": "*"}, "update": {"If-Match": "*"}}
 FilterArg = ODataFilter | str | None
 Names = str | Iterable[str] | None

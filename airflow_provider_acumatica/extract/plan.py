@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from airflow_provider_acumatica.client.limits import WholeNumbers
 from airflow_provider_acumatica.extract.slices import TimeSlice
 
 INCREMENTAL = "incremental"
 FULL = "full"
 MODES = (INCREMENTAL, FULL)
+TIME_OFFSETS = WholeNumbers(0, 3_600)
+"""The seconds a run may re-read before the watermark (`time_offset`)."""
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, TypeVar
 
+from airflow_provider_acumatica.client.limits import MAX_PAGE_SIZE
 from airflow_provider_acumatica.client.records import RecordBatch
 from airflow_provider_acumatica.client.settings import DEFAULT_PROBE_PAGE_SIZE
 from airflow_provider_acumatica.extract.sampling import WindowSampler
@@ -47,7 +48,7 @@ TRUSTED_SHORT_ANSWER = 100
 #: Passes over one crowded instant (or a table without timestamps) before its stragglers wait for the next run.
 MAX_PASSES = 5
 #: The most records one request asks for to read a mass-updated instant whole (the largest batch_size).
-INSTANT_PAGE_LIMIT = 10_000
+INSTANT_PAGE_LIMIT = MAX_PAGE_SIZE
 #: Pages past the distinct records seen after which $skip is taken to be ignored by the server.
 RUNAWAY_PAGES = 10
 _NOTHING = RecordBatch({}, 0)

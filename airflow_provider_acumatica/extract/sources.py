@@ -11,13 +11,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from airflow_provider_acumatica.client.limits import ENTITY
 from airflow_provider_acumatica.client.queries import ODataFilter, and_, ge, lt
 from airflow_provider_acumatica.client.records import RecordBatch
 from airflow_provider_acumatica.client.schema import DATE, DURATION, EDM_TYPES, SCHEMAS, local_dates, parse_duration
 from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
 
-ENTITY = "entity"
-SOURCES = (ENTITY, "dac", "gi")
 #: Fields of a REST record that describe the answer, not the record: never stored as columns.
 _ANSWER_FIELDS = ("id", "rowNumber", "_links")
 MINUTES_SUFFIX = "Minutes"

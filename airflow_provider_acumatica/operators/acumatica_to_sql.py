@@ -15,11 +15,12 @@ from airflow.sdk import Asset, BaseHook, BaseOperator
 from sqlalchemy.engine import URL
 
 from airflow_provider_acumatica.client.errors import AcumaticaError
+from airflow_provider_acumatica.client.limits import CONCURRENT_REQUESTS, ENTITY, MAX_PAGE_SIZE, PAGE_SIZES, SOURCES
 from airflow_provider_acumatica.client.schema import parse_duration
-from airflow_provider_acumatica.extract.plan import FULL, MODES, RunPlan, plan_run
+from airflow_provider_acumatica.extract.plan import FULL, INCREMENTAL, MODES, TIME_OFFSETS, RunPlan, plan_run
 from airflow_provider_acumatica.extract.slices import ONE_MS, TimeSlice
 from airflow_provider_acumatica.extract.slicing import PageFetcher, SliceReader
-from airflow_provider_acumatica.extract.sources import MINUTES_SUFFIX, SOURCES, TableSource
+from airflow_provider_acumatica.extract.sources import MINUTES_SUFFIX, TableSource
 from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
 from airflow_provider_acumatica.operators.failures import permanent_failure
 from airflow_provider_acumatica.operators.lineage import SyncLineage, operator_lineage, sync_lineage
@@ -33,9 +34,6 @@ from airflow_provider_acumatica.warehouse.writer import load_in_writer_process
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-MAX_BATCH_SIZE = 10000
-MAX_TIME_OFFSET = 3600
 
 
 class AcumaticaToSqlOperator(BaseOperator):
@@ -54,8 +52,9 @@ class AcumaticaToSqlOperator(BaseOperator):
     :param mode: ``incremental`` or ``full``. (templated)
     :param timestamp_field: the modification timestamp; None for tables without one (full mode only).
     :param key_fields: natural key; default the REST ``id`` (or the DAC's keys from ``$metadata``).
-    :param time_offset: seconds re-read before the watermark (0-3600), for late commits and clock skew.
-    :param batch_size: records per request and per warehouse batch (1-10000).
+    :param time_offset: seconds re-read before the watermark (``TIME_OFFSETS``), for late commits and
+        clock skew.
+    :param batch_size: records per request and per warehouse batch (``PAGE_SIZES``).
     :param window_start: reload from this instant (ISO 8601); leaves the watermark alone. (templated)
     :param window_end: read up to this instant; default now. (templated)
     :param track_deletes: mark rows deleted in Acumatica with ``_deleted_at``: from
@@ -79,8 +78,8 @@ class AcumaticaToSqlOperator(BaseOperator):
         acumatica_conn_id: str = AcumaticaHook.default_conn_name,
         sql_conn_id: str | None = None,
         sql_url: str | None = None,
-        source: str = "entity",
-        mode: str = "incremental",
+        source: str = ENTITY,
+        mode: str = INCREMENTAL,
         timestamp_field: str | None = "LastModifiedDateTime",
         key_fields: Sequence[str] | None = None,
         time_offset: int = 300,
@@ -131,21 +130,19 @@ class AcumaticaToSqlOperator(BaseOperator):
             raise ValueError(f"{where}: `source` is {self.source!r}; allowed: {', '.join(SOURCES)}.")
         if not _is_template(self.mode) and self.mode not in MODES:
             raise ValueError(f"{where}: `mode` is {self.mode!r}; allowed: {', '.join(MODES)}.")
-        if not _is_int_in(self.time_offset, 0, MAX_TIME_OFFSET):
+        if self.time_offset not in TIME_OFFSETS:
+            raise ValueError(f"{where}: `time_offset` is {self.time_offset!r}; give whole seconds {TIME_OFFSETS}.")
+        if self.batch_size not in PAGE_SIZES:
+            raise ValueError(f"{where}: `batch_size` is {self.batch_size!r}; give a whole number {PAGE_SIZES}.")
+        if self.max_concurrent_requests is not None and self.max_concurrent_requests not in CONCURRENT_REQUESTS:
             raise ValueError(
-                f"{where}: `time_offset` is {self.time_offset!r}; give whole seconds from 0 to {MAX_TIME_OFFSET}."
+                f"{where}: `max_concurrent_requests` is {self.max_concurrent_requests!r}; give a whole number {CONCURRENT_REQUESTS}."
             )
-        if not _is_int_in(self.batch_size, 1, MAX_BATCH_SIZE):
-            raise ValueError(
-                f"{where}: `batch_size` is {self.batch_size!r}; give a whole number from 1 to {MAX_BATCH_SIZE}."
-            )
-        if self.max_concurrent_requests is not None and not _is_int_in(self.max_concurrent_requests, 1, 1000):
-            raise ValueError(f"{where}: `max_concurrent_requests` is {self.max_concurrent_requests!r}; give 1 to 1000.")
-        if self.mode == "incremental" and self.timestamp_field is None:
+        if self.mode == INCREMENTAL and self.timestamp_field is None:
             raise ValueError(
                 f"{where}: incremental mode needs `timestamp_field`; use mode='full' for tables without one."
             )
-        if self.expand and self.source != "entity":
+        if self.expand and self.source != ENTITY:
             raise ValueError(f"{where}: `expand` works only with source='entity' (OData has no $expand here).")
         for name in ("key_fields", "expand"):
             if any(not isinstance(item, str) or not item for item in getattr(self, name)):
@@ -270,7 +267,7 @@ class AcumaticaToSqlOperator(BaseOperator):
     ) -> LoadResult:
         """Mark rows whose key Acumatica no longer lists (rows synced during the listing are never marked)."""
         listing_started = datetime.now(timezone.utc)
-        reader = self._reader(source, source.fetch_keys, MAX_BATCH_SIZE)
+        reader = self._reader(source, source.fetch_keys, MAX_PAGE_SIZE)
         windows = self._with_catch_up(TimeSlice(None, None), listing_started)
         keys = (key for window in windows for batch in reader.read(window) for key in source.keys_of(batch))
         marked = warehouse.reconcile_keys(
@@ -316,7 +313,7 @@ class AcumaticaToSqlOperator(BaseOperator):
     ) -> SyncLineage | None:
         """What `get_openlineage_facets_on_complete` reports; a failure to read it is logged, never fails the run."""
         settings = hook.settings
-        endpoint = f"{settings.endpoint_name}.{settings.endpoint_version}" if self.source == "entity" else self.source
+        endpoint = f"{settings.endpoint_name}.{settings.endpoint_version}" if self.source == ENTITY else self.source
         try:
             return sync_lineage(
                 instance_url=settings.instance_url,
@@ -421,7 +418,3 @@ def _iso(instant: datetime | None) -> str | None:
 
 def _is_template(value: Any) -> bool:
     return isinstance(value, str) and "{{" in value
-
-
-def _is_int_in(value: Any, low: int, high: int) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high

@@ -9,6 +9,9 @@ import pytest
 
 from airflow_provider_acumatica.bundle.catalog import CATALOGS
 from airflow_provider_acumatica.bundle.config import ConfigError, load_config
+from airflow_provider_acumatica.client.limits import PAGE_SIZES, SOURCES
+from airflow_provider_acumatica.extract.plan import MODES, TIME_OFFSETS
+from airflow_provider_acumatica.operators.acumatica_to_sql import AcumaticaToSqlOperator
 
 TENANT = "{name: company, acumatica_conn_id: acumatica_company, tables: construction}"
 
@@ -103,7 +106,7 @@ def test_tenant_with_only_a_list_of_tables(tmp_path):
 
 def test_unknown_top_level_key(tmp_path):
     message = config_error(tmp_path, f"tenant: []\ntenants: [{TENANT}]\n")
-    assert message == "unknown top-level key 'tenant' (allowed: defaults, tenants, tables)"
+    assert message == "unknown top-level key 'tenant' (allowed: defaults, tenants, tables); did you mean 'tenants'?"
 
 
 def test_unknown_tenant_key(tmp_path):
@@ -111,7 +114,7 @@ def test_unknown_tenant_key(tmp_path):
         tmp_path, "tenants: [{name: company, acumatica_conn_id: a, tables: construction, pool_size: 3}]\n"
     )
     assert message.startswith("tenant 'company': unknown key 'pool_size' (allowed: name, acumatica_conn_id, tables, ")
-    assert "pool_slots" in message
+    assert message.endswith("; did you mean 'pool_slots'?")
 
 
 def test_unknown_table_key(tmp_path):
@@ -123,6 +126,7 @@ def test_unknown_table_key(tmp_path):
         """,
     )
     assert message.startswith("tenant 'company', table 'Project': unknown key 'modee' (allowed: name, mode, source, ")
+    assert message.endswith("; did you mean 'mode'?")
 
 
 def test_unknown_key_in_top_level_tables_names_the_section(tmp_path):
@@ -236,3 +240,36 @@ def test_no_enabled_table(tmp_path):
 def test_not_yaml(tmp_path):
     message = config_error(tmp_path, "tenants: [unclosed\n")
     assert re.match(r"not valid YAML: ", message)
+
+
+@pytest.mark.parametrize(
+    ("key", "allowed"),
+    [("time_offset", TIME_OFFSETS), ("batch_size", PAGE_SIZES)],
+)
+def test_the_config_and_the_operator_allow_the_same_values(tmp_path, key, allowed):
+    """The DAGs pass a table's settings to the operator: a value one of them refuses, the other refuses too."""
+
+    def operator(value):
+        return AcumaticaToSqlOperator(task_id="t", table="Project", sql_url="sqlite://", **{key: value})
+
+    for value in (allowed.low, allowed.high):
+        path = write_config(tmp_path, f"defaults: {{{key}: {value}}}\ntenants: [{TENANT}]\n")
+        assert getattr(load_config(path).tenants[0].tables[0], key) == value
+        assert getattr(operator(value), key) == value
+    for value in (allowed.low - 1, allowed.high + 1):
+        assert f"key '{key}': {value} is not allowed" in config_error(
+            tmp_path, f"defaults: {{{key}: {value}}}\ntenants: [{TENANT}]\n"
+        )
+        with pytest.raises(ValueError, match=f"`{key}` is {value}"):
+            operator(value)
+
+
+@pytest.mark.parametrize(("mode", "source"), [(mode, source) for mode in MODES for source in SOURCES])
+def test_every_mode_and_source_the_config_allows_the_operator_allows(tmp_path, mode, source):
+    entry = f"{{name: T, mode: {mode}, source: {source}}}"
+    path = write_config(tmp_path, f"tenants: [{{name: c, acumatica_conn_id: a, tables: [{entry}]}}]\n")
+    (table,) = load_config(path).tenants[0].tables
+    operator = AcumaticaToSqlOperator(
+        task_id="t", table=table.name, sql_url="sqlite://", mode=table.mode, source=table.source
+    )
+    assert (operator.mode, operator.source) == (mode, source)
