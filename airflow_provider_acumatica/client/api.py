@@ -7,10 +7,11 @@ import decimal
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
+
+import tenacity
 
 from airflow_provider_acumatica.client import auth
 from airflow_provider_acumatica.client.errors import AcumaticaApiError, AcumaticaError
@@ -21,6 +22,7 @@ from airflow_provider_acumatica.client.records import DateTimeReader, ODataDecod
 from airflow_provider_acumatica.client.settings import AcumaticaSettings
 from airflow_provider_acumatica.client.tokens import Cipher, TokenStore, derived_cipher
 from airflow_provider_acumatica.client.transport import Transport
+from airflow_provider_acumatica.utils.retry import RetryPolicy
 
 ODATA_KINDS = ("dac", "gi")
 PUT_MODES = {"upsert": {}, "insert": {"If-None-Match": "*"}, "update": {"If-Match": "*"}}
@@ -373,18 +375,24 @@ class AcumaticaClient:
         return entity_set.datetime_columns if entity_set else None
 
     def _wait_for_action(self, path: str) -> None:
-        """Poll a long-running action's status until it is no longer 202 (done: 204; failed: its error raised)."""
-        deadline = time.monotonic() + self.settings.retry_max_seconds
-        delay = max(self.settings.backoff_seconds, 0.05)
-        while time.monotonic() < deadline:
-            reply = self.transport.request(
-                "GET", path, authenticator=self.authenticator, decode=None, retryable=_status_retryable
+        """Poll a long-running action's status until it is no longer 202 (done: 204; failed: its error raised),
+        backing off from `backoff_seconds` to 10 s between polls, for `retry_max_seconds` in all."""
+        settings = self.settings
+        polls = RetryPolicy(None, settings.retry_max_seconds, max(settings.backoff_seconds, 0.05), 10.0, jitter=False)
+        retrying = polls.retrying(tenacity.retry_if_result(lambda reply: reply.status == 202))
+        try:
+            retrying(
+                self.transport.request,
+                "GET",
+                path,
+                authenticator=self.authenticator,
+                decode=None,
+                retryable=_status_retryable,
             )
-            if reply.status != 202:
-                return
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
-        raise AcumaticaApiError("GET", path, 202, "long-running action still running at the retry time limit")
+        except tenacity.RetryError:
+            raise AcumaticaApiError(
+                "GET", path, 202, "long-running action still running at the retry time limit"
+            ) from None
 
 
 def action_status_path(action_path: str, location: str | None) -> str:

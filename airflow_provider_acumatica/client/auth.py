@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import requests
+import tenacity
 from oauthlib.oauth2 import LegacyApplicationClient, OAuth2Error, WebApplicationClient
 from requests.cookies import RequestsCookieJar, extract_cookies_to_jar
 from requests_oauthlib import OAuth2Session
@@ -35,7 +36,8 @@ from airflow_provider_acumatica.client.masking import SecretMasker
 from airflow_provider_acumatica.client.settings import AcumaticaSettings
 from airflow_provider_acumatica.client.sign_in import is_login_limit, login_retryable, seats_taken_error, sign_in_error
 from airflow_provider_acumatica.client.tokens import TokenChain, TokenStore, seed_hash
-from airflow_provider_acumatica.client.transport import RetryPolicy, Transport, retry_after
+from airflow_provider_acumatica.client.transport import Transport, retry_after
+from airflow_provider_acumatica.utils.retry import RetryPolicy
 
 LOGIN_PATH = "/entity/auth/login"
 LOGOUT_PATH = "/entity/auth/logout"
@@ -203,33 +205,42 @@ class CookieSessions:
         """Sign in, retrying what is transient (see login_retryable) and waiting up to `login_limit_wait_seconds`
         for a seat while the licence answers "API Login Limit", with a warning saying why at each wait."""
         settings = self.settings
-        retry = RetryPolicy(1_000_000, settings.login_limit_wait_seconds, settings.backoff_seconds, cap_seconds=30.0)
-        started, attempt = time.monotonic(), 0
-        while True:
-            try:
-                self.transport.request("POST", LOGIN_PATH, credentials=slot, json_body=body, retryable=login_retryable)
-                return
-            except AcumaticaApiError as error:
-                if not is_login_limit(error.message):
-                    raise sign_in_error(settings, error) from None
-                attempt += 1
-                delay = retry.delay(attempt, None)
-                if not retry.allows(attempt, started, delay):
-                    raise seats_taken_error(settings, error, time.monotonic() - started) from None
-            self.transport.log.warning(
-                'Acumatica tenant %r: sign-in refused with "API Login Limit": every API-user seat of the licence is '
-                "taken (sessions of other tasks or workers, or left open by a killed process: those end after about "
-                "10 idle minutes); waiting %.1f s for a seat (%.0f s waited, up to login_limit_wait_seconds=%g)",
-                settings.tenant,
-                delay,
-                time.monotonic() - started,
-                settings.login_limit_wait_seconds,
+        started = time.monotonic()
+        seats = RetryPolicy(None, settings.login_limit_wait_seconds, settings.backoff_seconds, cap_seconds=30.0)
+        retrying = seats.retrying(
+            tenacity.retry_if_exception(
+                lambda error: isinstance(error, AcumaticaApiError) and is_login_limit(error.message)
+            ),
+            before_sleep=self._warn_seats_taken,
+            sleep=self._wait_unless_closed,
+        )
+        try:
+            retrying(
+                self.transport.request, "POST", LOGIN_PATH, credentials=slot, json_body=body, retryable=login_retryable
             )
-            with self._changed:  # close() (on_kill) ends the wait at once
-                if not self._closed:
-                    self._changed.wait(delay)
-                if self._closed:
-                    raise self._closed_error()
+        except AcumaticaApiError as error:
+            if is_login_limit(error.message):
+                raise seats_taken_error(settings, error, time.monotonic() - started) from None
+            raise sign_in_error(settings, error) from None
+
+    def _warn_seats_taken(self, state: tenacity.RetryCallState) -> None:
+        self.transport.log.warning(
+            'Acumatica tenant %r: sign-in refused with "API Login Limit": every API-user seat of the licence is '
+            "taken (sessions of other tasks or workers, or left open by a killed process: those end after about "
+            "10 idle minutes); waiting %.1f s for a seat (%.0f s waited, up to login_limit_wait_seconds=%g)",
+            self.settings.tenant,
+            state.upcoming_sleep,
+            state.seconds_since_start,
+            self.settings.login_limit_wait_seconds,
+        )
+
+    def _wait_unless_closed(self, seconds: float) -> None:
+        """Wait for a seat; close() (on_kill) ends the wait at once."""
+        with self._changed:
+            if not self._closed:
+                self._changed.wait(seconds)
+            if self._closed:
+                raise self._closed_error()
 
     def _closed_error(self) -> AcumaticaClosedError:
         return AcumaticaClosedError(f"Acumatica connection {self.settings.conn_id!r} is closed")
@@ -458,51 +469,54 @@ class OAuthTokens:
     def _token_call(self, grant: str, call) -> tuple[dict, float]:
         """One token request with requests-oauthlib, retried while the server is busy or unreachable; returns
         the token and the time the successful request was sent."""
+        retrying = self.retry.retrying(
+            tenacity.retry_if_exception_type(_TOKEN_ENDPOINT_DOWN),
+            before_sleep=lambda state: self.transport.log.warning(
+                "Acumatica token endpoint busy (%s); retrying in %.2f s",
+                type(state.outcome.exception()).__name__,
+                state.upcoming_sleep,
+            ),
+        )
+        try:
+            return retrying(self._token_request, grant, call)
+        except _TOKEN_ENDPOINT_DOWN as error:
+            raise AcumaticaApiError(
+                "POST",
+                TOKEN_PATH,
+                getattr(error, "status", None),
+                f"token endpoint unavailable: {type(error).__name__}",
+            ) from None
+
+    def _token_request(self, grant: str, call) -> tuple[dict, float]:
         settings = self.settings
-        started, attempt = time.monotonic(), 0
-        while True:
-            client = LegacyApplicationClient(settings.client_id) if grant == "password" else None
-            session = OAuth2Session(client_id=settings.client_id, client=client, scope=settings.scope)
-            session.register_compliance_hook("access_token_response", _check_token_response)
-            session.register_compliance_hook("refresh_token_response", _check_token_response)
-            rate = self.transport.limits.rate
-            sent_at = time.time()
-            try:
-                with session, rate.slot() if rate is not None else contextlib.nullcontext():
-                    return call(
-                        session,
-                        client_id=settings.client_id,
-                        client_secret=settings.client_secret,
-                        timeout=settings.timeout,
-                        verify=settings.verify_ssl,
-                    ), sent_at
-            except Warning as scope_changed:  # oauthlib: the server granted other scopes than asked for
-                token = getattr(scope_changed, "token", None)
-                if isinstance(token, dict) and token.get("access_token"):
-                    return token, sent_at
-                raise
-            except OAuth2Error as error:
-                raise AcumaticaAuthError(
-                    "POST",
-                    TOKEN_PATH,
-                    error.status_code,
-                    f"{grant} grant refused for client {settings.client_id!r} on tenant {settings.tenant!r}: "
-                    f"{error.error}. {_TOKEN_HINTS.get(error.error, _TOKEN_HINT)}",
-                ) from None
-            except (_TokenServerBusy, requests.ConnectionError, requests.Timeout) as error:
-                attempt += 1
-                delay = self.retry.delay(attempt, getattr(error, "retry_after", None))
-                if not self.retry.allows(attempt, started, delay):
-                    raise AcumaticaApiError(
-                        "POST",
-                        TOKEN_PATH,
-                        getattr(error, "status", None),
-                        f"token endpoint unavailable: {type(error).__name__}",
-                    ) from None
-                self.transport.log.warning(
-                    "Acumatica token endpoint busy (%s); retrying in %.2f s", type(error).__name__, delay
-                )
-                time.sleep(delay)
+        client = LegacyApplicationClient(settings.client_id) if grant == "password" else None
+        session = OAuth2Session(client_id=settings.client_id, client=client, scope=settings.scope)
+        session.register_compliance_hook("access_token_response", _check_token_response)
+        session.register_compliance_hook("refresh_token_response", _check_token_response)
+        rate = self.transport.limits.rate
+        sent_at = time.time()
+        try:
+            with session, rate.slot() if rate is not None else contextlib.nullcontext():
+                return call(
+                    session,
+                    client_id=settings.client_id,
+                    client_secret=settings.client_secret,
+                    timeout=settings.timeout,
+                    verify=settings.verify_ssl,
+                ), sent_at
+        except Warning as scope_changed:  # oauthlib: the server granted other scopes than asked for
+            token = getattr(scope_changed, "token", None)
+            if isinstance(token, dict) and token.get("access_token"):
+                return token, sent_at
+            raise
+        except OAuth2Error as error:
+            raise AcumaticaAuthError(
+                "POST",
+                TOKEN_PATH,
+                error.status_code,
+                f"{grant} grant refused for client {settings.client_id!r} on tenant {settings.tenant!r}: "
+                f"{error.error}. {_TOKEN_HINTS.get(error.error, _TOKEN_HINT)}",
+            ) from None
 
 
 def _keep(chain: TokenChain, token: dict, sent_at: float) -> None:
@@ -530,6 +544,10 @@ class _TokenServerBusy(Exception):
         super().__init__(f"HTTP {status}")
         self.status = status
         self.retry_after = retry_after
+
+
+_TOKEN_ENDPOINT_DOWN = (_TokenServerBusy, requests.ConnectionError, requests.Timeout)
+"""A token request that failed for a passing reason: retried."""
 
 
 def _check_token_response(response: requests.Response) -> requests.Response:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from itertools import chain
 from typing import Any
 
 import msgspec
+import tenacity
 from sqlalchemy import (
     Boolean,
     Column,
@@ -38,6 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.schema import AddConstraint
 
+from airflow_provider_acumatica.utils.retry import RetryPolicy
 from airflow_provider_acumatica.warehouse import statements
 from airflow_provider_acumatica.warehouse.columns import Kind, decimal_text, kind_of_sql_type, read_exact_decimals
 from airflow_provider_acumatica.warehouse.schema import LAST_MODIFIED, STAGED_ORDER, TENANT
@@ -109,17 +110,14 @@ def _use_wal(cursor: sqlite3.Cursor) -> None:
     """Switch the file to WAL (a no-op once it is). On a file still in rollback mode (made by another tool) the
     switch takes an exclusive lock, which SQLite refuses at once while another connection writes, without waiting
     its busy timeout (that wait could deadlock): so it is tried again, backing off, within that timeout."""
-    waited, delay = 0.0, 0.01
-    while True:
-        try:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or waited >= SQLITE_BUSY_TIMEOUT_SECONDS:
-                raise
-        time.sleep(delay)
-        waited += delay
-        delay = min(2 * delay, 1.0)
+    _WAL_SWITCH.retrying(tenacity.retry_if_exception(_is_locked))(cursor.execute, "PRAGMA journal_mode=WAL")
+
+
+_WAL_SWITCH = RetryPolicy(None, SQLITE_BUSY_TIMEOUT_SECONDS, 0.01, cap_seconds=1.0, jitter=False)
+
+
+def _is_locked(error: BaseException) -> bool:
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
 
 
 def _begin_sqlite_transaction(connection: Connection) -> None:
