@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import datetime
-import decimal
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
-from airflow_provider_acumatica.client import auth
+from airflow_provider_acumatica.client import auth, sessions
 from airflow_provider_acumatica.client.errors import AcumaticaApiError, AcumaticaError
 from airflow_provider_acumatica.client.limits import ODATA_KINDS
 from airflow_provider_acumatica.client.masking import SecretMasker
@@ -22,8 +20,14 @@ from airflow_provider_acumatica.client.records import DateTimeReader, ODataDecod
 from airflow_provider_acumatica.client.settings import AcumaticaSettings
 from airflow_provider_acumatica.client.tokens import Cipher, TokenStore, derived_cipher
 from airflow_provider_acumatica.client.transport import Transport
+from airflow_provider_acumatica.client.writes import (
+    PUT_MODES,
+    action_status_path,
+    wait_for_action,
+    wrap_record,
+    write_retryable,
+)
 
-PUT_MODES = {"upsert": {}, "insert": {"If-None-Match": "*"}, "update": {"If-Match": "*"}}
 FilterArg = ODataFilter | str | None
 Names = str | Iterable[str] | None
 
@@ -59,8 +63,8 @@ class AcumaticaClient:
             self.odata_authenticator = self.authenticator
         else:
             self.token_store = None
-            self.authenticator = auth.CookieSessions(settings, self.transport, self.masker)
-            self.odata_authenticator = auth.BasicAuth(settings.login or "", settings.password or "")
+            self.authenticator = sessions.CookieSessions(settings, self.transport, self.masker)
+            self.odata_authenticator = sessions.BasicAuth(settings.login or "", settings.password or "")
 
     # -- paths ----------------------------------------------------------------------------------------
     def entity_path(self, entity: str, *parts: str) -> str:
@@ -286,7 +290,7 @@ class AcumaticaClient:
             json_body=wrap_record(record),
             headers=PUT_MODES[mode],
             decode=self.records.loads,
-            retryable=_write_retryable,
+            retryable=write_retryable,
         )
         return reply.data
 
@@ -299,10 +303,15 @@ class AcumaticaClient:
             body["parameters"] = wrap_record(parameters)
         path = self.entity_path(entity, action)
         reply = self.transport.request(
-            "POST", path, authenticator=self.authenticator, json_body=body, decode=None, retryable=_write_retryable
+            "POST", path, authenticator=self.authenticator, json_body=body, decode=None, retryable=write_retryable
         )
         if reply.status == 202:
-            self._wait_for_action(action_status_path(path, reply.headers.get("Location")))
+            wait_for_action(
+                self.transport,
+                self.authenticator,
+                self.settings,
+                action_status_path(path, reply.headers.get("Location")),
+            )
 
     def delete_entity(self, entity: str, id: str) -> None:
         """DELETE one record by its `id` (GUID)."""
@@ -322,7 +331,7 @@ class AcumaticaClient:
 
     def sign_out(self) -> None:
         """Sign out the open cookie sessions (the client can sign in again later)."""
-        if isinstance(self.authenticator, auth.CookieSessions):
+        if isinstance(self.authenticator, sessions.CookieSessions):
             self.authenticator.sign_out_all()
 
     def close(self, *, parallel: bool = False) -> None:
@@ -332,7 +341,7 @@ class AcumaticaClient:
         signs out all sessions at once, for the normal end of work only (see CookieSessions.sign_out_all).
         """
         try:
-            if isinstance(self.authenticator, (auth.CookieSessions, auth.OAuthTokens)):
+            if isinstance(self.authenticator, (sessions.CookieSessions, auth.OAuthTokens)):
                 self.authenticator.close(parallel=parallel)
         finally:
             self.transport.close()
@@ -372,103 +381,11 @@ class AcumaticaClient:
             return None
         return entity_set.datetime_columns if entity_set else None
 
-    def _wait_for_action(self, path: str) -> None:
-        """Poll a long-running action's status until it is no longer 202 (done: 204; failed: its error raised)."""
-        deadline = time.monotonic() + self.settings.retry_max_seconds
-        delay = max(self.settings.backoff_seconds, 0.05)
-        while time.monotonic() < deadline:
-            reply = self.transport.request(
-                "GET", path, authenticator=self.authenticator, decode=None, retryable=_status_retryable
-            )
-            if reply.status != 202:
-                return
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
-        raise AcumaticaApiError("GET", path, 202, "long-running action still running at the retry time limit")
-
-
-def action_status_path(action_path: str, location: str | None) -> str:
-    """Where to poll a long-running action, under the instance URL: its `Location` from `/entity/` on.
-
-    Acumatica puts the site before `/entity/` (`/AcumaticaERP/entity/...` on an instance in a virtual directory,
-    or a whole URL), which the instance URL already holds; and only a path under the instance is ever polled, so
-    credentials never go to another host.
-    """
-    at = (location or "").lower().find("/entity/")
-    if at < 0:
-        raise AcumaticaApiError(
-            "POST",
-            action_path,
-            202,
-            f"long-running action answered without a status Location "
-            f"under /entity/ ({location!r}): its outcome is unknown; check it in Acumatica",
-        )
-    return location[at:]
-
-
-def wrap_record(record: Mapping[str, Any]) -> dict[str, Any]:
-    """Plain values to Acumatica's `{"value": ...}` form; details (lists of dicts) and `custom` included."""
-    wrapped: dict[str, Any] = {}
-    for name, value in record.items():
-        if name in ("id", "rowNumber", "delete"):
-            wrapped[name] = value
-        elif name == "custom" and isinstance(value, Mapping):
-            wrapped["custom"] = _wrap_custom(value)
-        elif isinstance(value, list):
-            wrapped[name] = [wrap_record(item) for item in value]
-        elif isinstance(value, Mapping):
-            wrapped[name] = dict(value)  # already in {"value": ...} form
-        else:
-            wrapped[name] = {"value": _json_value(value)}
-    return wrapped
-
 
 def default_token_store() -> str:
     """SQLite file under $AIRFLOW_HOME (one machine); set the `token_store` extra for several machines."""
     home = os.environ.get("AIRFLOW_HOME") or os.path.join(os.path.expanduser("~"), "airflow")
     return "sqlite:///" + os.path.join(home, "acumatica_tokens.db")
-
-
-_CUSTOM_TYPES = (
-    (bool, "CustomBooleanField"),
-    (int, "CustomIntField"),
-    (float, "CustomDecimalField"),
-    (decimal.Decimal, "CustomDecimalField"),
-    (datetime.datetime, "CustomDateTimeField"),
-)
-
-
-def _wrap_custom(custom: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    views: dict[str, dict[str, Any]] = {}
-    for dotted, value in custom.items():
-        view, _, field = dotted.partition(".")
-        if not field:
-            raise ValueError(f"custom field {dotted!r} must be named 'View.Field', as $custom names it")
-        kind = next((name for type_, name in _CUSTOM_TYPES if isinstance(value, type_)), "CustomStringField")
-        views.setdefault(view, {})[field] = {"type": kind, "value": _json_value(value)}
-    return views
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime.datetime):
-        return value.isoformat(timespec="milliseconds")
-    if isinstance(value, datetime.date):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    return value
-
-
-def _write_retryable(status: int | None, message: str) -> bool:
-    """Writes are retried only where the server surely did nothing: a throttled request (429). A 503 may come
-    from a gateway after the instance saved the record, so the caller resolves it (e.g. by a look-up)."""
-    return status == 429
-
-
-def _status_retryable(status: int | None, message: str) -> bool:
-    """A status check is a read, retried when no answer came or the server was busy; but its 500 is the action's
-    failure, which another look would only repeat."""
-    return status is None or status in (429, 503)
 
 
 def _check_page(top: int, skip: int) -> None:

@@ -18,6 +18,8 @@ import tenacity
 from sqlalchemy import Column, Engine, MetaData, String, Table, insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
+from airflow_provider_acumatica.utils.retry import RetryPolicy
+
 LOCK_TABLE = "acumatica_payroll_lock"
 _LOGGER = logging.getLogger(f"airflow.task.{__name__}")  # standard logging: Airflow routes it into the task log
 
@@ -99,15 +101,14 @@ def _wait(attempt, name: str, timeout: float) -> None:
     if attempt():
         return
     _LOGGER.info("Payroll of %s: another run of this tenant is publishing; waiting up to %.0f s for it", name, timeout)
-    retrying = tenacity.Retrying(
-        stop=tenacity.stop_after_delay(timeout),
-        wait=tenacity.wait_exponential(multiplier=0.2, max=5),
-        retry=tenacity.retry_if_result(lambda taken: not taken),
-        retry_error_callback=lambda state: False,
+    retrying = RetryPolicy(None, timeout, 0.2, cap_seconds=5.0, jitter=False).retrying(
+        tenacity.retry_if_result(lambda taken: not taken)
     )
-    if not retrying(attempt):
+    try:
+        retrying(attempt)
+    except tenacity.RetryError:
         raise PayrollLockTimeout(
             f"payroll of tenant {name.split(':', 1)[1]!r}: another run held the publishing "
             f"lock for more than {timeout:.0f} s; let it finish, then run again (or raise "
             "lock_timeout)"
-        )
+        ) from None
