@@ -64,12 +64,7 @@ class DateTimeReader:
 
     def read_if_datetime(self, text: str) -> Any:
         """`read(text)` when it has the shape of a date-time, else `text` unchanged."""
-        if not self.looks_like_datetime(text):
-            return text
-        try:
-            return self.read(text)
-        except ValueError:
-            return text
+        return read_or_keep(self.read, text) if self.looks_like_datetime(text) else text
 
 
 def read_or_keep(read: Callable[[str], datetime.datetime], text: str) -> Any:

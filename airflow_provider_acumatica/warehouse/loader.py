@@ -5,7 +5,7 @@ bounded by the batch; a crash or kill leaves nothing behind). ``commit`` then ev
 merges the stage and writes the state in ONE transaction: readers see the table as it was or as it
 is after the whole run, never in between. Leaving the ``with`` block without committing changes nothing.
 
-On SQLite (fast path), a load of a table absent when it starts stages in place: every ``MOVE_ROWS``
+On SQLite (fast path), a load of a table absent when it starts stages in place (ADR 0004): every ``MOVE_ROWS``
 staged rows move, in a short ``BEGIN IMMEDIATE`` transaction of their own, into a hidden table of the
 target's layout and primary key (``_acumatica_new_<table>_<tenant hash>_<load id>``), a newer copy of a
 key replacing an older one. The commit moves the rest and renames the hidden table to the target (or, if
@@ -13,7 +13,7 @@ another load's commit created the target meanwhile, merges it like a stage and d
 deletions and writes the state, in one transaction: no reader sees the target before. Its rows'
 ``_synced_at`` is the instant the load staged its first batch. A load left without committing drops its
 hidden table; one a killed process left behind is dropped by the next load of the same tenant and table, and
-one a load still running holds (a lock file beside the database, ``hidden_tables``, ADR 0004) is left to it: two
+one a load still running holds (a lock file beside the database, ``hidden_tables``, ADR 0014) is left to it: two
 runs of one tenant's table at once both commit, the later merging into what the earlier created.
 
 A ``Warehouse`` holds only an engine and is safe to share between threads; a ``Load`` holds one
