@@ -7,21 +7,19 @@ decoded records and flattens custom fields into ``record["custom"] = {"View.Fiel
 ``$custom`` takes, so they round-trip).
 
 Date-times are recognised by shape in REST answers (an ISO 8601 date and time, with or without an
-offset) and by their Edm type in OData answers. A value with an offset is that instant; a value without
-one is wall time in the profile time zone: in the autumn's repeated hour the earlier instant is taken
-(fold=0, so incremental windows overlap rather than skip), a wall time in the spring gap is moved forward
-by the gap. Milliseconds are kept. With ``convert_to_utc`` off the instant is expressed in the profile
-zone instead of UTC. Bodies are parsed by msgspec (faster than json) and unwrapped by one tight loop per record,
-so that streaming stays close to the speed of bare JSON decoding (benchmarks/bench_hook.py).
+offset) and by their Edm type in OData answers, and read as `DateTimeReader` (``client.datetimes``) reads
+them. Bodies are parsed by msgspec and unwrapped by one tight loop per record, so that streaming stays close
+to the speed of bare JSON decoding (benchmarks/bench_hook.py).
 
 Pages of one query share one shape, so `RecordDecoder.page_reader` learns the field names from the first page
-and parses the next ones straight into a msgspec Struct of that shape (no wrapper dict per field). A page the shape does not fit (a new field, a detail list) is decoded the general way and widens
-the shape. Both ways give the same records, with one refinement on typed pages: a field already seen carrying
+and parses the next ones straight into a msgspec Struct of that shape (no wrapper dict per field). A page the
+shape does not fit (a new field, a detail list) is decoded the general way and widens the shape. Both ways give the same records, with one refinement on typed pages: a field already seen carrying
 text or numbers is a text or number field, so a later value of it that merely looks like a date-time stays as
 it came (the general way, knowing nothing of the field, would turn it into a datetime).
 
 A loader of many records takes a page as a `RecordBatch` (`RecordDecoder.batch_reader`): the same records held by
-field, one list of values per field, which a typed page is read into without building a dict per record.
+field, one list of values per field (``client.record_batch``), which a typed page is read into without building a
+dict per record.
 """
 
 from __future__ import annotations
@@ -31,112 +29,15 @@ import operator
 import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from itertools import chain
 from typing import Any, NamedTuple
-from zoneinfo import ZoneInfo
 
 import msgspec
 
-UTC = datetime.timezone.utc
+from airflow_provider_acumatica.client.datetimes import DateTimeReader, read_or_keep
+from airflow_provider_acumatica.client.record_batch import RecordBatch
+
 DATETIME_EDM_TYPES = frozenset({"Edm.DateTimeOffset", "Edm.DateTime"})
-_CACHE_LIMIT = 50_000
 _parse_json = msgspec.json.Decoder().decode  # a truncated body raises msgspec.DecodeError, a ValueError
-
-
-class DateTimeReader:
-    """Turns ISO 8601 strings into aware datetimes in the output zone; remembers recent answers."""
-
-    def __init__(self, profile_zone: ZoneInfo, convert_to_utc: bool = True) -> None:
-        self.profile_zone = profile_zone
-        self.output_zone = UTC if convert_to_utc else profile_zone
-        self._cache: dict[str, datetime.datetime] = {}
-
-    @staticmethod
-    def looks_like_datetime(text: str) -> bool:
-        """Cheap shape test: YYYY-MM-DDTHH:MM..."""
-        return len(text) >= 16 and text[10] == "T" and text[4] == "-" and text[7] == "-" and text[13] == ":"
-
-    def read(self, text: str) -> datetime.datetime:
-        """The instant `text` names; raises ValueError when it is not an ISO date-time."""
-        cached = self._cache.get(text)
-        if cached is not None:
-            return cached
-        value = self.parse(text)
-        if len(self._cache) >= _CACHE_LIMIT:
-            self._cache.clear()
-        self._cache[text] = value
-        return value
-
-    def parse(self, text: str) -> datetime.datetime:
-        """`read` without the cache; raises ValueError when `text` is not an ISO date-time."""
-        return self.place(datetime.datetime.fromisoformat(text))
-
-    def place(self, value: datetime.datetime) -> datetime.datetime:
-        """A parsed date-time as an instant in the output zone; without an offset it is profile-zone wall time."""
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=self.profile_zone, fold=0)
-        return value.astimezone(self.output_zone)
-
-    def read_column(self, values: Iterable[Any], *, cached: bool = True) -> list:
-        """`read_if_datetime` of each text in `values` (other values kept). Uncached for values that seldom repeat,
-        such as a probe's timestamps, where the cache only costs."""
-        read, cache = (self.read, self._cache) if cached else (self.parse, {})
-        return [
-            cache.get(value) or _read_or_keep(read, value)
-            if value.__class__ is str and len(value) > 15 and value[10] == "T" and value[4] == "-"
-            else value
-            for value in values
-        ]
-
-    def read_if_datetime(self, text: str) -> Any:
-        """`read(text)` when it has the shape of a date-time, else `text` unchanged."""
-        if not self.looks_like_datetime(text):
-            return text
-        try:
-            return self.read(text)
-        except ValueError:
-            return text
-
-
-class RecordBatch:
-    """Records held by field: `fields` maps each field name to its values, one per record (None where a record has
-    no value). A loader takes whole columns, without a dict per record; `records()` gives the records as dicts."""
-
-    __slots__ = ("fields", "_length")
-
-    def __init__(self, fields: dict[str, Sequence[Any]], length: int) -> None:
-        self.fields = fields
-        self._length = length
-
-    @classmethod
-    def of_records(cls, records: Sequence[Mapping[str, Any]]) -> RecordBatch:
-        """The batch of these records; fields in the order they first appear."""
-        names = dict.fromkeys(chain.from_iterable(records))
-        return cls({name: [record.get(name) for record in records] for name in names}, len(records))
-
-    def __len__(self) -> int:
-        return self._length
-
-    def __repr__(self) -> str:
-        return f"RecordBatch({self._length} records of fields {list(self.fields)})"
-
-    def column(self, name: str) -> Sequence[Any]:
-        """The values of field `name`, one per record (all None when no record has it)."""
-        values = self.fields.get(name)
-        return [None] * self._length if values is None else values
-
-    def records(self) -> list[dict[str, Any]]:
-        """The records as dicts (a field a record had no value for reads as None)."""
-        if not self.fields:
-            return [{} for _ in range(self._length)]
-        names = list(self.fields)
-        return [dict(zip(names, values)) for values in zip(*self.fields.values())]
-
-    def take(self, positions: Sequence[int]) -> RecordBatch:
-        """The records at `positions`, in that order."""
-        return RecordBatch(
-            {name: [values[i] for i in positions] for name, values in self.fields.items()}, len(positions)
-        )
 
 
 class RecordDecoder:
@@ -191,7 +92,7 @@ class RecordDecoder:
                     nested.append(name)
                     continue
                 if value.__class__ is str and len(value) > 15 and value[10] == "T" and value[4] == "-":
-                    value = cache.get(value) or _read_or_keep(read, value)
+                    value = cache.get(value) or read_or_keep(read, value)
                 raw[name] = value
             elif kind is list:
                 raw[name] = [self.record(item) if item.__class__ is dict else item for item in value]
@@ -226,13 +127,6 @@ class RecordDecoder:
 
 def _looks_like_datetime(value: Any) -> bool:
     return value.__class__ is str and DateTimeReader.looks_like_datetime(value)
-
-
-def _read_or_keep(read, text: str) -> Any:
-    try:
-        return read(text)
-    except ValueError:
-        return text
 
 
 class _Wrapped(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
@@ -289,7 +183,7 @@ class _PageShape:
     def _first_shape_learned(self) -> Iterator[None]:
         """Until a shape is known, pages are decoded one at a time: the first page learns the shape, and the pages
         fetched beside it, which arrive together, wait to be parsed by it instead of each being decoded the general
-        way (3.5 times a typed decode: a load's first six 2,000-record pages cost 0.5 s more)."""
+        way, which costs several times a typed decode (benchmarks/RESULTS.md)."""
         if self._typed is not None:
             yield
             return

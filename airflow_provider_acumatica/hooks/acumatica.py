@@ -23,7 +23,7 @@ from airflow_provider_acumatica.client import auth
 from airflow_provider_acumatica.client.api import AcumaticaClient, FilterArg, Names, default_token_store
 from airflow_provider_acumatica.client.licence import Lease, LicenceLeases
 from airflow_provider_acumatica.client.metadata import ODataEntitySet
-from airflow_provider_acumatica.client.records import RecordBatch
+from airflow_provider_acumatica.client.record_batch import RecordBatch
 from airflow_provider_acumatica.client.settings import AcumaticaSettings, check_licence_share
 
 # A standard-library logger (Airflow routes it into the task log) so that the client's own redaction applies

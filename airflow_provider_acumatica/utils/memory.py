@@ -35,8 +35,8 @@ def return_large_blocks_to_the_os(threshold: int = LARGE_BLOCK_BYTES) -> bool:
 @contextmanager
 def older_objects_frozen() -> Iterator[None]:
     """Keep the cyclic garbage collector off the objects that exist before a load (Airflow's own, hundreds of
-    thousands): otherwise each full collection the load's records set off walks them all, about a quarter of
-    a large load's CPU (benchmarks/bench_extract_load.py). Records are collected as usual. A heap the host
+    thousands): otherwise each full collection the load's records set off walks them all, a large share of a
+    large load's CPU (benchmarks/RESULTS.md). Records are collected as usual. A heap the host
     process froze already (a forking executor) is left frozen."""
     frozen_by_host = gc.get_freeze_count() > 0
     gc.freeze()

@@ -5,7 +5,7 @@ bounded by the batch; a crash or kill leaves nothing behind). ``commit`` then ev
 merges the stage and writes the state in ONE transaction: readers see the table as it was or as it
 is after the whole run, never in between. Leaving the ``with`` block without committing changes nothing.
 
-On SQLite (fast path), a load of a table absent when it starts stages in place: every ``MOVE_ROWS``
+On SQLite (fast path), a load of a table absent when it starts stages in place (ADR 0004): every ``MOVE_ROWS``
 staged rows move, in a short ``BEGIN IMMEDIATE`` transaction of their own, into a hidden table of the
 target's layout and primary key (``_acumatica_new_<table>_<tenant hash>_<load id>``), a newer copy of a
 key replacing an older one. The commit moves the rest and renames the hidden table to the target (or, if
@@ -13,8 +13,8 @@ another load's commit created the target meanwhile, merges it like a stage and d
 deletions and writes the state, in one transaction: no reader sees the target before. Its rows'
 ``_synced_at`` is the instant the load staged its first batch. A load left without committing drops its
 hidden table; one a killed process left behind is dropped by the next load of the same tenant and table, and
-one a load still running holds (a lock file beside the database, ``hidden_tables``) is left to it: two runs of one
-tenant's table at once both commit, the later merging into what the earlier created.
+one a load still running holds (a lock file beside the database, ``hidden_tables``, ADR 0014) is left to it: two
+runs of one tenant's table at once both commit, the later merging into what the earlier created.
 
 A ``Warehouse`` holds only an engine and is safe to share between threads; a ``Load`` holds one
 connection and belongs to the thread that uses it.
@@ -31,7 +31,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from itertools import chain, repeat
 from types import TracebackType
 from typing import Any
 
@@ -40,10 +39,12 @@ from sqlalchemy.engine import URL
 from sqlalchemy.schema import DropTable
 
 from airflow_provider_acumatica.warehouse import statements
-from airflow_provider_acumatica.warehouse.columns import CONVERTERS, Kind, UtcDateTime, sql_type_of, to_timestamp
+from airflow_provider_acumatica.warehouse.batches import columns_of_rows, row_count
+from airflow_provider_acumatica.warehouse.columns import UtcDateTime, to_timestamp
 from airflow_provider_acumatica.warehouse.dialects import MergeCounts, create_warehouse_engine, dialect_for
 from airflow_provider_acumatica.warehouse.errors import WarehouseError
-from airflow_provider_acumatica.warehouse.hidden_tables import HiddenTableLock
+from airflow_provider_acumatica.warehouse.hidden_tables import HiddenTableLock, drop_left_behind
+from airflow_provider_acumatica.warehouse.key_lists import stage_keys
 from airflow_provider_acumatica.warehouse.schema import (
     ACUMATICA_ID,
     DELETED_AT,
@@ -58,17 +59,14 @@ from airflow_provider_acumatica.warehouse.state import STATE_TABLE, SyncState, r
 log = logging.getLogger(__name__)
 
 MODES = ("merge", "replace")
-KEY_CHUNK = 5000
-"""Keys (for deletions and reconciliations) are staged this many at a time."""
 HIDDEN_TABLE_PREFIX = "_acumatica_new_"
 """Names of the hidden tables loads stage in place into (see the module docstring)."""
 LOAD_ID_DIGITS = 12
 MOVE_ROWS = 50_000
 """Staging in place, staged rows move to the hidden table once this many wait (the rest at commit). Each move
-rewrites the key index's pages it touches, which random keys (GUIDs) spread over the whole index: with 200,000
-such rows, moving every 2,000-row batch cost 1.8 s more than a commit's copy, every 20,000 about the same as
-it, every 50,000 less; 1,000,000 rows moved by 50,000 cost as much as the copy (3.6 s), by 100,000 less. Larger
-moves make the commit's last move longer and other writers of the file wait longer for one."""
+rewrites the key index's pages it touches, which random keys (GUIDs) spread over the whole index, so small moves
+cost more than the commit-time copy they spare; larger moves make the commit's last move longer and other writers
+of the file wait longer for one (benchmarks/RESULTS.md)."""
 
 
 @dataclass(frozen=True)
@@ -232,28 +230,11 @@ class Load:
                 if _is_hidden_table(name, self._hidden_prefix)
             ]
             paths = {name: self._lock_path(connection, name) for name in names}
-        for name, path in paths.items():
-            lock = HiddenTableLock.acquire(path) if path else None
-            if lock is None:
-                log.info(
-                    "Table %s, tenant %r: %r belongs to a load still running (its lock is held, or the "
-                    "database is in memory, where no other process could have left it), left to it",
-                    self.table,
-                    self.tenant,
-                    name,
-                )
-                continue
-            try:
-                log.warning(
-                    "Table %s, tenant %r: dropping %r, left by a load that did not finish",
-                    self.table,
-                    self.tenant,
-                    name,
-                )
-                with self._transaction(writes_warehouse=True) as connection:
-                    connection.execute(DropTable(Table(name, MetaData(), schema=self.warehouse.schema), if_exists=True))
-            finally:
-                lock.release()
+        drop_left_behind(paths, self._drop_left_behind, f"Table {self.table}, tenant {self.tenant!r}")
+
+    def _drop_left_behind(self, name: str) -> None:
+        with self._transaction(writes_warehouse=True) as connection:
+            connection.execute(DropTable(Table(name, MetaData(), schema=self.warehouse.schema), if_exists=True))
 
     def _lock_path(self, connection: Connection, hidden_name: str) -> str | None:
         return self.warehouse.dialect.hidden_table_lock_path(connection, self.warehouse.schema, hidden_name)
@@ -287,20 +268,12 @@ class Load:
     def write(self, rows: Sequence[Mapping[str, Any]]) -> int:
         """Stage a batch of rows (dicts keyed by source field names plus ``_acumatica_id``, ``_last_modified``):
         held by field (fields in the order they first appear), then staged as ``write_columns`` stages."""
-        rows = list(rows)
-        for position, row in enumerate(rows):
-            if type(row) is not dict:
-                if not isinstance(row, Mapping):
-                    raise TypeError(
-                        f"table {self.table!r}: row {position} of the batch is a {type(row).__name__}, not a dict"
-                    )
-                rows[position] = dict(row)
-        return self.write_columns({field: list(map(dict.get, rows, repeat(field))) for field in _fields_of(rows)})
+        return self.write_columns(columns_of_rows(rows, self.table))
 
     def write_columns(self, columns: Mapping[str, Sequence[Any]]) -> int:
         """Stage a batch of rows held by field: each field's values (as ``write``'s rows name fields), one per row,
         None for no value; returns the rows. Staged as ``write`` stages them; the sequences are never changed."""
-        count = self._row_count(columns)
+        count = row_count(columns, self.table)
         if not count:
             return 0
         self.layout.discover(columns)
@@ -320,27 +293,6 @@ class Load:
             with self._transaction(writes_warehouse=True) as connection:
                 self._move_to_hidden_table(connection)
         return count
-
-    def _row_count(self, columns: Mapping[str, Sequence[Any]]) -> int:
-        """The rows of a batch held by field; refuses fields whose values are not a sequence of one length."""
-        if not isinstance(columns, Mapping):
-            raise TypeError(
-                f"table {self.table!r}: the batch is a {type(columns).__name__}, not a dict of field -> values"
-            )
-        lengths = {}
-        for field, values in columns.items():
-            if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-                raise TypeError(
-                    f"table {self.table!r}: the values of field {field!r} are a {type(values).__name__}, "
-                    f"not a list with one value per row"
-                )
-            lengths[field] = len(values)
-        if len(set(lengths.values())) > 1:
-            raise WarehouseError(
-                f"table {self.table!r}: the batch's fields have different numbers of values "
-                f"({lengths}); give each field one value per row, None for no value"
-            )
-        return next(iter(lengths.values()), 0)
 
     def _converter(self) -> BatchConverter:
         """The batch converter for the columns known now (rebuilt when fields add columns)."""
@@ -424,16 +376,18 @@ class Load:
         deleted_at = _aware(deleted_at, "deleted_at")
         match = [ACUMATICA_ID] if by_id else self.layout.key_columns
         name = "by_id" if by_id else "by_key"
-        with self._transaction():
-            count, self._deletions[name] = self._stage_keys(keys, match, self._deletions.get(name), deleted_at)
+        with self._transaction() as connection:
+            count, self._deletions[name] = stage_keys(
+                connection, self.layout, keys, match, self._deletions.get(name), deleted_at
+            )
         return count
 
     def mark_unlisted(self, present_keys: Iterable[Any], synced_before: datetime) -> int:
         """Mark deleted now the tenant's rows, synced before ``synced_before``, whose key is not listed."""
         if not self.layout.existing:
             return 0
-        with self._transaction():
-            _, listed = self._stage_keys(present_keys, self.layout.key_columns, None, None)
+        with self._transaction() as connection:
+            _, listed = stage_keys(connection, self.layout, present_keys, self.layout.key_columns)
         with self._transaction(writes_warehouse=True) as connection:
             target = self._target_table()
             marked = connection.execute(
@@ -443,55 +397,6 @@ class Load:
             ).rowcount
         log.info("Table %s, tenant %r: %d rows no longer listed, marked deleted", self.table, self.tenant, marked)
         return marked
-
-    def _stage_keys(
-        self, keys: Iterable[Any], match: Sequence[str], table: Table | None, deleted_at: datetime | None
-    ) -> tuple[int, Table]:
-        """Stage keys (converted to their columns' kinds) into a temporary table, created on first use."""
-        count, chunk = 0, []
-        for key in keys:
-            values = tuple(key) if isinstance(key, (tuple, list)) else (key,)
-            if len(values) != len(match):
-                raise ValueError(f"table {self.table!r}: key {key!r} should have {len(match)} value(s), for {match}")
-            if table is None:
-                table = self._key_table(match, values, deleted_at is not None)
-            chunk.append(self._key_row(table, values, deleted_at))
-            if len(chunk) == KEY_CHUNK:
-                count += self._flush_keys(table, chunk)
-        if table is None:
-            table = self._key_table(match, (None,) * len(match), deleted_at is not None)
-        return count + self._flush_keys(table, chunk), table
-
-    def _key_table(self, match: Sequence[str], sample: Sequence[Any], with_time: bool) -> Table:
-        kinds = [
-            Kind.TEXT if name == ACUMATICA_ID else self.layout.kind_of_key(i, v)
-            for i, (name, v) in enumerate(zip(match, sample))
-        ]
-        columns = [Column(name, sql_type_of(kind)) for name, kind in zip(match, kinds)]
-        if with_time:
-            columns.append(Column(DELETED_AT, UtcDateTime()))
-        table = Table(f"_acumatica_keys_{uuid.uuid4().hex[:12]}", MetaData(), *columns, prefixes=["TEMPORARY"])
-        table.create(self.connection)
-        table.info["kinds"] = kinds
-        return table
-
-    def _key_row(self, table: Table, values: Sequence[Any], deleted_at: datetime | None) -> dict[str, Any]:
-        row = {}
-        for name, kind, value in zip(table.columns.keys(), table.info["kinds"], values):
-            try:
-                row[name] = CONVERTERS[kind](value)
-            except (ValueError, TypeError, ArithmeticError) as error:
-                raise ValueError(f"table {self.table!r}: key value {value!r} for column {name!r}: {error}") from None
-        if deleted_at is not None:
-            row[DELETED_AT] = deleted_at
-        return row
-
-    def _flush_keys(self, table: Table, chunk: list[dict[str, Any]]) -> int:
-        count = len(chunk)
-        if chunk:
-            self.connection.execute(table.insert(), chunk)
-            chunk.clear()
-        return count
 
     # -- committing -----------------------------------------------------------------------------------
 
@@ -585,7 +490,7 @@ class Load:
         return MergeCounts(inserted=rows, updated=0, stale=0), rows
 
     def _empty_key_list(self, connection: Connection) -> Table:
-        return self._stage_keys((), self.layout.key_columns, None, None)[1]
+        return stage_keys(connection, self.layout, (), self.layout.key_columns)[1]
 
     def _target_table(self, table_name: str | None = None) -> Table:
         """The warehouse table as this load knows it (or a table of its layout named ``table_name``): tenant, key
@@ -609,14 +514,6 @@ class Load:
             self.warehouse.dialect.lock(connection, f"acumatica:{self.warehouse.schema}.{STATE_TABLE}")
             table.create(connection, checkfirst=True)
         return table
-
-
-def _fields_of(rows: Sequence[dict[str, Any]]) -> Iterable[str]:
-    """The fields of the rows, in the order they first appear: usually the first row's (checked in one pass in C, at
-    half the cost of collecting them in order)."""
-    if not rows or len(set().union(*rows)) == len(rows[0]):
-        return rows[0] if rows else ()
-    return dict.fromkeys(chain.from_iterable(rows))
 
 
 def _hidden_prefix(table: str, tenant: str) -> str:

@@ -3,12 +3,12 @@
 A load's Python work (converting values, binding them into INSERTs) holds the GIL, and so takes turns on one
 core with the threads that decode Acumatica's pages (ADR 0003).
 (PostgreSQL's binary COPY is encoded in C and worked by the server: it stays in the caller's process.)
-A ``WriterLoad`` runs the same ``Load`` in a child Python process (this module's ``main``)
+A ``WriterLoad`` runs the same ``Load`` in a child Python process (``writer_process``)
 and hands it each batch, pickled, over a pipe; the child stages a batch while the next ones are fetched.
 
 - A thread of the child reads messages ahead, up to ``READ_AHEAD`` of them, while the child works: staging in place,
-  the child moves 50,000 staged rows at a time (SQLite's work, the GIL released), during which a parent whose writes
-  a full pipe refused would wait with the pages' decoding stopped. Memory stays bounded: a write waits once the
+  the child moves ``MOVE_ROWS`` staged rows at a time (SQLite's work, the GIL released), during which a parent whose
+  writes a full pipe refused would wait with the pages' decoding stopped. Memory stays bounded: a write waits once the
   child holds that many batches, pickled.
 - A batch the child refuses is reported by the first call (write, mark or commit) after the child reached it (the
   commit at the latest, which waits for every batch) with its own exception type and message, the child's traceback
@@ -26,15 +26,11 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import queue
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import traceback
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import ExitStack
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection
@@ -58,10 +54,9 @@ EXIT_TIMEOUT_SECONDS = 60
 """How long leaving a load waits for the child to drop what it staged and exit, before killing it."""
 READ_AHEAD = 8
 """Messages (batches) the child holds read but not yet acted on, at most."""
-_WAITED_FOR = ("mark_deleted", "commit")
-"""Calls whose answer the parent waits for; writes are answered only when they fail."""
 _CHILD_PROGRAM = (
-    "import sys; sys.path.append(sys.argv[1]); from airflow_provider_acumatica.warehouse.writer import main; main()"
+    "import sys; sys.path.append(sys.argv[1]); from airflow_provider_acumatica.warehouse.writer_process import main; "
+    "main()"
 )
 """The child's program; its argument is where this package lies here, for a caller that made it importable by a path
 of its own. Appended to the path, it shadows nothing; and the module runs under its own name, so that what the child
@@ -289,125 +284,3 @@ class _ChildTraceback(Exception):
 def _log_again(records: Sequence[tuple[str, int, str]]) -> None:
     for name, level, message in records:
         logging.getLogger(name).log(level, "%s", message)
-
-
-# -- the child ----------------------------------------------------------------------------------------
-
-
-class _LeftUncommitted(Exception):
-    """Raised into the child's load when the parent leaves without committing: the load is left as a failed one."""
-
-
-class _RecordKeeper(logging.Handler):
-    """Keeps the child's log records until the next answer carries them to the parent."""
-
-    LIMIT = 1000
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[tuple[str, int, str]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if len(self.records) < self.LIMIT:
-            self.records.append((record.name, record.levelno, record.getMessage()))
-
-    def taken(self) -> list[tuple[str, int, str]]:
-        records, self.records = self.records, []
-        return records
-
-
-def serve(commands: Connection, answers: Connection) -> None:
-    """The child's side: run one load as the parent's messages say, until the parent closes the pipe."""
-    keeper = _RecordKeeper()
-    package_log = logging.getLogger(PACKAGE_LOGGER)
-    package_log.addHandler(keeper)
-    package_log.propagate = False
-
-    def answer(kind: str, payload: Any) -> None:
-        answers.send_bytes(pickle.dumps((kind, payload, keeper.taken()), protocol=pickle.HIGHEST_PROTOCOL))
-
-    load: Load | None = None
-    failure: tuple[BaseException, str] | None = None
-    try:
-        with ExitStack() as stack:
-            for message in _messages(commands):
-                name = message[0]
-                if failure is not None:  # the parent has been told; answer what it waits for with the same failure
-                    if name in _WAITED_FOR:
-                        answer("failed", failure)
-                    continue
-                try:
-                    if name == "open":
-                        _, url, schema, fast_path, load_arguments, level = message
-                        package_log.setLevel(level)
-                        warehouse = stack.enter_context(Warehouse(url, schema, fast_path=fast_path))
-                        load = stack.enter_context(warehouse.load(**load_arguments))
-                    elif name == "write_columns":
-                        load.write_columns(_unpacked(message[1]))
-                    else:
-                        _, arguments, keywords = message
-                        answer("done", getattr(load, name)(*arguments, **keywords))
-                except Exception as error:
-                    failure = (_portable(error), "".join(traceback.format_exception(error)))
-                    answer("failed", failure)
-            if load is not None and not load.committed:
-                raise _LeftUncommitted
-    except _LeftUncommitted:
-        pass
-    finally:
-        try:
-            answer("closed", _own_use())
-        except (BrokenPipeError, ConnectionResetError):  # the parent is gone
-            pass
-
-
-def _own_use() -> WriterUse:
-    """What this process cost: CPU, and its own peak memory where Linux tells it."""
-    times = os.times()
-    try:
-        with open("/proc/self/status") as status:
-            peak = next((int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM:")), None)
-    except OSError:
-        peak = None
-    return WriterUse(cpu_seconds=times.user + times.system, peak_memory_mb=peak)
-
-
-def _messages(commands: Connection) -> Iterator[tuple]:
-    """The parent's messages until it closes the pipe (a message cut short means it died writing it), read ahead by
-    a thread of their own (see the module docstring), kept pickled (compact) until their turn."""
-    received: queue.Queue[bytes | None] = queue.Queue(READ_AHEAD)
-    threading.Thread(target=_receive, args=(commands, received), name="writer-read-ahead", daemon=True).start()
-    while (message := received.get()) is not None:
-        yield pickle.loads(message)
-
-
-def _receive(commands: Connection, received: queue.Queue[bytes | None]) -> None:
-    """Queue each message as it arrives, then None once the parent has closed the pipe."""
-    try:
-        while True:
-            received.put(commands.recv_bytes())
-    except (EOFError, OSError):
-        received.put(None)
-
-
-def _portable(error: BaseException) -> BaseException:
-    """The error itself where it survives pickling; else a WarehouseError saying what it was."""
-    try:
-        pickle.loads(pickle.dumps(error))
-        return error
-    except Exception:
-        return WarehouseError(f"{type(error).__name__}: {error}")
-
-
-def main() -> None:
-    """Entry point of the child: commands on standard input, answers on standard output (moved aside first, so
-    that nothing else printed can garble them)."""
-    answers = Connection(os.dup(1), readable=False)
-    os.dup2(2, 1)
-    commands = Connection(os.dup(0), writable=False)
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
-    serve(commands, answers)
-    sys.stderr.flush()
-    os._exit(0)  # the load is closed and the parent told: tearing down the interpreter would only keep it waiting

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import textwrap
 
-from airflow_provider_acumatica.warehouse.hidden_tables import HiddenTableLock
+from airflow_provider_acumatica.warehouse.hidden_tables import HiddenTableLock, drop_left_behind
 
 HOLDER = textwrap.dedent("""
     import sys
@@ -48,3 +48,27 @@ def test_a_killed_holder_frees_its_lock_but_leaves_its_file(tmp_path):
     assert taken is not None
     taken.release()
     assert not (tmp_path / "lock").exists()
+
+
+def test_only_hidden_tables_whose_lock_is_free_are_dropped_each_under_its_lock(tmp_path, caplog):
+    """A leftover (its file unlocked) is dropped while its lock is held, then its file is gone; a live load's table
+    (its lock held) and one without a lock file (a database in memory) stay."""
+    caplog.set_level("INFO", logger="airflow_provider_acumatica.warehouse")
+    leftover, live = str(tmp_path / "db-leftover.lock"), str(tmp_path / "db-live.lock")
+    open(leftover, "wb").close()  # what a killed load leaves: the file, unlocked
+    held = HiddenTableLock.acquire(live)
+    dropped = []
+
+    def drop(name):
+        assert HiddenTableLock.acquire(leftover) is None, "the lock is held while the table is dropped"
+        dropped.append(name)
+
+    try:
+        drop_left_behind({"leftover": leftover, "live": live, "in_memory": None}, drop, "Table t, tenant 'C'")
+    finally:
+        held.release()
+    assert dropped == ["leftover"]
+    assert not (tmp_path / "db-leftover.lock").exists()
+    assert "Table t, tenant 'C': dropping 'leftover', left by a load that did not finish" in caplog.text
+    assert "Table t, tenant 'C': 'live' belongs to a load still running" in caplog.text
+    assert "'in_memory' belongs to a load still running" in caplog.text
