@@ -4,7 +4,7 @@ A killed process cannot drop its hidden table, so the next load of the same tena
 finds; but a hidden table may as well be that of a run of the same tenant and table still going on (a backfill
 beside a scheduled run, a key reconciliation on its own schedule). So a load holds an exclusive lock on a file
 beside the database for as long as its hidden table exists: the operating system releases a process's locks when
-it dies, however it was killed, so a table whose lock is held belongs to a live load and stays (ADR 0014).
+it dies, however it was killed, so a table whose lock is held belongs to a live load and stays (ADR 0013).
 """
 
 from __future__ import annotations

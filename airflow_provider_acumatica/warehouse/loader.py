@@ -13,7 +13,7 @@ another load's commit created the target meanwhile, merges it like a stage and d
 deletions and writes the state, in one transaction: no reader sees the target before. Its rows'
 ``_synced_at`` is the instant the load staged its first batch. A load left without committing drops its
 hidden table; one a killed process left behind is dropped by the next load of the same tenant and table, and
-one a load still running holds (a lock file beside the database, ``hidden_tables``, ADR 0014) is left to it: two
+one a load still running holds (a lock file beside the database, ``hidden_tables``, ADR 0013) is left to it: two
 runs of one tenant's table at once both commit, the later merging into what the earlier created.
 
 A ``Warehouse`` holds only an engine and is safe to share between threads; a ``Load`` holds one
