@@ -11,17 +11,20 @@ naming rules of the Default endpoint refine them:
 - a `StringValue` field named like a time span (`TimeSpent`, `BillableTime`, `Overtime`...) is a duration.
 
 Each field then has a *field type*: text, integer, decimal, float, boolean, datetime, date, duration, guid.
-The document is read once per instance, endpoint and version in a process (a run); when it cannot be read,
-`None` is returned and the reason logged, so that callers fall back to inferring types from values.
+The document is read once per instance, endpoint and version in a process; when it cannot be read, `None` is
+returned and the reason logged, so that callers fall back to inferring types from values. An entity's part of it
+can be kept as JSON text between processes (`EndpointSchema.entity_json`, `EndpointSchema.from_json`): a sync keeps
+it in the warehouse for a while (see extract.memory) rather than reading the whole document in every task.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -72,6 +75,7 @@ EDM_TYPES = {
     DURATION: "Edm.String",
 }
 """Field type -> the OData type the warehouse declares for it (a duration keeps its text)."""
+FIELD_TYPES = frozenset(EDM_TYPES)
 
 
 @dataclass(frozen=True)
@@ -82,10 +86,35 @@ class EndpointSchema:
     endpoint: str
     version: str
     entities: Mapping[str, Mapping[str, str]]
+    read_at: datetime | None = None
+    """When the document was read from the instance (None when it came from elsewhere)."""
 
     def fields_of(self, entity: str) -> Mapping[str, str] | None:
         """The field types of `entity`, or None when the endpoint does not declare it."""
         return self.entities.get(entity)
+
+    def entity_json(self, entity: str) -> str:
+        """The schema of `entity` alone as JSON text, to keep between runs (`from_json` reads it back)."""
+        kept = {"endpoint": self.endpoint, "version": self.version, "entities": {entity: dict(self.entities[entity])}}
+        return json.dumps(kept, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, read_at: datetime) -> EndpointSchema:
+        """A schema kept by `entity_json`, read at `read_at`; ValueError when `text` is not one (nor one whose types
+        this version knows)."""
+        try:
+            kept = json.loads(text)
+            entities = {
+                str(entity): {str(field): str(kind) for field, kind in fields.items()}
+                for entity, fields in kept["entities"].items()
+            }
+            endpoint, version = str(kept["endpoint"]), str(kept["version"])
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
+            raise ValueError(f"not a kept endpoint schema: {error!r}") from None
+        unknown = {kind for fields in entities.values() for kind in fields.values()} - FIELD_TYPES
+        if unknown:
+            raise ValueError(f"not a kept endpoint schema: unknown field types {sorted(unknown)}")
+        return cls(endpoint, version, entities, read_at)
 
 
 def parse_swagger(document: Mapping[str, Any], endpoint: str = "", version: str = "") -> EndpointSchema:
@@ -217,8 +246,10 @@ def _read(client: Any) -> EndpointSchema | None:
     settings = client.settings
     path = client.entity_path("swagger.json")
     try:
+        read_at = datetime.now(timezone.utc)
         reply = client.transport.request("GET", path, authenticator=client.authenticator, max_retries=2)
-        return parse_swagger(reply.data or {}, settings.endpoint_name, settings.endpoint_version)
+        schema = parse_swagger(reply.data or {}, settings.endpoint_name, settings.endpoint_version)
+        return replace(schema, read_at=read_at)
     except (AcumaticaError, ValueError, TypeError) as error:
         log.warning(
             "The field types of endpoint %s/%s are unavailable (%s): column types are inferred from values",

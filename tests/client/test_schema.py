@@ -10,7 +10,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from airflow_provider_acumatica.client.api import AcumaticaClient
-from airflow_provider_acumatica.client.schema import SchemaCache, local_dates, parse_duration, parse_swagger
+from airflow_provider_acumatica.client.schema import (
+    EndpointSchema,
+    SchemaCache,
+    local_dates,
+    parse_duration,
+    parse_swagger,
+)
 from airflow_provider_acumatica.client.settings import AcumaticaSettings
 from airflow_provider_acumatica.sandbox import SANDBOX_PASSWORD, SANDBOX_USER
 
@@ -75,6 +81,19 @@ def test_both_document_versions_give_field_types_refined_by_the_naming_rules(ver
         "Shift": "integer",
     }
     assert parsed.fields_of("Nothing") is None
+
+
+def test_an_entity_kept_as_json_reads_back_as_its_schema_and_anything_else_is_refused():
+    schema = EndpointSchema(
+        "Default", "24.200.001", {"TimeEntry": {"TimeSpent": "duration", "Date": "datetime"}, "Project": {"X": "text"}}
+    )
+    read_at = datetime(2026, 12, 6, tzinfo=timezone.utc)
+    kept = EndpointSchema.from_json(schema.entity_json("TimeEntry"), read_at)
+    assert kept == EndpointSchema("Default", "24.200.001", {"TimeEntry": schema.fields_of("TimeEntry")}, read_at)
+    unknown_type = schema.entity_json("TimeEntry").replace('"duration"', '"interval"')
+    for text in ("", "[]", '{"endpoint": "Default"}', unknown_type):
+        with pytest.raises(ValueError, match="not a kept endpoint schema"):
+            EndpointSchema.from_json(text, read_at)
 
 
 def test_a_document_without_schemas_is_refused():
