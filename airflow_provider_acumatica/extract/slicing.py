@@ -90,7 +90,10 @@ class _InstantPaging:
 
 
 class SliceReader:
-    """Yields batches of records that together hold every record of a window, each at most once per pass."""
+    """Yields batches of records that together hold every record of a window, each at most once per pass.
+
+    `answered` is the most records the same instance gave in one answer of this table before (kept between runs
+    by extract.memory), so that a short answer below it is known complete without a check."""
 
     def __init__(
         self,
@@ -104,6 +107,7 @@ class SliceReader:
         record_ids: Callable[[RecordBatch], list[str]] = lambda batch: list(map(str, batch.column("id"))),
         probe_page_size: int = DEFAULT_PROBE_PAGE_SIZE,
         description: str = "",
+        answered: int = 0,
     ) -> None:
         self._fetch = fetch
         self._timestamps = timestamps
@@ -114,13 +118,18 @@ class SliceReader:
         self._workers = max(1, workers)
         self._record_ids = record_ids
         self._description = description
-        self._answered = 0
-        """The most records the server gave in one answer: a shorter answer is not a page cap."""
+        self._answered = answered
+        """The most records the server gave in one answer (in an earlier run too): a shorter answer is not a page cap."""
         self._cap: int | None = None
         """The most records the server answers at once, once found to cap its answers below $top."""
         self._head: list[datetime | None] | None = None
         """The timestamps of the window's first page, when it was read before planning."""
         self.requests = 0
+
+    @property
+    def largest_answer(self) -> int:
+        """The most records the server gave in one answer, for later readers of the same instance (`answered`)."""
+        return self._answered
 
     def read(self, window: TimeSlice) -> Iterator[RecordBatch]:
         """Every record whose timestamp lies in `window`, in batches of at most one page."""
@@ -200,8 +209,9 @@ class SliceReader:
         """Whether a short answer really ends `part`: nothing may follow it.
 
         Some instances answer at most N records whatever $top asks; trusting such a page as complete
-        would lose the rest. Checked with a one-record request (once per new largest answer: a shorter one
-        cannot be a cap); when the server caps, its cap becomes our page size.
+        would lose the rest. Checked with a one-record request (once per new largest answer, which a reader
+        may be given from earlier runs: a shorter one cannot be a cap); when the server caps, its cap becomes
+        our page size.
         """
         if not self._get_timestamps(part, top=1, skip=returned):
             return True

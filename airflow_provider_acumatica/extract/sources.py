@@ -15,6 +15,7 @@ from airflow_provider_acumatica.client.limits import ENTITY
 from airflow_provider_acumatica.client.queries import ODataFilter, and_, ge, lt
 from airflow_provider_acumatica.client.records import RecordBatch
 from airflow_provider_acumatica.client.schema import DATE, DURATION, EDM_TYPES, SCHEMAS, local_dates, parse_duration
+from airflow_provider_acumatica.extract.memory import SourceMemory
 from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
 
 #: Fields of a REST record that describe the answer, not the record: never stored as columns.
@@ -26,7 +27,8 @@ log = logging.getLogger(__name__)
 
 
 class TableSource:
-    """Reads one table of one tenant through the hook, by REST entity or OData (DAC or generic inquiry)."""
+    """Reads one table of one tenant through the hook, by REST entity or OData (DAC or generic inquiry); with a
+    `memory`, what earlier runs learnt of the instance spares requests (see extract.memory)."""
 
     def __init__(
         self,
@@ -38,10 +40,13 @@ class TableSource:
         key_fields: list[str],
         expand: list[str],
         describe: str,
+        memory: SourceMemory | None = None,
     ) -> None:
         self._hook = hook
         self._table = table
         self._kind = kind
+        self._memory = memory
+        self._interface = f"{hook.settings.endpoint_name}/{hook.settings.endpoint_version}" if kind == ENTITY else kind
         self._timestamp_field = timestamp_field
         self._expand = expand or None
         self.key_fields = key_fields
@@ -62,7 +67,8 @@ class TableSource:
 
     def _adopt_swagger(self) -> None:
         """Column types from the endpoint's swagger.json; inferred from values (logged) when it lacks the entity."""
-        schema = SCHEMAS.get(self._hook.get_conn())
+        client = self._hook.get_conn()
+        schema = self._memory.endpoint_schema(client, self._table) if self._memory else SCHEMAS.get(client)
         fields = schema.fields_of(self._table) if schema else None
         if fields is None:
             if schema is not None:
@@ -91,6 +97,16 @@ class TableSource:
         }  # the timestamp is `_last_modified`
         self.key_fields = self.key_fields or list(entity_set.key)
         self.tracks_deletions = entity_set.tracks_deletions
+
+    @property
+    def largest_answer(self) -> int:
+        """The most records the instance answered at once for this table in earlier runs (0: none known)."""
+        return self._memory.largest_answer(self._interface, self._table) if self._memory else 0
+
+    def remember_largest_answer(self, answered: int) -> None:
+        """Keep, for later runs, that the instance answered `answered` records of this table at once."""
+        if self._memory:
+            self._memory.remember_largest_answer(self._interface, self._table, answered)
 
     def fetch(self, start: datetime | None, end: datetime | None, *, top: int, skip: int) -> RecordBatch:
         """One page of the records whose timestamp lies in [start, end)."""

@@ -17,6 +17,7 @@ from sqlalchemy.engine import URL
 from airflow_provider_acumatica.client.errors import AcumaticaError
 from airflow_provider_acumatica.client.limits import CONCURRENT_REQUESTS, ENTITY, MAX_PAGE_SIZE, PAGE_SIZES, SOURCES
 from airflow_provider_acumatica.client.schema import parse_duration
+from airflow_provider_acumatica.extract.memory import SourceMemory
 from airflow_provider_acumatica.extract.plan import FULL, INCREMENTAL, MODES, TIME_OFFSETS, RunPlan, plan_run
 from airflow_provider_acumatica.extract.slices import ONE_MS, TimeSlice
 from airflow_provider_acumatica.extract.slicing import PageFetcher, SliceReader
@@ -200,6 +201,7 @@ class AcumaticaToSqlOperator(BaseOperator):
                     key_fields=self.key_fields,
                     expand=self.expand,
                     describe=describe,
+                    memory=SourceMemory(warehouse, hook.settings),
                 )
                 migrate_table(warehouse, target, _migration_plan(source, self.timestamp_field))
                 result, highest = self._load(warehouse, source, plan, tenant=tenant, target=target, started=started)
@@ -220,7 +222,7 @@ class AcumaticaToSqlOperator(BaseOperator):
         self, warehouse: Warehouse, source: TableSource, plan: RunPlan, *, tenant: str, target: str, started: datetime
     ) -> tuple[LoadResult, datetime | None]:
         """Stream the planned window into the warehouse; commit data and state in one transaction."""
-        reader = self._reader(source, source.fetch, self.batch_size)
+        reader = self._reader(source, source.fetch, self.batch_size, answered=source.largest_answer)
         progress = _Progress(self.log, source.describe, plan.window)
         mode = "replace" if plan.mode == FULL else "merge"
         with load_in_writer_process(  # SQLite: staging runs on the other core, beside the decoding of pages
@@ -248,7 +250,9 @@ class AcumaticaToSqlOperator(BaseOperator):
                 mode=plan.mode,
             )
             with self._signing_out(unless=self.track_deletes and not source.tracks_deletions):
-                return load.commit(state), progress.highest
+                result = load.commit(state)
+        source.remember_largest_answer(reader.largest_answer)
+        return result, progress.highest
 
     @contextmanager
     def _signing_out(self, *, unless: bool) -> Iterator[None]:
@@ -276,7 +280,7 @@ class AcumaticaToSqlOperator(BaseOperator):
         self.log.info("%s: %d rows no longer in Acumatica marked deleted", source.describe, marked)
         return dataclasses.replace(result, marked_deleted=result.marked_deleted + marked)
 
-    def _reader(self, source: TableSource, fetch: PageFetcher, page_size: int) -> SliceReader:
+    def _reader(self, source: TableSource, fetch: PageFetcher, page_size: int, answered: int = 0) -> SliceReader:
         return SliceReader(
             fetch,
             timestamps=source.fetch_timestamps,
@@ -287,6 +291,7 @@ class AcumaticaToSqlOperator(BaseOperator):
             record_ids=source.record_ids,
             probe_page_size=self._hook.probe_page_size,
             description=source.describe,
+            answered=answered,
         )
 
     def _with_catch_up(self, window: TimeSlice, started: datetime) -> list[TimeSlice]:
