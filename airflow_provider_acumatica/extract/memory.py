@@ -9,6 +9,7 @@ next one. Two things are worth keeping, so that a quiet run costs sign-in, one p
 - per table, the most records the instance answered at once (see extract.slicing: a shorter answer is no page
   cap). It is a fact about that instance, so it is kept under its URL and never used for another.
 
+What a run learnt is written once its load is committed (`save`): a run that fails leaves the warehouse as it was.
 Keeping them is an optimisation: a warehouse that cannot keep them (logged) costs a run a request or two more.
 Design record: docs/adr/0010-source-memory-in-the-warehouse.md.
 """
@@ -40,6 +41,7 @@ class SourceMemory:
         self._notes = SourceNotes(warehouse, f"{_instance(settings.instance_url)} {settings.tenant}")
         self._endpoint = f"{settings.endpoint_name}/{settings.endpoint_version}"
         self._read: dict[str, Note] | None = None
+        self._unsaved: dict[str, Note] = {}
 
     def endpoint_schema(self, client, entity: str) -> EndpointSchema | None:
         """The endpoint's schema as far as `entity` goes (an `AcumaticaClient`'s endpoint): as kept, while less than
@@ -66,23 +68,30 @@ class SourceMemory:
         if answered > self.largest_answer(interface, table):
             self._keep(_answer_name(interface, table), str(answered), datetime.now(timezone.utc))
 
-    def _recall(self, name: str) -> Note | None:
+    def save(self) -> None:
+        """Write what was learnt since the last save into the warehouse (nothing when nothing was)."""
+        unsaved, self._unsaved = self._unsaved, {}
+        if not unsaved:
+            return
+        try:
+            self._notes.write(unsaved)
+        except SQLAlchemyError as error:
+            log.warning("The warehouse cannot keep %s; the next run learns them again: %s", sorted(unsaved), error)
+
+    def _recalled(self) -> dict[str, Note]:
         if self._read is None:
             try:
                 self._read = self._notes.read()
             except SQLAlchemyError as error:
                 log.warning("The warehouse's notes of this instance are unreadable, nothing is recalled: %s", error)
                 self._read = {}
-        return self._read.get(name)
+        return self._read
+
+    def _recall(self, name: str) -> Note | None:
+        return self._recalled().get(name)
 
     def _keep(self, name: str, text: str, noted_at: datetime) -> None:
-        try:
-            self._notes.write(name, text, noted_at)
-        except SQLAlchemyError as error:
-            log.warning("The warehouse cannot keep the note %r, the next run learns it again: %s", name, error)
-            return
-        if self._read is not None:
-            self._read[name] = Note(text, noted_at)
+        self._recalled()[name] = self._unsaved[name] = Note(text, noted_at)
 
 
 def _answer_name(interface: str, table: str) -> str:

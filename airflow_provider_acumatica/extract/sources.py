@@ -104,7 +104,8 @@ class TableSource:
         return self._memory.largest_answer(self._interface, self._table) if self._memory else 0
 
     def remember_largest_answer(self, answered: int) -> None:
-        """Keep, for later runs, that the instance answered `answered` records of this table at once."""
+        """Note, for later runs, that the instance answered `answered` records of this table at once (written by the
+        memory's `save`)."""
         if self._memory:
             self._memory.remember_largest_answer(self._interface, self._table, answered)
 

@@ -193,6 +193,7 @@ class AcumaticaToSqlOperator(BaseOperator):
                     now=floor_ms(started),
                     describe=describe,
                 )
+                memory = SourceMemory(warehouse, hook.settings)
                 source = TableSource(
                     hook,
                     table=self.table,
@@ -201,10 +202,11 @@ class AcumaticaToSqlOperator(BaseOperator):
                     key_fields=self.key_fields,
                     expand=self.expand,
                     describe=describe,
-                    memory=SourceMemory(warehouse, hook.settings),
+                    memory=memory,
                 )
                 migrate_table(warehouse, target, _migration_plan(source, self.timestamp_field))
                 result, highest = self._load(warehouse, source, plan, tenant=tenant, target=target, started=started)
+                memory.save()
                 if self.track_deletes and not source.tracks_deletions:
                     result = self._reconcile_keys(warehouse, source, result, tenant=tenant, target=target)
                 self._lineage = self._read_lineage(
@@ -222,7 +224,7 @@ class AcumaticaToSqlOperator(BaseOperator):
         self, warehouse: Warehouse, source: TableSource, plan: RunPlan, *, tenant: str, target: str, started: datetime
     ) -> tuple[LoadResult, datetime | None]:
         """Stream the planned window into the warehouse; commit data and state in one transaction."""
-        reader = self._reader(source, source.fetch, self.batch_size, answered=source.largest_answer)
+        reader = self._reader(source, source.fetch, self.batch_size)
         progress = _Progress(self.log, source.describe, plan.window)
         mode = "replace" if plan.mode == FULL else "merge"
         with load_in_writer_process(  # SQLite: staging runs on the other core, beside the decoding of pages
@@ -280,7 +282,7 @@ class AcumaticaToSqlOperator(BaseOperator):
         self.log.info("%s: %d rows no longer in Acumatica marked deleted", source.describe, marked)
         return dataclasses.replace(result, marked_deleted=result.marked_deleted + marked)
 
-    def _reader(self, source: TableSource, fetch: PageFetcher, page_size: int, answered: int = 0) -> SliceReader:
+    def _reader(self, source: TableSource, fetch: PageFetcher, page_size: int) -> SliceReader:
         return SliceReader(
             fetch,
             timestamps=source.fetch_timestamps,
@@ -291,7 +293,7 @@ class AcumaticaToSqlOperator(BaseOperator):
             record_ids=source.record_ids,
             probe_page_size=self._hook.probe_page_size,
             description=source.describe,
-            answered=answered,
+            answered=source.largest_answer,
         )
 
     def _with_catch_up(self, window: TimeSlice, started: datetime) -> list[TimeSlice]:

@@ -8,6 +8,7 @@ written, as the state table is by the first commit.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -57,16 +58,17 @@ class SourceNotes:
             rows = connection.execute(select(self._table).where(self._table.c.source == self._source)).mappings()
             return {row["name"]: Note(row["text"], to_timestamp(row["noted_at"])) for row in rows}
 
-    def write(self, name: str, text: str, noted_at: datetime) -> None:
-        """Keep `text` as the note `name`, replacing the one before."""
+    def write(self, notes: Mapping[str, Note]) -> None:
+        """Keep `notes` by name, each replacing the one before, in one transaction."""
         warehouse = self._warehouse
         with warehouse.engine.connect() as connection, warehouse.dialect.write_transaction(connection):
             warehouse.dialect.lock(connection, f"acumatica:{warehouse.schema}.{NOTES_TABLE}")
             self._create_if_missing(connection)
-            mine = (self._table.c.source == self._source) & (self._table.c.name == name)
-            values = {"text": text, "noted_at": noted_at}
-            if not connection.execute(update(self._table).where(mine).values(**values)).rowcount:
-                connection.execute(insert(self._table).values(source=self._source, name=name, **values))
+            for name, note in notes.items():
+                mine = (self._table.c.source == self._source) & (self._table.c.name == name)
+                values = {"text": note.text, "noted_at": note.noted_at}
+                if not connection.execute(update(self._table).where(mine).values(**values)).rowcount:
+                    connection.execute(insert(self._table).values(source=self._source, name=name, **values))
 
     def _create_if_missing(self, connection: Connection) -> None:
         if not inspect(connection).has_table(NOTES_TABLE, schema=self._warehouse.schema):

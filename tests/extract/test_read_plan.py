@@ -37,6 +37,7 @@ def read_ids(reader: SliceReader, window: TimeSlice) -> list[str]:
 def read_remembering(hook: AcumaticaHook, warehouse: Warehouse, window: TimeSlice) -> list[str]:
     """TimeEntry's records in `window` (pages of 500), read as the operator reads them: with what the warehouse
     remembers of the instance, and remembering what this read learnt of it (extract.memory)."""
+    memory = SourceMemory(warehouse, hook.settings)
     source = TableSource(
         hook,
         table="TimeEntry",
@@ -45,7 +46,7 @@ def read_remembering(hook: AcumaticaHook, warehouse: Warehouse, window: TimeSlic
         key_fields=[],
         expand=[],
         describe="TimeEntry",
-        memory=SourceMemory(warehouse, hook.settings),
+        memory=memory,
     )
     reader = SliceReader(
         source.fetch,
@@ -59,6 +60,7 @@ def read_remembering(hook: AcumaticaHook, warehouse: Warehouse, window: TimeSlic
     )
     read = read_ids(reader, window)
     source.remember_largest_answer(reader.largest_answer)
+    memory.save()
     return read
 
 
