@@ -21,8 +21,15 @@ import yaml
 from airflow_provider_acumatica.bundle import values
 from airflow_provider_acumatica.bundle.catalog import CATALOGS
 from airflow_provider_acumatica.client.extras import closest_name
-from airflow_provider_acumatica.client.limits import CONCURRENT_REQUESTS, ENTITY, PAGE_SIZES, SOURCES, WholeNumbers
-from airflow_provider_acumatica.extract.plan import INCREMENTAL, MODES, TIME_OFFSETS
+from airflow_provider_acumatica.client.limits import (
+    CONCURRENT_REQUESTS,
+    DEFAULT_BATCH_SIZE,
+    ENTITY,
+    PAGE_SIZES,
+    SOURCES,
+    WholeNumbers,
+)
+from airflow_provider_acumatica.extract.plan import DEFAULT_TIME_OFFSET, INCREMENTAL, MODES, TIME_OFFSETS
 
 _TABLE_KEYS: Mapping[str, values.Check] = {
     "name": values.text,
@@ -78,8 +85,8 @@ _BUILTIN_DEFAULTS: Mapping[str, Any] = {
     "pool_slots": 3,
     "requests_per_task": None,
     "schedule": "0 * * * *",
-    "time_offset": 300,
-    "batch_size": 2000,
+    "time_offset": DEFAULT_TIME_OFFSET,
+    "batch_size": DEFAULT_BATCH_SIZE,
     "target_schema": None,
     "owner": "airflow",
     "retries": 2,

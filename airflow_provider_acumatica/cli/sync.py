@@ -16,7 +16,7 @@ from typing import TextIO
 
 from airflow_provider_acumatica.cli.common import CommandError, open_hook, say
 from airflow_provider_acumatica.client.errors import AcumaticaError
-from airflow_provider_acumatica.client.limits import ENTITY, PAGE_SIZES, SOURCES
+from airflow_provider_acumatica.client.limits import DEFAULT_BATCH_SIZE, ENTITY, PAGE_SIZES, SOURCES
 from airflow_provider_acumatica.extract.plan import INCREMENTAL, MODES
 
 _PLAN_LOGGER = "airflow_provider_acumatica.extract.slicing"
@@ -37,7 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tenant", help="the _tenant value of the rows (default the connection's tenant)")
     parser.add_argument("--target-schema", help="warehouse schema (default the URL's)")
     parser.add_argument(
-        "--batch-size", type=int, default=2000, help=f"records per request, {PAGE_SIZES} (default 2000)"
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH_SIZE,
+        help=f"records per request, {PAGE_SIZES} (default {DEFAULT_BATCH_SIZE})",
     )
 
 

@@ -23,6 +23,8 @@ class WholeNumbers:
 MAX_PAGE_SIZE = 10_000
 """The most records one request asks for: a connection's `page_size`, a synced table's `batch_size`."""
 PAGE_SIZES = WholeNumbers(1, MAX_PAGE_SIZE)
+DEFAULT_BATCH_SIZE = 2_000
+"""Records per request of a synced table unless its `batch_size` says otherwise."""
 CONCURRENT_REQUESTS = WholeNumbers(1, 1000)
 """Requests in flight at once: a connection's, a task's share of it, the licence's."""
 ENTITY = "entity"

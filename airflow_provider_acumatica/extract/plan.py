@@ -13,6 +13,8 @@ FULL = "full"
 MODES = (INCREMENTAL, FULL)
 TIME_OFFSETS = WholeNumbers(0, 3_600)
 """The seconds a run may re-read before the watermark (`time_offset`)."""
+DEFAULT_TIME_OFFSET = 300
+"""... and re-reads unless the table's `time_offset` says otherwise."""
 
 
 @dataclass(frozen=True)

@@ -11,20 +11,35 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import Asset, BaseHook, BaseOperator
-from sqlalchemy.engine import URL
+from airflow.sdk import Asset, BaseOperator
 
 from airflow_provider_acumatica.client.errors import AcumaticaError
-from airflow_provider_acumatica.client.limits import CONCURRENT_REQUESTS, ENTITY, MAX_PAGE_SIZE, PAGE_SIZES, SOURCES
+from airflow_provider_acumatica.client.limits import (
+    CONCURRENT_REQUESTS,
+    DEFAULT_BATCH_SIZE,
+    ENTITY,
+    MAX_PAGE_SIZE,
+    PAGE_SIZES,
+    SOURCES,
+)
 from airflow_provider_acumatica.client.schema import parse_duration
 from airflow_provider_acumatica.extract.memory import SourceMemory
-from airflow_provider_acumatica.extract.plan import FULL, INCREMENTAL, MODES, TIME_OFFSETS, RunPlan, plan_run
+from airflow_provider_acumatica.extract.plan import (
+    DEFAULT_TIME_OFFSET,
+    FULL,
+    INCREMENTAL,
+    MODES,
+    TIME_OFFSETS,
+    RunPlan,
+    plan_run,
+)
 from airflow_provider_acumatica.extract.slices import ONE_MS, TimeSlice
 from airflow_provider_acumatica.extract.slicing import PageFetcher, SliceReader
 from airflow_provider_acumatica.extract.sources import MINUTES_SUFFIX, TableSource
 from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
 from airflow_provider_acumatica.operators.failures import permanent_failure
 from airflow_provider_acumatica.operators.lineage import SyncLineage, operator_lineage, sync_lineage
+from airflow_provider_acumatica.operators.warehouse import check_warehouse_arguments, warehouse_target
 from airflow_provider_acumatica.utils.instants import floor_ms, parse_instant
 from airflow_provider_acumatica.utils.memory import older_objects_frozen, return_large_blocks_to_the_os
 from airflow_provider_acumatica.warehouse.loader import LoadResult, Warehouse
@@ -83,8 +98,8 @@ class AcumaticaToSqlOperator(BaseOperator):
         mode: str = INCREMENTAL,
         timestamp_field: str | None = "LastModifiedDateTime",
         key_fields: Sequence[str] | None = None,
-        time_offset: int = 300,
-        batch_size: int = 2000,
+        time_offset: int = DEFAULT_TIME_OFFSET,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         window_start: str | datetime | None = None,
         window_end: str | datetime | None = None,
         track_deletes: bool = False,
@@ -125,8 +140,7 @@ class AcumaticaToSqlOperator(BaseOperator):
         where = f"{type(self).__name__} {self.task_id!r}"
         if not self.table or not isinstance(self.table, str):
             raise ValueError(f"{where}: `table` must name an Acumatica entity, DAC or generic inquiry.")
-        if (self.sql_conn_id is None) == (self.sql_url is None):
-            raise ValueError(f"{where}: give exactly one of `sql_conn_id` or `sql_url` for the warehouse.")
+        check_warehouse_arguments(where, self.sql_conn_id, self.sql_url)
         if self.source not in SOURCES:
             raise ValueError(f"{where}: `source` is {self.source!r}; allowed: {', '.join(SOURCES)}.")
         if not _is_template(self.mode) and self.mode not in MODES:
@@ -181,7 +195,7 @@ class AcumaticaToSqlOperator(BaseOperator):
             tenant = self.tenant or hook.tenant
             target = self.target_table or table_name(self.table)
             describe = f"tenant {tenant!r}, table {self.table!r}"
-            with Warehouse(self._warehouse_target(), schema=self.target_schema) as warehouse:
+            with Warehouse(warehouse_target(self.sql_conn_id, self.sql_url), schema=self.target_schema) as warehouse:
                 state = warehouse.read_state(tenant=tenant, table=target)
                 started = datetime.now(timezone.utc)
                 plan = plan_run(
@@ -303,11 +317,6 @@ class AcumaticaToSqlOperator(BaseOperator):
             return [window]
         return [window, TimeSlice(floor_ms(started) - self.time_offset * 1000 * ONE_MS, None)]
 
-    def _warehouse_target(self) -> str | URL:
-        if self.sql_url:
-            return self.sql_url
-        return warehouse_url(BaseHook.get_connection(self.sql_conn_id))
-
     def _publish_asset_events(self, context: Context, summary: dict[str, Any]) -> None:
         """Tell downstream DAGs what landed: rows and watermark on each outlet asset's event."""
         extra = {key: summary[key] for key in ("tenant", "table", "rows", "watermark", "window_start", "window_end")}
@@ -397,26 +406,6 @@ def _migration_plan(source: TableSource, timestamp_field: str | None) -> Migrati
         derive={field + MINUTES_SUFFIX: (field, "Edm.Int64", parse_duration) for field in source.duration_fields},
         drop=[timestamp_field] if timestamp_field else [],
     )
-
-
-def warehouse_url(connection: Any) -> str | URL:
-    """SQLAlchemy URL of an Airflow connection: extra `sqlalchemy_url`, sqlite, postgres, or its own URI."""
-    extra = connection.extra_dejson
-    if extra.get("sqlalchemy_url"):
-        return extra["sqlalchemy_url"]
-    conn_type = (connection.conn_type or "").lower()
-    if conn_type == "sqlite":
-        return f"sqlite:///{connection.host}"
-    if conn_type in ("postgres", "postgresql"):
-        return URL.create(
-            "postgresql+psycopg",
-            username=connection.login or None,
-            password=connection.password or None,
-            host=connection.host or None,
-            port=connection.port or None,
-            database=connection.schema or None,
-        )
-    return connection.get_uri()
 
 
 def _iso(instant: datetime | None) -> str | None:

@@ -8,15 +8,15 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseHook, BaseOperator
+from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from sqlalchemy import Engine
 
 from airflow_provider_acumatica.client.errors import AcumaticaConfigError, AcumaticaError
 from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
-from airflow_provider_acumatica.operators.acumatica_to_sql import warehouse_url
 from airflow_provider_acumatica.operators.failures import permanent_failure
 from airflow_provider_acumatica.operators.lineage import SyncLineage, operator_lineage, payroll_lineage
+from airflow_provider_acumatica.operators.warehouse import check_warehouse_arguments, warehouse_target
 from airflow_provider_acumatica.payroll.entries import BILLABLE_CHOICES, ENTITY, PublishSettings, time_entry
 from airflow_provider_acumatica.payroll.publisher import Publisher
 from airflow_provider_acumatica.payroll.push_log import Outcome, PushLog
@@ -115,8 +115,7 @@ class AcumaticaPayrollPublishOperator(BaseOperator):
 
     def _check_arguments(self) -> None:
         where = f"{type(self).__name__} {self.task_id!r}"
-        if (self.sql_conn_id is None) == (self.sql_url is None):
-            raise ValueError(f"{where}: give exactly one of `sql_conn_id` or `sql_url` for the warehouse.")
+        check_warehouse_arguments(where, self.sql_conn_id, self.sql_url)
         if not (self.source_table or self.source_sql):
             raise ValueError(f"{where}: give `source_table` or `source_sql`.")
         if self.billable not in BILLABLE_CHOICES:
@@ -129,7 +128,7 @@ class AcumaticaPayrollPublishOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         dry_run = _flag(self.dry_run, "dry_run")
         period = self._period(context)
-        engine = create_warehouse_engine(self.sql_url or warehouse_url(BaseHook.get_connection(self.sql_conn_id)))[0]
+        engine = create_warehouse_engine(warehouse_target(self.sql_conn_id, self.sql_url))[0]
         try:
             describe, counts, summary = self._publish(engine, period, dry_run, context)
         finally:

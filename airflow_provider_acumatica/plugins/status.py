@@ -123,7 +123,7 @@ def _sync_states(tenant: TenantConfig) -> dict[str, TableState]:
     """The tenant's rows of the state table, by warehouse table name."""
     from airflow.sdk.bases.hook import BaseHook
 
-    from airflow_provider_acumatica.operators.acumatica_to_sql import warehouse_url
+    from airflow_provider_acumatica.operators.warehouse import warehouse_url
 
     engine = sa.create_engine(warehouse_url(BaseHook.get_connection(tenant.warehouse_conn_id)))
     try:
