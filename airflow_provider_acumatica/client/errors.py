@@ -16,6 +16,11 @@ class AcumaticaConfigError(AcumaticaError, ValueError):
         super().__init__(f"Acumatica connection {conn_id!r}, field {field!r}: {problem}. {fix}")
 
 
+class AcumaticaUnknownTableError(AcumaticaError, ValueError):
+    """The instance does not describe a table asked for (a DAC or generic inquiry missing from `$metadata`): as
+    permanent as a 404, though no request failed."""
+
+
 PERMANENT_STATUSES = frozenset((400, 401, 403, 404, 405, 412, 422))
 """Answers that the same request would get again however often it is retried: a bad query or record, an unknown
 entity or field, missing rights, credentials refused after a renewal."""

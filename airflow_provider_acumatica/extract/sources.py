@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from airflow_provider_acumatica.client.errors import AcumaticaUnknownTableError
 from airflow_provider_acumatica.client.limits import ENTITY
 from airflow_provider_acumatica.client.queries import ODataFilter, and_, ge, lt
 from airflow_provider_acumatica.client.records import RecordBatch
@@ -88,9 +89,9 @@ class TableSource:
         """Column types, and the key when none is configured, from the OData `$metadata`."""
         entity_set = self._hook.get_odata_metadata(self._kind).get(self._table)
         if entity_set is None:
-            raise ValueError(
-                f"{self.describe}: the {self._kind.upper()} OData interface has no {self._table!r} "
-                "(check the name in $metadata, and that the API user may read it)."
+            raise AcumaticaUnknownTableError(
+                f"the {self._kind.upper()} OData interface has no {self._table!r}: check the name in its $metadata "
+                "(case-sensitive) and that the API user may read it, or disable the table (`enabled: false`)"
             )
         self.declared_types = {
             field: edm for field, edm in entity_set.properties.items() if field != self._timestamp_field

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from airflow_provider_acumatica.client.errors import AcumaticaApiError, AcumaticaConfigError, AcumaticaError
+from airflow_provider_acumatica.client.errors import (
+    AcumaticaApiError,
+    AcumaticaConfigError,
+    AcumaticaError,
+    AcumaticaUnknownTableError,
+)
 
 
 def permanent_failure(
@@ -21,7 +26,7 @@ def permanent_failure(
     `endpoint` is the connection's ``name/version`` the table was read from.
     """
     where = f"Acumatica tenant {tenant!r}, table {table!r}"
-    if isinstance(error, AcumaticaConfigError):
+    if isinstance(error, (AcumaticaConfigError, AcumaticaUnknownTableError)):
         return AirflowFailException(f"{where}: {error}")
     if not isinstance(error, AcumaticaApiError) or not error.permanent:
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from airflow_provider_acumatica.client.errors import AcumaticaApiError, AcumaticaAuthError, AcumaticaConfigError
@@ -42,3 +43,17 @@ def test_transient_answers_are_left_to_airflow_retries():
         assert permanent_failure(AcumaticaApiError("GET", "/entity", status, "busy"), **WHERE) is None
     sign_in_500 = AcumaticaAuthError("POST", "/entity/auth/login", 500, "An error has occurred.", permanent=False)
     assert permanent_failure(sign_in_500, **WHERE) is None
+
+
+def test_a_dac_missing_from_metadata_fails_at_once_naming_tenant_and_table(new_sandbox, acumatica_connection, tmp_path):
+    """Against the sandbox: the DAC interface's $metadata has no such DAC, which no retry would change."""
+    from airflow_provider_acumatica.operators.acumatica_to_sql import AcumaticaToSqlOperator
+
+    conn_id = acumatica_connection(new_sandbox(rows=20))
+    operator = AcumaticaToSqlOperator(
+        task_id="sync", table="PMTaskk", source="dac", acumatica_conn_id=conn_id, sql_url=f"sqlite:///{tmp_path}/w.db"
+    )
+    with pytest.raises(AirflowFailException) as failure:
+        operator.execute(context={})
+    message = str(failure.value)
+    assert message.startswith("Acumatica tenant 'Company', table 'PMTaskk': the DAC OData interface has no 'PMTaskk'")
