@@ -21,13 +21,13 @@ from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup, get_cu
 
 from airflow_provider_acumatica.bundle.assets import emit_table_asset, table_asset_uri, tenant_alias
 from airflow_provider_acumatica.bundle.config import (
-    MODES,
     BundleConfig,
     TableConfig,
     TenantConfig,
     load_config,
 )
 from airflow_provider_acumatica.bundle.planning import plan_loads
+from airflow_provider_acumatica.extract.plan import MODES
 from airflow_provider_acumatica.operators.acumatica_to_sql import AcumaticaToSqlOperator
 
 DAG_ID_PREFIX = "acumatica_sync__"

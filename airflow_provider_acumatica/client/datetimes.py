@@ -23,7 +23,8 @@ class DateTimeReader:
     def __init__(self, profile_zone: ZoneInfo, convert_to_utc: bool = True) -> None:
         self.profile_zone = profile_zone
         self.output_zone = UTC if convert_to_utc else profile_zone
-        self._cache: dict[str, datetime.datetime] = {}
+        self.cache: dict[str, datetime.datetime] = {}
+        """Texts read recently -> their instants: hot loops look here before calling `read` (which fills it)."""
 
     @staticmethod
     def looks_like_datetime(text: str) -> bool:
@@ -32,13 +33,13 @@ class DateTimeReader:
 
     def read(self, text: str) -> datetime.datetime:
         """The instant `text` names; raises ValueError when it is not an ISO date-time."""
-        cached = self._cache.get(text)
+        cached = self.cache.get(text)
         if cached is not None:
             return cached
         value = self.parse(text)
-        if len(self._cache) >= _CACHE_LIMIT:
-            self._cache.clear()
-        self._cache[text] = value
+        if len(self.cache) >= _CACHE_LIMIT:
+            self.cache.clear()
+        self.cache[text] = value
         return value
 
     def parse(self, text: str) -> datetime.datetime:
@@ -54,7 +55,7 @@ class DateTimeReader:
     def read_column(self, values: Iterable[Any], *, cached: bool = True) -> list:
         """`read_if_datetime` of each text in `values` (other values kept). Uncached for values that seldom repeat,
         such as a probe's timestamps, where the cache only costs."""
-        read, cache = (self.read, self._cache) if cached else (self.parse, {})
+        read, cache = (self.read, self.cache) if cached else (self.parse, {})
         return [
             cache.get(value) or read_or_keep(read, value)
             if value.__class__ is str and len(value) > 15 and value[10] == "T" and value[4] == "-"

@@ -79,7 +79,7 @@ class RecordDecoder:
 
     def record(self, raw: dict) -> dict:
         """One record, decoded in place; the loop is written out inline because it runs for every field."""
-        cache = self.datetimes._cache
+        cache = self.datetimes.cache
         read = self.datetimes.read
         nested = None
         for name, value in raw.items():

@@ -58,7 +58,7 @@ from airflow_provider_acumatica.warehouse.state import STATE_TABLE, SyncState, r
 
 log = logging.getLogger(__name__)
 
-MODES = ("merge", "replace")
+LOAD_MODES = ("merge", "replace")
 HIDDEN_TABLE_PREFIX = "_acumatica_new_"
 """Names of the hidden tables loads stage in place into (see the module docstring)."""
 LOAD_ID_DIGITS = 12
@@ -541,8 +541,8 @@ def _check_arguments(
         raise ValueError(f"tenant must be a non-empty string, got {tenant!r}")
     if isinstance(key_fields, str) or not all(isinstance(field, str) and field for field in key_fields):
         raise ValueError(f"key_fields of table {table!r} must be a list of field names, got {key_fields!r}")
-    if mode not in MODES:
-        raise ValueError(f"mode of table {table!r} must be one of {MODES}, got {mode!r}")
+    if mode not in LOAD_MODES:
+        raise ValueError(f"mode of table {table!r} must be one of {LOAD_MODES}, got {mode!r}")
     if declared_types is not None and not isinstance(declared_types, Mapping):
         raise ValueError(
             f"declared_types of table {table!r} must be a dict of field -> Edm type, got {declared_types!r}"

@@ -187,7 +187,7 @@ def test_page_reader_parses_pages_of_a_known_shape_typed():
 
 def test_pages_decoded_together_before_a_shape_is_known_wait_for_the_first_to_learn_it(monkeypatch):
     """Pages fetched in parallel arrive together: one is decoded the general way and teaches the shape, and the
-    others, held until it has, are parsed typed (each decoded the general way would cost 3.5 times as much)."""
+    others, held until it has, are parsed typed (each decoded the general way would cost more)."""
     shape = RecordDecoder(DateTimeReader(ZoneInfo("UTC")))._shape(("TimeEntry", None, None, None))
     others, arrived, general_calls = 3, threading.Condition(), []
     waiting = []
