@@ -9,14 +9,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from test_slicing import time_entry_reader
+from test_slicing import time_entry_reader, time_entry_source
 
 from airflow_provider_acumatica.client.records import RecordBatch
 from airflow_provider_acumatica.client.schema import SCHEMAS
 from airflow_provider_acumatica.extract.memory import SourceMemory
 from airflow_provider_acumatica.extract.slices import TimeSlice, from_ms, to_ms
 from airflow_provider_acumatica.extract.slicing import SliceReader
-from airflow_provider_acumatica.extract.sources import TableSource
 from airflow_provider_acumatica.hooks.acumatica import AcumaticaHook
 from airflow_provider_acumatica.operators.acumatica_to_sql import AcumaticaToSqlOperator
 from airflow_provider_acumatica.warehouse.loader import Warehouse
@@ -38,16 +37,7 @@ def read_remembering(hook: AcumaticaHook, warehouse: Warehouse, window: TimeSlic
     """TimeEntry's records in `window` (pages of 500), read as the operator reads them: with what the warehouse
     remembers of the instance, and remembering what this read learnt of it (extract.memory)."""
     memory = SourceMemory(warehouse, hook.settings)
-    source = TableSource(
-        hook,
-        table="TimeEntry",
-        kind="entity",
-        timestamp_field="LastModifiedDateTime",
-        key_fields=[],
-        expand=[],
-        describe="TimeEntry",
-        memory=memory,
-    )
+    source = time_entry_source(hook, memory)
     reader = SliceReader(
         source.fetch,
         timestamps=source.fetch_timestamps,

@@ -102,8 +102,9 @@ def test_the_probe_keeps_one_page_more_than_the_licence_allows_under_way():
     assert table.peak == 4  # the licence of 3, and one more
 
 
-def time_entry_reader(hook: AcumaticaHook, page_size: int, *, lists_keys: bool = True) -> SliceReader:
-    source = TableSource(
+def time_entry_source(hook: AcumaticaHook, memory=None) -> TableSource:
+    """TimeEntry as the operator reads it by default (with what `memory`, a SourceMemory, keeps of the instance)."""
+    return TableSource(
         hook,
         table="TimeEntry",
         kind="entity",
@@ -111,7 +112,12 @@ def time_entry_reader(hook: AcumaticaHook, page_size: int, *, lists_keys: bool =
         key_fields=[],
         expand=[],
         describe="TimeEntry",
+        memory=memory,
     )
+
+
+def time_entry_reader(hook: AcumaticaHook, page_size: int, *, lists_keys: bool = True) -> SliceReader:
+    source = time_entry_source(hook)
     return SliceReader(
         source.fetch,
         timestamps=source.fetch_timestamps,
