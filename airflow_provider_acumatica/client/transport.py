@@ -373,6 +373,9 @@ def _failure_of(answer: _Answer) -> _Failure:
 def _error_message(body: Any) -> str:
     if not isinstance(body, dict):
         return ""
+    odata = body.get("error")  # OData v4 answers {"error": {"code", "message"}}
+    if isinstance(odata, dict):
+        return " - ".join(str(odata[part]) for part in ("code", "message") if odata.get(part))
     parts = [body.get(key) for key in ("message", "exceptionMessage", "error", "error_description")]
     texts = [str(part) for part in parts if isinstance(part, str) and part]
     return " - ".join(dict.fromkeys(texts))
