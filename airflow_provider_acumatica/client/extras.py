@@ -13,10 +13,9 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from airflow_provider_acumatica.client.limits import WholeNumbers
+from airflow_provider_acumatica.utils.flags import flag
 
 Kind = Literal["text", "choice", "time zone", "boolean", "whole number", "number"]
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off", ""}
 
 
 def closest_name(name: str, known: Iterable[str]) -> str | None:
@@ -102,11 +101,9 @@ def _read_zone(setting: Setting, raw: Any) -> str:
 
 
 def _read_boolean(setting: Setting, raw: Any) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    text = str(raw).strip().lower()
-    if text in _TRUE | _FALSE:
-        return text in _TRUE
+    value = flag(raw)
+    if value is not None:
+        return value
     raise InvalidExtra(f"{raw!r} is not a boolean", setting.or_default("Use true or false"))
 
 

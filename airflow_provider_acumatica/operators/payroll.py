@@ -29,6 +29,7 @@ from airflow_provider_acumatica.payroll.source import (
     PayPeriod,
     create_source_table,
 )
+from airflow_provider_acumatica.utils.flags import flag
 from airflow_provider_acumatica.utils.instants import parse_instant
 from airflow_provider_acumatica.warehouse.dialects import create_warehouse_engine
 
@@ -306,13 +307,8 @@ def _rejected(rejection: Rejection, time_entry_id: str | None = None) -> Outcome
 
 
 def _flag(value: bool | str, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes"):
-        return True
-    if text in ("false", "0", "no", "", "none"):
-        return False
+    if (parsed := flag(value)) is not None:
+        return parsed
     raise AirflowFailException(f"`{name}` rendered as {value!r}; give true or false.")
 
 

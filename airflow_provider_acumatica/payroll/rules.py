@@ -18,9 +18,8 @@ from sqlalchemy import Connection, column, func, inspect, select, table
 
 from airflow_provider_acumatica.payroll.entries import external_ref
 from airflow_provider_acumatica.payroll.source import PayPeriod
+from airflow_provider_acumatica.utils.flags import flag
 
-_TRUE = {"1", "t", "true", "y", "yes"}
-_FALSE = {"0", "f", "false", "n", "no", ""}
 _REQUIRED_IDS = ("employee_id", "project_id", "project_task_id", "cost_code", "earning_type")
 
 
@@ -242,9 +241,7 @@ def _text(value: Any) -> str:
 
 
 def _approved(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in _TRUE
-    return bool(value)
+    return flag(value) is True if isinstance(value, str) else bool(value)
 
 
 def _instant(value: Any) -> tuple[datetime | None, str | None]:
